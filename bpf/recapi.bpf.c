@@ -1,0 +1,490 @@
+//go:build ignore
+
+/*
+ * recapid's BPF side: count every Python call of traced processes by its
+ * shape (callee, caller, argument types) in kernel maps.
+ *
+ * One program, on_call, serves every supported CPython:
+ *   3.8-3.10  uprobe at the entry of _PyEval_EvalFrameDefault, where every
+ *             Python call (and generator resumption) enters as a C call; the
+ *             frame is an argument register.
+ *   3.11+     uprobes on the RESUME-family bytecode handlers, found through the
+ *             interpreter's computed-goto table and moved onto an instruction
+ *             the kernel emulates; the frame is the register the handler
+ *             uses for `frame` at that point.
+ * The attach cookie carries the index of the frame register in pt_regs.
+ *
+ * Nothing is sent to userspace per call. A call increments a counter keyed by
+ * {pid, kind, callee, caller, hash of argument types}; only the first sight of
+ * a key sends its type pointers, and only the first sight of a code object or
+ * type sends its names, so a process that lives 50 ms is still named.
+ *
+ * CPython's structs live in user memory, so CO-RE does not apply: all offsets
+ * come from the daemon per PID (pid_to_config), taken from symbolize.Layout.
+ * Minimum kernel: 5.15 (ring buffer, attach cookies, bounded loops).
+ */
+
+#include "include/bpf_base.h"
+#include "include/events.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define MAX_PIDS 4096
+#define MAX_KEYS 65536
+#define MAX_SEEN 131072
+#define EVENTS_BYTES (8 << 20)
+#define MAX_CALLER_HOPS 4
+#define MAX_CELLS 32
+#define PT_REGS_WORDS (PT_REGS_SIZE / 8)
+
+/* Referenced so that their BTF is emitted for bpf2go's -type. */
+const struct code_event *unused_code_event __attribute__((unused));
+const struct type_event *unused_type_event __attribute__((unused));
+const struct sig_event *unused_sig_event __attribute__((unused));
+const enum stat_index *unused_stat_index __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PIDS);
+	__type(key, __u32);
+	__type(value, struct py_config);
+} pid_to_config SEC(".maps");
+
+/*
+ * Two count maps: BPF adds to the active one while the daemon drains and
+ * clears the other, so no increment races with a delete.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_KEYS);
+	__type(key, struct call_key);
+	__type(value, __u64);
+} call_to_count_0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_KEYS);
+	__type(key, struct call_key);
+	__type(value, __u64);
+} call_to_count_1 SEC(".maps");
+
+/* index 0: which call_to_count map is active (0 or 1) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} active_counts SEC(".maps");
+
+struct seen_key {
+	__u32 pid;
+	__u32 type; /* EVENT_CODE or EVENT_TYPE */
+	__u64 ptr;
+};
+
+/* Code objects and types whose names were sent, with a fingerprint so that
+ * an address reused by a new object is sent again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_SEEN);
+	__type(key, struct seen_key);
+	__type(value, __u64);
+} seen_to_fingerprint SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EVENTS_BYTES);
+} events SEC(".maps");
+
+/* Argument types of the call being recorded: too big for the BPF stack. */
+struct scratch {
+	__u64 types[MAX_PARAMS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} cpu_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &i);
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+/* Reads of user memory return 0 when the address is not readable: every
+ * caller treats 0 as "absent", so a racing or corrupt target cannot make the
+ * program misbehave, only lose that one observation. */
+static __always_inline __u64 rd64(__u64 addr)
+{
+	__u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline __u32 rd32(__u64 addr)
+{
+	__u32 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline __u16 rd16(__u64 addr)
+{
+	__u16 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline __u8 rd8(__u64 addr)
+{
+	__u8 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+/*
+ * Copy a str object into dst. Only compact ASCII strings (state bits 5 and 6)
+ * are copied here; anything else, or a string longer than dst, returns 1 so
+ * userspace re-reads it whole from /proc/PID/mem.
+ */
+static __always_inline int read_pystr(struct py_config *cfg, __u64 obj, char *dst, __u32 size)
+{
+	if (!obj)
+		return 1;
+	__u32 state = rd32(obj + cfg->str_state);
+	if (!(state & (1 << 5)) || !(state & (1 << 6)))
+		return 1;
+	__u64 len = rd64(obj + cfg->str_length);
+	if (bpf_probe_read_user_str(dst, size, (void *)(obj + cfg->ascii_size)) < 0)
+		return 1;
+	return len >= size;
+}
+
+/* ---- first-sight events (global functions: verified once, called rarely) ---- */
+
+static __always_inline int already_sent(__u32 pid, __u32 type, __u64 ptr, __u64 fp)
+{
+	struct seen_key k = {.pid = pid, .type = type, .ptr = ptr};
+	__u64 *old = bpf_map_lookup_elem(&seen_to_fingerprint, &k);
+	return old && *old == fp;
+}
+
+static __always_inline void mark_sent(__u32 pid, __u32 type, __u64 ptr, __u64 fp)
+{
+	struct seen_key k = {.pid = pid, .type = type, .ptr = ptr};
+	bpf_map_update_elem(&seen_to_fingerprint, &k, &fp, BPF_ANY);
+}
+
+__attribute__((noinline)) int note_code(__u32 pid, __u64 code)
+{
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	if (!cfg || !code)
+		return 0;
+	__u64 filename = rd64(code + cfg->co_filename);
+	__u64 name = rd64(code + cfg->co_name);
+	__u32 firstlineno = rd32(code + cfg->co_firstlineno);
+	__u64 fp = filename ^ (name << 1) ^ ((__u64)firstlineno << 48);
+	if (already_sent(pid, EVENT_CODE, code, fp))
+		return 0;
+
+	struct code_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(STAT_EVENTS_LOST);
+		return 0;
+	}
+	ev->hdr.type = EVENT_CODE;
+	ev->hdr.pid = pid;
+	ev->hdr.ptr = code;
+	ev->firstlineno = firstlineno;
+	ev->argcount = rd32(code + cfg->co_argcount);
+	ev->posonlyargcount = rd32(code + cfg->co_posonlyargcount);
+	ev->kwonlyargcount = rd32(code + cfg->co_kwonlyargcount);
+	ev->flags = rd32(code + cfg->co_flags);
+	__u32 n = ev->argcount + ev->kwonlyargcount + !!(ev->flags & 0x4) + !!(ev->flags & 0x8);
+	ev->nparams = n;
+	ev->_pad = 0;
+	__u32 sf = 0;
+	ev->filename[0] = 0;
+	ev->name[0] = 0;
+	ev->qualname[0] = 0;
+	if (read_pystr(cfg, filename, ev->filename, sizeof(ev->filename)))
+		sf |= STR_FILENAME;
+	if (read_pystr(cfg, name, ev->name, sizeof(ev->name)))
+		sf |= STR_NAME;
+	if (cfg->co_qualname >= 0 &&
+	    read_pystr(cfg, rd64(code + cfg->co_qualname), ev->qualname, sizeof(ev->qualname)))
+		sf |= STR_QUALNAME;
+	__u64 names = rd64(code + cfg->co_varnames);
+	for (__u32 i = 0; i < MAX_PARAMS; i++) {
+		if (i >= n)
+			break;
+		ev->params[i][0] = 0;
+		if (read_pystr(cfg, rd64(names + cfg->tuple_items + 8 * i), ev->params[i], PARAM_NAME_LEN))
+			sf |= STR_PARAMS;
+	}
+	ev->str_flags = sf;
+	bpf_ringbuf_submit(ev, 0);
+	mark_sent(pid, EVENT_CODE, code, fp);
+	return 0;
+}
+
+__attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
+{
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	if (!cfg || !tp)
+		return 0;
+	__u64 tp_name = rd64(tp + cfg->tp_name);
+	__u64 tp_flags = rd64(tp + cfg->tp_flags);
+	__u64 fp = tp_name ^ (tp_flags << 1);
+	if (already_sent(pid, EVENT_TYPE, tp, fp))
+		return 0;
+
+	struct type_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(STAT_EVENTS_LOST);
+		return 0;
+	}
+	ev->hdr.type = EVENT_TYPE;
+	ev->hdr.pid = pid;
+	ev->hdr.ptr = tp;
+	ev->tp_flags = tp_flags;
+	ev->_pad = 0;
+	__u32 sf = 0;
+	ev->tp_name[0] = 0;
+	ev->qualname[0] = 0;
+	long n = bpf_probe_read_user_str(ev->tp_name, sizeof(ev->tp_name), (void *)tp_name);
+	if (n < 0 || n >= (long)sizeof(ev->tp_name))
+		sf |= STR_TP_NAME;
+	if (tp_flags & (1 << 9)) /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
+		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
+			sf |= STR_QUALNAME;
+	ev->str_flags = sf;
+	bpf_ringbuf_submit(ev, 0);
+	mark_sent(pid, EVENT_TYPE, tp, fp);
+	return 0;
+}
+
+__attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s)
+		return 0;
+	struct sig_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(STAT_EVENTS_LOST);
+		return 0;
+	}
+	ev->hdr.type = EVENT_SIG;
+	ev->hdr.pid = pid;
+	ev->hdr.ptr = sig;
+	ev->nparams = nparams;
+	ev->_pad = 0;
+	for (__u32 i = 0; i < MAX_PARAMS; i++) {
+		__u64 t = 0;
+		if (i < nparams) {
+			t = s->types[i];
+			note_type(pid, t);
+		}
+		ev->types[i] = t;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* ---- the per-call path ---- */
+
+/* The frame register, chosen by the loader, is passed as a pt_regs word index
+ * in the low byte of the cookie. pt_regs is copied out first because the
+ * verifier rejects variable offsets into the context. */
+static __always_inline __u64 frame_from_regs(struct pt_regs *ctx)
+{
+	__u64 regs[PT_REGS_WORDS];
+	__u32 idx = bpf_get_attach_cookie(ctx) & 0xff;
+	if (idx >= PT_REGS_WORDS)
+		return 0;
+	if (bpf_probe_read_kernel(regs, sizeof(regs), ctx))
+		return 0;
+	return regs[idx];
+}
+
+static __always_inline int is_resume_op(struct py_config *cfg, __u8 op)
+{
+	__u32 ops = cfg->resume_ops;
+	return op && (op == (ops & 0xff) || op == ((ops >> 8) & 0xff) || op == ((ops >> 16) & 0xff) ||
+		      op == ((ops >> 24) & 0xff));
+}
+
+/*
+ * Is this a fresh start or a generator/coroutine resumption?
+ * 3.8-3.10: f_lasti is -1 until the frame has run.
+ * 3.11+: the RESUME oparg's low two bits are 0 for a start. The frame's
+ * instruction pointer points at the RESUME itself (after the handler's store,
+ * or 3.13 fresh frames) or one code unit before it (3.11/3.12 handler entry,
+ * or after a MAKE_CELL/COPY_FREE_VARS prefix), so both places are tried.
+ */
+static __always_inline __u8 call_kind(struct py_config *cfg, __u64 frame)
+{
+	if (cfg->flags & CFG_OLD_FRAMES)
+		return (__s32)rd32(frame + cfg->fr_lasti) == -1 ? CALL_START : CALL_RESUME;
+	__u64 p = rd64(frame + cfg->fr_instr);
+	__u16 w = rd16(p);
+	if (!is_resume_op(cfg, w & 0xff)) {
+		w = rd16(p + 2);
+		if (!is_resume_op(cfg, w & 0xff)) {
+			stat_inc(STAT_INSTR_UNKNOWN);
+			return CALL_START;
+		}
+	}
+	return ((w >> 8) & 3) ? CALL_RESUME : CALL_START;
+}
+
+/* The nearest Python caller: skip the shim frames C code pushes when it calls
+ * into the interpreter (3.12+, owner FRAME_OWNED_BY_CSTACK). */
+static __always_inline __u64 caller_code(struct py_config *cfg, __u64 frame)
+{
+	__u64 prev = rd64(frame + cfg->fr_previous);
+	for (int i = 0; i < MAX_CALLER_HOPS; i++) {
+		if (!prev)
+			return 0;
+		if (cfg->fr_owner >= 0 && cfg->owner_cstack >= 0 &&
+		    rd8(prev + cfg->fr_owner) == (__u8)cfg->owner_cstack) {
+			prev = rd64(prev + cfg->fr_previous);
+			continue;
+		}
+		return rd64(prev + cfg->fr_code);
+	}
+	return 0;
+}
+
+/*
+ * 3.8-3.10: an argument captured by an inner function was moved into a cell
+ * before the frame started, and its own slot cleared. co_cell2arg maps cell
+ * index to argument index; cells follow the co_nlocals locals in f_localsplus.
+ */
+static __always_inline __u64 old_cell_arg(struct py_config *cfg, __u64 frame, __u64 code, __u32 arg)
+{
+	__u64 cell2arg = rd64(code + cfg->co_cell2arg);
+	if (!cell2arg)
+		return 0;
+	__u64 ncells = rd64(rd64(code + cfg->co_cellvars) + cfg->ob_size);
+	__u32 nlocals = rd32(code + cfg->co_nlocals);
+	for (__u32 j = 0; j < MAX_CELLS; j++) {
+		if (j >= ncells)
+			break;
+		if (rd64(cell2arg + 8 * j) == arg) {
+			__u64 cell = rd64(frame + cfg->fr_localsplus + 8 * (__u64)(nlocals + j));
+			return cell ? rd64(cell + cfg->cell_ref) : 0;
+		}
+	}
+	return 0;
+}
+
+static __always_inline int count_in(void *map, struct call_key *k)
+{
+	__u64 *v = bpf_map_lookup_elem(map, k);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return 0;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(map, k, &one, BPF_NOEXIST) == 0)
+		return 1;
+	/* lost a race with another CPU inserting the same key, or the map is full */
+	v = bpf_map_lookup_elem(map, k);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return 0;
+	}
+	stat_inc(STAT_COUNTS_FULL);
+	return -1;
+}
+
+SEC("uprobe")
+int on_call(struct pt_regs *ctx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	if (!cfg) {
+		stat_inc(STAT_NO_CONFIG);
+		return 0;
+	}
+	stat_inc(STAT_HITS);
+
+	__u64 frame = frame_from_regs(ctx);
+	if (!frame) {
+		stat_inc(STAT_NO_FRAME);
+		return 0;
+	}
+	__u64 code = rd64(frame + cfg->fr_code);
+	if (!code) {
+		stat_inc(STAT_NO_CODE);
+		return 0;
+	}
+
+	struct call_key key = {};
+	key.pid = pid;
+	key.code = code;
+	key.kind = call_kind(cfg, frame);
+	key.caller = caller_code(cfg, frame);
+
+	__u32 n = 0;
+	if (key.kind == CALL_START) {
+		__u32 zero = 0;
+		struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+		if (!s)
+			return 0;
+		__u32 flags = rd32(code + cfg->co_flags);
+		n = rd32(code + cfg->co_argcount) + rd32(code + cfg->co_kwonlyargcount) + !!(flags & 0x4) +
+		    !!(flags & 0x8);
+		if (n > MAX_PARAMS) {
+			key.truncated = 1;
+			stat_inc(STAT_TRUNCATED);
+			n = MAX_PARAMS;
+		}
+		/* FNV-1a over the type pointers */
+		__u64 sig = 0xcbf29ce484222325ULL;
+		for (__u32 i = 0; i < MAX_PARAMS; i++) {
+			if (i >= n)
+				break;
+			__u64 obj = rd64(frame + cfg->fr_localsplus + 8 * (__u64)i);
+			if (!obj && cfg->co_cell2arg >= 0)
+				obj = old_cell_arg(cfg, frame, code, i);
+			__u64 tp = obj ? rd64(obj + cfg->ob_type) : 0;
+			if (tp && tp == cfg->cell_type) {
+				obj = rd64(obj + cfg->cell_ref);
+				tp = obj ? rd64(obj + cfg->ob_type) : 0;
+			}
+			s->types[i] = tp;
+			sig = (sig ^ tp) * 0x100000001b3ULL;
+		}
+		key.sig = sig ^ n;
+	}
+	key.nparams = n;
+
+	__u32 zero = 0;
+	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
+	int fresh = (active && *active) ? count_in(&call_to_count_1, &key) : count_in(&call_to_count_0, &key);
+	if (fresh != 1)
+		return 0;
+
+	/* First sight of this call shape in this drain interval. */
+	stat_inc(STAT_NEW_KEYS);
+	if (key.kind == CALL_START)
+		note_sig(pid, key.sig, n);
+	note_code(pid, code);
+	if (key.caller)
+		note_code(pid, key.caller);
+	return 0;
+}

@@ -1,0 +1,253 @@
+package symbolize
+
+import "fmt"
+
+// Layout holds the CPython struct offsets and opcode numbers recapid needs for
+// one minor version on x86-64 release builds. Field names keep CPython's
+// spelling (Struct_field) so they grep against its headers.
+//
+// Sources: DWARF of the pyenv builds 3.8.18, 3.9.18, 3.10.13, 3.11.7, 3.12.1
+// and 3.13.0 (gdb `ptype /o`), cross-checked for 3.13 against the live
+// _Py_DebugOffsets; see shared/docs/cpython-internals.md §1. Offsets of a
+// released minor version do not change between patch releases.
+// A value of -1 means the field does not exist in that version.
+type Layout struct {
+	Minor int
+
+	// EvalFrameArg is the 1-based argument of _PyEval_EvalFrameDefault that
+	// holds the frame: 1 on 3.8 (f, throwflag), 2 from 3.9 (tstate, f, throwflag).
+	EvalFrameArg int
+	// OldFrames is true for 3.8-3.10, where every Python call enters
+	// _PyEval_EvalFrameDefault with a PyFrameObject.
+	OldFrames bool
+
+	// Frame: PyFrameObject (3.8-3.10) or _PyInterpreterFrame (3.11+).
+	Frame_code       int // f_code / f_executable
+	Frame_previous   int // f_back / previous
+	Frame_instr      int // prev_instr (3.11, 3.12) / instr_ptr (3.13+); -1 on 3.8-3.10
+	Frame_lasti      int // f_lasti (3.8-3.10); -1 otherwise
+	Frame_localsplus int // f_localsplus / localsplus
+	Frame_owner      int // owner (3.11+); -1 on 3.8-3.10
+	// FrameOwnedByCStack is the owner value of the shim frame that C code
+	// pushes when it enters the interpreter (3.12+); -1 when there is none.
+	FrameOwnedByCStack int
+	// LastiIsUnits is true on 3.10, whose f_lasti counts code units, not bytes.
+	LastiIsUnits bool
+
+	PyCodeObject_co_argcount        int
+	PyCodeObject_co_posonlyargcount int
+	PyCodeObject_co_kwonlyargcount  int
+	PyCodeObject_co_nlocals         int
+	PyCodeObject_co_flags           int
+	PyCodeObject_co_firstlineno     int
+	PyCodeObject_co_consts          int
+	PyCodeObject_co_varnames        int // co_varnames (3.8-3.10) / co_localsplusnames (3.11+)
+	PyCodeObject_co_localspluskinds int // -1 on 3.8-3.10
+	PyCodeObject_co_nlocalsplus     int // -1 on 3.8-3.10
+	PyCodeObject_co_cellvars        int // 3.8-3.10 only
+	PyCodeObject_co_cell2arg        int // 3.8-3.10 only: Py_ssize_t* mapping cell index -> argument index
+	PyCodeObject_co_filename        int
+	PyCodeObject_co_name            int
+	PyCodeObject_co_qualname        int // -1 on 3.8-3.10
+
+	PyObject_ob_type             int
+	PyVarObject_ob_size          int
+	PyTypeObject_tp_name         int
+	PyTypeObject_tp_flags        int
+	PyTypeObject_tp_dict         int
+	PyHeapTypeObject_ht_qualname int
+	PyTupleObject_ob_item        int
+	PyBytesObject_ob_sval        int
+	PyCellObject_ob_ref          int
+	PyDictObject_ma_keys         int
+	PyDictObject_ma_values       int
+	// PyASCIIObjectSize is sizeof(PyASCIIObject): the data of a compact ASCII
+	// str starts there. PyCompactUnicodeObjectSize is the same for compact
+	// non-ASCII strings.
+	PyASCIIObjectSize          int
+	PyCompactUnicodeObjectSize int
+	PyUnicodeObject_state      int
+	PyUnicodeObject_length     int
+	// PyUnicodeObject_data is the data pointer of a non-compact ("legacy")
+	// str, such as an instance of a str subclass: 72 on 3.8-3.11, 56 from 3.12.
+	PyUnicodeObject_data int
+
+	// Dict keys object (struct _dictkeysobject). 3.8-3.10 store dk_size;
+	// 3.11+ store dk_log2_size, dk_log2_index_bytes and dk_kind instead
+	// (-1 where a field does not exist). The entries follow dk_indices.
+	PyDictKeysObject_dk_size             int
+	PyDictKeysObject_dk_log2_size        int
+	PyDictKeysObject_dk_log2_index_bytes int
+	PyDictKeysObject_dk_kind             int
+	PyDictKeysObject_dk_nentries         int
+	PyDictKeysObject_dk_indices          int
+	// PyDictValues_values is the offset of the values array inside the
+	// object ma_values points at (split dicts): 0 up to 3.12, 8 on 3.13,
+	// where struct _dictvalues gained capacity/size/embedded/valid bytes.
+	PyDictValues_values int
+
+	// Thread state, for the fallback frame source.
+	PyRuntimeState_tstate_current int // gilstate.tstate_current (3.8-3.11); -1 from 3.12 (TLS)
+	PyThreadState_frame           int // frame (3.8-3.10) / current_frame (3.13+); -1 otherwise
+	PyThreadState_cframe          int // cframe (3.11, 3.12); -1 otherwise
+	CFrame_current_frame          int // _PyCFrame.current_frame (3.11, 3.12)
+
+	// Opcodes whose handlers start a Python frame (the RESUME family). Empty
+	// on 3.8-3.10, where the eval-loop entry is probed instead.
+	ResumeOpcodes []uint8
+}
+
+// Code object flags (Include/cpython/code.h), the same in every supported version.
+const (
+	CO_VARARGS            = 0x4
+	CO_VARKEYWORDS        = 0x8
+	CO_GENERATOR          = 0x20
+	CO_COROUTINE          = 0x80
+	CO_ITERABLE_COROUTINE = 0x100
+	CO_ASYNC_GENERATOR    = 0x200
+)
+
+// Py_TPFLAGS_HEAPTYPE marks types allocated on the heap (classes defined in
+// Python, most newer extension types): their tp_name is the short name only.
+const Py_TPFLAGS_HEAPTYPE = 1 << 9
+
+var layouts = map[int]Layout{
+	8:  oldFrameLayout(8),
+	9:  oldFrameLayout(9),
+	10: oldFrameLayout(10),
+	11: {
+		Minor: 11, EvalFrameArg: 2,
+		Frame_code: 32, Frame_previous: 48, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 69,
+		FrameOwnedByCStack:       -1,
+		PyCodeObject_co_argcount: 56, PyCodeObject_co_posonlyargcount: 60, PyCodeObject_co_kwonlyargcount: 64,
+		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 72, PyCodeObject_co_consts: 24,
+		PyCodeObject_co_varnames: 96, PyCodeObject_co_localspluskinds: 104, PyCodeObject_co_nlocalsplus: 76,
+		PyCodeObject_co_cellvars: -1, PyCodeObject_co_cell2arg: -1,
+		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
+		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
+		PyRuntimeState_tstate_current: 576, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 8,
+		ResumeOpcodes: []uint8{151, 150}, // RESUME, RESUME_QUICK
+	},
+	12: {
+		Minor: 12, EvalFrameArg: 2,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70,
+		FrameOwnedByCStack:       3,
+		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
+		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
+		PyCodeObject_co_varnames: 96, PyCodeObject_co_localspluskinds: 104, PyCodeObject_co_nlocalsplus: 72,
+		PyCodeObject_co_cellvars: -1, PyCodeObject_co_cell2arg: -1,
+		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
+		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
+		PyRuntimeState_tstate_current: -1, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 0,
+		ResumeOpcodes: []uint8{151, 240}, // RESUME, INSTRUMENTED_RESUME
+	},
+	13: {
+		Minor: 13, EvalFrameArg: 2,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70,
+		FrameOwnedByCStack:       3,
+		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
+		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
+		PyCodeObject_co_varnames: 96, PyCodeObject_co_localspluskinds: 104, PyCodeObject_co_nlocalsplus: 72,
+		PyCodeObject_co_cellvars: -1, PyCodeObject_co_cell2arg: -1,
+		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
+		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
+		PyRuntimeState_tstate_current: -1, PyThreadState_frame: 72, PyThreadState_cframe: -1,
+		ResumeOpcodes: []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+	},
+}
+
+// oldFrameLayout is the PyFrameObject-based layout shared by 3.8-3.10.
+func oldFrameLayout(minor int) Layout {
+	l := Layout{
+		Minor: minor, EvalFrameArg: 2, OldFrames: true,
+		Frame_code: 32, Frame_previous: 24, Frame_instr: -1, Frame_lasti: 104, Frame_localsplus: 360, Frame_owner: -1,
+		FrameOwnedByCStack:       -1,
+		PyCodeObject_co_argcount: 16, PyCodeObject_co_posonlyargcount: 20, PyCodeObject_co_kwonlyargcount: 24,
+		PyCodeObject_co_nlocals: 28, PyCodeObject_co_flags: 36, PyCodeObject_co_firstlineno: 40, PyCodeObject_co_consts: 56,
+		PyCodeObject_co_varnames: 72, PyCodeObject_co_localspluskinds: -1, PyCodeObject_co_nlocalsplus: -1,
+		PyCodeObject_co_cellvars: 88, PyCodeObject_co_cell2arg: 96,
+		PyCodeObject_co_filename: 104, PyCodeObject_co_name: 112, PyCodeObject_co_qualname: -1,
+		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
+		PyRuntimeState_tstate_current: 568, PyThreadState_frame: 24, PyThreadState_cframe: -1,
+	}
+	switch minor {
+	case 8:
+		l.EvalFrameArg = 1
+		l.PyRuntimeState_tstate_current = 1368
+	case 9:
+		l.PyHeapTypeObject_ht_qualname = 856
+	case 10:
+		l.Frame_lasti, l.Frame_localsplus, l.LastiIsUnits = 96, 352, true
+	}
+	return l
+}
+
+func init() {
+	for minor, l := range layouts {
+		l.PyObject_ob_type, l.PyVarObject_ob_size = 8, 16
+		l.PyTypeObject_tp_name, l.PyTypeObject_tp_flags, l.PyTypeObject_tp_dict = 24, 168, 264
+		l.PyTupleObject_ob_item, l.PyBytesObject_ob_sval, l.PyCellObject_ob_ref = 24, 32, 16
+		l.PyDictObject_ma_keys, l.PyDictObject_ma_values = 32, 40
+		l.PyUnicodeObject_length, l.PyUnicodeObject_state = 16, 32
+		// CPython v3.12.0 Include/cpython/unicodeobject.h dropped wstr, which
+		// moved PyUnicodeObject.data; v3.11.0 Include/internal/pycore_dict.h
+		// replaced dk_size by log2 fields; v3.13.0 added the PyDictValues header.
+		l.PyUnicodeObject_data = 72
+		l.PyDictKeysObject_dk_size, l.PyDictKeysObject_dk_nentries, l.PyDictKeysObject_dk_indices = 8, 32, 40
+		l.PyDictKeysObject_dk_log2_size, l.PyDictKeysObject_dk_log2_index_bytes, l.PyDictKeysObject_dk_kind = -1, -1, -1
+		if minor >= 11 {
+			l.PyDictKeysObject_dk_size, l.PyDictKeysObject_dk_nentries, l.PyDictKeysObject_dk_indices = -1, 24, 32
+			l.PyDictKeysObject_dk_log2_size, l.PyDictKeysObject_dk_log2_index_bytes, l.PyDictKeysObject_dk_kind = 8, 9, 10
+		}
+		if minor >= 12 {
+			l.PyUnicodeObject_data = 56
+		}
+		if minor >= 13 {
+			l.PyDictValues_values = 8
+		}
+		layouts[minor] = l
+	}
+}
+
+// MinMinor and MaxMinor bound the supported CPython 3.x versions.
+const (
+	MinMinor = 8
+	MaxMinor = 13
+)
+
+// LayoutFor returns the layout of CPython 3.minor, or a *VersionError.
+func LayoutFor(v Version) (Layout, error) {
+	l, ok := layouts[v.Minor]
+	if v.Major != 3 || !ok {
+		return Layout{}, &VersionError{Found: v}
+	}
+	return l, nil
+}
+
+// Version is a CPython version as found in the interpreter binary.
+type Version struct {
+	Major, Minor, Patch int
+	// Release is the pre-release suffix ("a1", "b2", "rc1", "+"), empty for a final release.
+	Release string
+}
+
+func (v Version) String() string {
+	return fmt.Sprintf("%d.%d.%d%s", v.Major, v.Minor, v.Patch, v.Release)
+}
+
+// Short is "3.11" style.
+func (v Version) Short() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// VersionError reports an interpreter version recapid cannot trace.
+type VersionError struct {
+	Path  string
+	Found Version
+}
+
+func (e *VersionError) Error() string {
+	where := ""
+	if e.Path != "" {
+		where = e.Path + ": "
+	}
+	return fmt.Sprintf("%sCPython %s is not supported: recapid traces CPython 3.%d to 3.%d on x86-64", where, e.Found, MinMinor, MaxMinor)
+}
