@@ -1,0 +1,95 @@
+// Package aggregate groups observed Python calls into records keyed by names
+// (never pointers), merges them, renders signatures and summaries, and
+// encodes and decodes snapshot files (*.recapi.zst, zstd-compressed JSON Lines).
+//
+// It never imports bpf and needs no privileges, so everything here tests
+// anywhere.
+package aggregate
+
+import "time"
+
+// SnapshotVersion is the snapshot format version this package writes and the
+// newest one it reads. It changes only on an incompatible change: new fields
+// are added without a bump because readers ignore unknown fields.
+const SnapshotVersion = 1
+
+// ModeExact is the Header.Mode of a snapshot in which every call was counted.
+const ModeExact = "exact"
+
+// Parameter kinds, named as inspect.Parameter.kind names them.
+const (
+	KindPositionalOnly      = "positional_only"
+	KindPositionalOrKeyword = "positional_or_keyword"
+	KindVarPositional       = "var_positional"
+	KindKeywordOnly         = "keyword_only"
+	KindVarKeyword          = "var_keyword"
+)
+
+// Code kinds of a Record; the empty string is a plain function.
+const (
+	CodeGenerator      = "generator"
+	CodeCoroutine      = "coroutine"
+	CodeAsyncGenerator = "async_generator"
+)
+
+// Function identifies a Python function by where it is defined.
+type Function struct {
+	Module   string `json:"module"`
+	Qualname string `json:"qualname"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+}
+
+// Name returns "module.qualname", or the qualname alone when the module is
+// unknown.
+func (f Function) Name() string {
+	if f.Module == "" {
+		return f.Qualname
+	}
+	return f.Module + "." + f.Qualname
+}
+
+// Param is one parameter of a call: its name, its kind and the type of the
+// value observed in it.
+type Param struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // positional_only, positional_or_keyword, var_positional, keyword_only, var_keyword
+	Type string `json:"type"` // "builtins.int", "None", "collections.OrderedDict", "__main__.Outer.Inner"; "" when unknown
+}
+
+// Record is one distinct call shape and how often it was seen.
+type Record struct {
+	Function    Function  `json:"function"`
+	Caller      *Function `json:"caller"`                // null when the caller is not Python code
+	Params      []Param   `json:"params"`                // never null in JSON: [] for no params
+	Returns     *string   `json:"returns"`               // null when not observed
+	Calls       uint64    `json:"calls"`                 // calls, including generator/coroutine starts
+	Resumptions uint64    `json:"resumptions,omitempty"` // generator/coroutine resumptions (these records carry no param types)
+	CodeKind    string    `json:"code_kind,omitempty"`   // "", "generator", "coroutine", "async_generator"
+	Partial     bool      `json:"partial,omitempty"`     // some names could not be read before the process exited
+	Python      string    `json:"python"`                // "3.11"
+}
+
+// Interpreter is one traced Python process.
+type Interpreter struct {
+	PID     int      `json:"pid"`
+	Python  string   `json:"python"` // full version "3.11.2"
+	Path    string   `json:"path"`   // interpreter ELF traced
+	Command []string `json:"command,omitempty"`
+}
+
+// Header is the first line of a snapshot.
+type Header struct {
+	Snapshot     int               `json:"recapi_snapshot"` // format version, SnapshotVersion when written by this package
+	Created      time.Time         `json:"created"`
+	Host         string            `json:"host"`
+	Mode         string            `json:"mode"` // ModeExact
+	Interpreters []Interpreter     `json:"interpreters"`
+	Stats        map[string]uint64 `json:"stats,omitempty"` // e.g. dropped counts
+}
+
+// Snapshot is a header and the records that follow it.
+type Snapshot struct {
+	Header  Header   `json:"header"`
+	Records []Record `json:"records"`
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/recapi/recapi/aggregate"
+)
+
+// defaultTop is how many functions show lists unless told otherwise.
+const defaultTop = 20
+
+// showConfig is what "recapi show" was asked to do.
+type showConfig struct {
+	JSON   bool
+	Top    int
+	Module string
+	Path   string
+}
+
+// Validate checks what the flag package cannot.
+func (c showConfig) Validate() error {
+	if c.Path == "" {
+		return errors.New("missing SNAPSHOT argument")
+	}
+	if c.Top < 0 {
+		return fmt.Errorf("-top %d: want 0 (all) or more", c.Top)
+	}
+	return nil
+}
+
+func runShow(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("show", "[-json] [-top N] [-module PREFIX] SNAPSHOT",
+		`Show the functions in SNAPSHOT (a .recapi.zst file written by recapid -o or
+-snapshot-dir), most called first: how often each was called, how many
+distinct signatures it was called with, and the most common one. Types are
+shown without "builtins.". Generators and coroutines also show how often they
+were resumed.`, stderr)
+	var c showConfig
+	fs.BoolVar(&c.JSON, "json", false, "print the header and every record as JSON instead of a table")
+	fs.IntVar(&c.Top, "top", defaultTop, "show the `N` most called functions, 0 for all (table only)")
+	fs.StringVar(&c.Module, "module", "", "only functions in module `PREFIX` or its submodules (\"app\" matches app and app.views)")
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		c.Path = fs.Arg(0)
+	default:
+		return usageError(fs, stderr, "want one SNAPSHOT, got %d arguments", fs.NArg())
+	}
+	if err := c.Validate(); err != nil {
+		return usageError(fs, stderr, "%v", err)
+	}
+
+	s, err := aggregate.ReadFile(c.Path)
+	if err != nil {
+		fmt.Fprintf(stderr, "recapi show: %v\n", err)
+		return exitError
+	}
+	s.Records = filterModule(s.Records, c.Module)
+	if c.JSON {
+		err = writeJSON(stdout, s)
+	} else {
+		err = aggregate.WriteTable(stdout, aggregate.Summarize(s.Records), c.Top)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "recapi show: write output: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// filterModule keeps the records of functions in module prefix or below it.
+// A prefix ending in "." matches any module that starts with it.
+func filterModule(rs []aggregate.Record, prefix string) []aggregate.Record {
+	if prefix == "" {
+		return rs
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if inModule(r.Function.Module, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func inModule(module, prefix string) bool {
+	if strings.HasSuffix(prefix, ".") {
+		return strings.HasPrefix(module, prefix)
+	}
+	return module == prefix || strings.HasPrefix(module, prefix+".")
+}
+
+// writeJSON prints s as one indented JSON object {"header": ..., "records":
+// [...]}, records in aggregate order, so two runs on the same snapshot (or
+// on two snapshots of the same records) print the same text.
+func writeJSON(w io.Writer, s *aggregate.Snapshot) error {
+	if s.Header.Interpreters == nil {
+		s.Header.Interpreters = []aggregate.Interpreter{}
+	}
+	if s.Records == nil {
+		s.Records = []aggregate.Record{}
+	}
+	for i := range s.Records {
+		if s.Records[i].Params == nil {
+			s.Records[i].Params = []aggregate.Param{}
+		}
+	}
+	aggregate.SortRecords(s.Records)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(s)
+}

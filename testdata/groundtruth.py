@@ -1,0 +1,411 @@
+"""In-process ground truth for recapi: record every Python-level call of a script.
+
+Usage:
+    python groundtruth.py OUT.json SCRIPT [ARGS...]
+
+Runs SCRIPT as ``__main__`` (``runpy.run_path``, with ``sys.argv`` set to
+``[SCRIPT, ARGS...]`` and ``sys.path[0]`` set to the script's directory, as
+``python SCRIPT ARGS...`` would) under ``sys.setprofile`` and
+``threading.setprofile``, then writes OUT.json and exits with the script's exit
+status. recapid's exact mode must agree with this file for the script's own
+functions.
+
+Output schema (keys sorted, records sorted by function, caller, params)::
+
+    {"python": "3.11",                 # major.minor of the interpreter
+     "version": "3.11.7",              # full version
+     "script": "/abs/path/calls.py",   # co_filename of the script's code
+     "exit_code": 0,
+     "records": [
+       {"function": {"file": ..., "line": co_firstlineno, "name": co_name,
+                     "qualname": ..., "module": "__main__"},
+        "caller":   {same fields} | null,
+        "params":   [{"name": "a", "kind": "positional_or_keyword",
+                      "type": "builtins.int"}, ...] | null,
+        "calls": n, "resumptions": m}, ...]}
+
+What is counted, and the choices made:
+
+* Every ``call`` profiler event, i.e. every Python frame that starts or
+  resumes: functions, lambdas, class bodies, module bodies of modules imported
+  while the script runs, comprehensions where the interpreter gives them a
+  frame (3.8-3.11 list/dict/set comprehensions; 3.12+ inlines them, PEP 709).
+  ``c_call`` events (builtins) are not counted.
+* A record is one (function, caller, argument types) shape. ``calls`` counts
+  fresh starts, ``resumptions`` counts re-entries of a suspended generator,
+  coroutine or async generator. A resumption carries no argument types (the
+  parameters may have been rebound since the start), so resumptions are kept
+  in their own records with ``"params": null`` and ``"calls": 0``.
+  For generators, a *start* is the first ``next()``/``send()``/await, not the
+  call that creates the generator object (no frame runs then, on any version).
+* Parameters are listed in ``co_varnames`` order: positional (positional-only
+  first), keyword-only, ``*args``, ``**kwargs``. That is the frame layout
+  recapid reads, and differs from ``inspect.signature`` order when a function
+  has both ``*args`` and keyword-only parameters.
+* Types are ``type.__module__ + "." + type.__qualname__`` of the argument
+  (``builtins.int``, ``collections.OrderedDict``, ``__main__.Outer.Inner``),
+  ``None`` for ``NoneType``; no element types. A parameter captured by a
+  closure (a cell) reports the type of the value inside the cell.
+* ``qualname`` is ``co_qualname`` on 3.11+. 3.8-3.10 have no ``co_qualname``;
+  there it is rebuilt the way the compiler builds it (see _Qualnames), which
+  gives the same string.
+* Recording starts with the script's module body, which is exactly one call
+  of ``<module>`` (file = the absolute script path, module ``__main__``) with
+  caller ``null``, as in a real ``python SCRIPT`` run, where the module frame
+  has no parent. Until then a bootstrap hook ignores everything, so runpy's
+  own work (path checks, reading and compiling the file) is not recorded.
+  Frames of this file and of ``runpy`` stand in for the interpreter's C entry
+  point: they are never recorded as callees, and as callers they become
+  ``null``.
+* Frames of the import system (importlib, its frozen bootstrap, zipimport) are
+  not recorded as callees. As callers they are kept: the body of a module
+  imported by the script is called from importlib in a real run too.
+* Modules this file imports before the script runs (threading, runpy, dis,
+  ...) are already loaded, so their module bodies are not seen, unlike in a
+  plain run: compare the script's own functions, not the stdlib's. Calls made
+  while runpy tears the script's module down (``__del__``, weakref callbacks)
+  are recorded until the profiler is removed.
+"""
+
+import gc
+import itertools
+import os
+import sys
+import threading
+import types
+
+# Imported for the file-name filters (and by runpy anyway).
+import importlib
+import importlib.machinery
+import importlib.util
+import runpy
+
+if sys.version_info >= (3, 11):
+    import dis
+
+# co_flags bits, the same on every supported version (Include/cpython/code.h).
+CO_OPTIMIZED = 0x1
+CO_VARARGS = 0x4
+CO_VARKEYWORDS = 0x8
+CO_SUSPENDABLE = 0x20 | 0x80 | 0x100 | 0x200  # GENERATOR, COROUTINE, ITERABLE_COROUTINE, ASYNC_GENERATOR
+
+_IGNORED = object()  # code-info sentinel: never record this code as a callee
+
+
+def _code_files(*modules):
+    """The co_filename values a module's frames report.
+
+    Frozen modules (importlib._bootstrap always, runpy and importlib.util on
+    3.11+) report "<frozen NAME>" rather than their __file__, so the names are
+    taken from the code of functions the module defines.
+    """
+    files = set()
+    for mod in modules:
+        path = getattr(mod, "__file__", None)
+        if path:
+            files.add(path)
+        for value in list(vars(mod).values()):
+            funcs = [value]
+            if isinstance(value, type):
+                funcs = list(vars(value).values())
+            for func in funcs:
+                code = getattr(func, "__code__", None)
+                if isinstance(code, types.CodeType) and getattr(func, "__module__", None) == mod.__name__:
+                    files.add(code.co_filename)
+    return files
+
+
+def _entry_files():
+    """Files whose frames stand in for the interpreter's entry point."""
+    return _code_files(sys.modules[__name__], runpy) | {os.path.abspath(__file__)}
+
+
+def _import_files():
+    mods = [importlib, importlib.machinery, importlib.util, importlib._bootstrap, importlib._bootstrap_external]
+    if "zipimport" in sys.modules:
+        mods.append(sys.modules["zipimport"])
+    files = _code_files(*mods)
+    files.update("<frozen %s>" % m.__name__ for m in mods)
+    return files
+
+
+def _first_resume_offset(code):
+    """Byte offset of the first RESUME: at a start, f_lasti is at or before it.
+
+    On 3.11+ a generator's prologue (COPY_FREE_VARS, MAKE_CELL,
+    RETURN_GENERATOR, POP_TOP) runs when the generator object is created; the
+    first next() enters at RESUME 0 and the profiler sees f_lasti there. Every
+    resumption is after a YIELD_VALUE, so further down the code.
+    """
+    for ins in dis.get_instructions(code):
+        if ins.opname == "RESUME":
+            return ins.offset
+    return -1
+
+
+class Recorder:
+    """sys.setprofile callback plus the counts it gathers."""
+
+    def __init__(self):
+        self.ignored_files = _entry_files() | _import_files()
+        # id(code) -> (code, module, param names, start limit) or _IGNORED. Keyed
+        # by id because code objects compare by content (not filename) and
+        # hash slowly; holding the code keeps its id unique.
+        self.infos = {}
+        # (id(code), id(caller code) or 0, types tuple or None) -> itertools.count.
+        # next() on a count is one C call, so increments from several threads
+        # never get lost, without a lock in the hot path.
+        self.counters = {}
+        # id -> (code, module) for callers, kept alive for the same reason.
+        self.callers = {}
+        self.ignored_codes = []  # keeps the ids of _IGNORED entries unique
+        self.module_codes = []  # "<module>" code objects seen, for _Qualnames
+
+    def _describe(self, frame):
+        code = frame.f_code
+        if code.co_filename in self.ignored_files:
+            self.ignored_codes.append(code)
+            return _IGNORED
+        flags = code.co_flags
+        nparams = code.co_argcount + code.co_kwonlyargcount
+        nparams += bool(flags & CO_VARARGS) + bool(flags & CO_VARKEYWORDS)
+        names = code.co_varnames[:nparams]
+        # A call event with f_lasti above the limit is a resumption.
+        limit = None
+        if flags & CO_SUSPENDABLE:
+            limit = _first_resume_offset(code) if sys.version_info >= (3, 11) else -1
+        if code.co_name == "<module>":
+            self.module_codes.append(code)
+        return (code, frame.f_globals.get("__name__"), names, limit)
+
+    def profile(self, frame, event, arg):
+        # Runs for every call, return, c_call and c_return of every thread:
+        # keep it short. The profiler is off while it runs, so nothing it
+        # calls is recorded.
+        if event != "call":
+            return
+        code = frame.f_code
+        info = self.infos.get(id(code))
+        if info is None:
+            info = self.infos[id(code)] = self._describe(frame)
+        if info is _IGNORED:
+            return
+        back = frame.f_back
+        caller = back.f_code if back is not None else None
+        caller_id = id(caller) if caller is not None else 0
+        limit = info[3]
+        if limit is not None and frame.f_lasti > limit:
+            key = (id(code), caller_id, None)
+        else:
+            loc = frame.f_locals
+            key = (id(code), caller_id, tuple([type(loc[n]) for n in info[2]]))
+        counter = self.counters.get(key)
+        if counter is None:
+            counter = self.counters.setdefault(key, itertools.count(1))
+            if caller is not None and caller_id not in self.callers:
+                self.callers[caller_id] = (caller, back.f_globals.get("__name__"))
+        next(counter)
+
+    def records(self):
+        """The counts as JSON-ready records, deterministically sorted."""
+        codes = {}
+        for cid, info in self.infos.items():
+            if info is not _IGNORED:
+                codes[cid] = (info[0], info[1])
+        for cid, pair in self.callers.items():
+            codes.setdefault(cid, pair)
+        qualnames = _Qualnames(self.module_codes, [c for c, _ in codes.values()])
+        entry = _entry_files()
+
+        def ident(cid):
+            code, module = codes[cid]
+            if code.co_filename in entry:
+                return None
+            return {
+                "file": code.co_filename,
+                "line": code.co_firstlineno,
+                "name": code.co_name,
+                "qualname": qualnames.get(code),
+                "module": module,
+            }
+
+        merged = {}
+        for (cid, caller_id, typs), counter in list(self.counters.items()):
+            n = next(counter) - 1  # a count started at 1 and was advanced n times
+            code = codes[cid][0]
+            if typs is None:
+                params = None
+            else:
+                kinds = _param_kinds(code)
+                params = [
+                    {"name": name, "kind": kind, "type": type_name(t)}
+                    for name, kind, t in zip(code.co_varnames, kinds, typs)
+                ]
+            caller = ident(caller_id) if caller_id in codes else None
+            rec = {"function": ident(cid), "caller": caller, "params": params, "calls": 0, "resumptions": 0}
+            rec["calls" if typs is not None else "resumptions"] += n
+            # Two keys can collapse into one record: callers that differ only
+            # by code object identity, or entry-point callers mapped to null.
+            k = _sort_key(rec)
+            if k in merged:
+                merged[k]["calls"] += rec["calls"]
+                merged[k]["resumptions"] += rec["resumptions"]
+            else:
+                merged[k] = rec
+        return [merged[k] for k in sorted(merged)]
+
+
+def _param_kinds(code):
+    kinds = ["positional_only"] * code.co_posonlyargcount
+    kinds += ["positional_or_keyword"] * (code.co_argcount - code.co_posonlyargcount)
+    kinds += ["keyword_only"] * code.co_kwonlyargcount
+    if code.co_flags & CO_VARARGS:
+        kinds.append("var_positional")
+    if code.co_flags & CO_VARKEYWORDS:
+        kinds.append("var_keyword")
+    return kinds
+
+
+def type_name(t):
+    """recapi's type string: module.qualname, None for NoneType."""
+    if t is type(None):
+        return "None"
+    return "%s.%s" % (t.__module__, t.__qualname__)
+
+
+def _ident_key(ident):
+    if ident is None:
+        return ("",)
+    return (ident["file"], ident["line"], ident["qualname"] or "", ident["name"], ident["module"] or "")
+
+
+def _sort_key(rec):
+    params = rec["params"]
+    return (
+        _ident_key(rec["function"]),
+        _ident_key(rec["caller"]),
+        params is None,
+        tuple((p["name"], p["kind"], p["type"]) for p in params or ()),
+    )
+
+
+class _Qualnames:
+    """Qualified names of code objects, also where co_qualname is missing.
+
+    On 3.8-3.10 the name is rebuilt the way the compiler builds it
+    (Python/compile.c, compiler_set_qualname): a child of a module is its bare
+    name, a child of a class body gets "Class.", a child of a function,
+    lambda or comprehension gets "func.<locals>.". Code objects nest in
+    co_consts, so walking every "<module>" code seen while recording names
+    all the code the script and the modules it imported define. Code of
+    modules loaded earlier is named from live function objects and the code
+    nested in them (__qualname__, trusted only when its last part is
+    co_name, since functools.wraps copies the wrapped function's name):
+    best effort, right for ordinary code. Not handled: names declared
+    `global` inside a function (the compiler names those bare).
+    """
+
+    def __init__(self, module_codes, wanted, rebuild=sys.version_info < (3, 11)):
+        # rebuild=True on 3.11+ checks the rebuilt names against co_qualname
+        # (scripts/verify-groundtruth.py does).
+        self.rebuild = rebuild
+        self.names = {}
+        if not rebuild:
+            return
+        for code in module_codes:
+            self._walk(code, None)
+        if all(id(c) in self.names for c in wanted):
+            return
+        # Outermost functions first, so that a nested function's code is
+        # named from its live parent rather than from its own __qualname__.
+        funcs = [o for o in gc.get_objects() if isinstance(o, types.FunctionType)]
+        funcs.sort(key=lambda fn: fn.__qualname__.count("."))
+        for fn in funcs:
+            code, qualname = fn.__code__, fn.__qualname__
+            if id(code) not in self.names and qualname.rsplit(".", 1)[-1] == code.co_name:
+                self.names[id(code)] = qualname
+                self._walk(code, qualname)
+
+    def _walk(self, code, qualname):
+        for const in code.co_consts:
+            if not isinstance(const, types.CodeType):
+                continue
+            if qualname is None:  # code is a module body
+                child = const.co_name
+            elif code.co_flags & CO_OPTIMIZED:  # function, lambda, comprehension
+                child = qualname + ".<locals>." + const.co_name
+            else:  # class body
+                child = qualname + "." + const.co_name
+            self.names.setdefault(id(const), child)
+            self._walk(const, child)
+
+    def get(self, code):
+        if not self.rebuild:
+            return code.co_qualname
+        return self.names.get(id(code), code.co_name)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write("usage: groundtruth.py OUT.json SCRIPT [ARGS...]\n")
+        return 2
+    out, script = argv[0], os.path.abspath(argv[1])
+    # What `python SCRIPT ARGS` sets up: argv, and the script's directory
+    # first on sys.path. The absolute path is the co_filename a direct run
+    # gives on 3.9+; 3.8 keeps the path as typed, so pass it absolute there.
+    sys.argv = [script] + argv[2:]
+    sys.path[0] = os.path.dirname(script)
+
+    rec = Recorder()
+
+    def bootstrap(frame, event, arg):
+        # Ignores runpy's work until the script's module body starts, then
+        # hands over. Replacing the profiler from inside its own callback is
+        # safe: main()'s frame still references bootstrap, so it is not freed.
+        code = frame.f_code
+        if event == "call" and code.co_name == "<module>" and code.co_filename == script:
+            sys.setprofile(rec.profile)
+            rec.profile(frame, event, arg)
+
+    exit_code = 0
+    threading.setprofile(rec.profile)  # threads only start once the script runs
+    sys.setprofile(bootstrap)
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            exit_code = 0
+        elif isinstance(code, int):
+            exit_code = code
+        else:
+            sys.stderr.write("%s\n" % (code,))
+            exit_code = 1
+    except BaseException:
+        sys.setprofile(None)
+        threading.setprofile(None)
+        import traceback
+
+        traceback.print_exc()
+        exit_code = 1
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+    import json  # only now, so that a script importing json loads it traced
+
+    result = {
+        "python": "%d.%d" % sys.version_info[:2],
+        "version": "%d.%d.%d" % sys.version_info[:3],
+        "script": script,
+        "exit_code": exit_code,
+        "records": rec.records(),
+    }
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
