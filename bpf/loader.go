@@ -46,6 +46,10 @@ const (
 	StrQualname = 4
 	StrParams   = 8
 	StrTpName   = 16
+	StrModule   = 32
+
+	DictKeys38  = 1
+	DictKeys311 = 2
 )
 
 // StatNames names the per-CPU counters of the stats map, by index.
@@ -116,21 +120,27 @@ func (o *Objects) AttachCall(ex *link.Executable, fileOffset uint64, pid int, fr
 	return l, nil
 }
 
-// Counts drains the counts recorded since the previous call: it switches BPF
-// to the other count map, waits for programs still running on the old one to
-// finish, then reads and clears it. fn is called for each key and count.
-func (o *Objects) Counts(fn func(k *CallKey, n uint64)) error {
-	old := o.active
-	next := 1 - old
+// SwapCounts switches BPF to the other count map and waits for programs
+// still adding to the old one to finish. DrainCounts then reads the old one.
+// Splitting the two lets the caller read the events that belong to the old
+// map's keys in between.
+func (o *Objects) SwapCounts() error {
+	next := 1 - o.active
 	if err := o.objs.ActiveCounts.Put(uint32(0), next); err != nil {
 		return fmt.Errorf("switch count maps: %w", err)
 	}
 	o.active = next
-	// A uprobe program runs for microseconds; a program that read the old
-	// index just before the switch is done well within this pause.
+	// A uprobe program runs for microseconds; one that read the old index
+	// just before the switch is done well within this pause.
 	time.Sleep(5 * time.Millisecond)
+	return nil
+}
+
+// DrainCounts calls fn for each key and count of the map that is not active,
+// then clears that map.
+func (o *Objects) DrainCounts(fn func(k *CallKey, n uint64)) error {
 	m := o.objs.CallToCount0
-	if old == 1 {
+	if o.active == 0 {
 		m = o.objs.CallToCount1
 	}
 	var (
@@ -146,14 +156,9 @@ func (o *Objects) Counts(fn func(k *CallKey, n uint64)) error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read call counts: %w", err)
 	}
-	if len(keys) > 0 {
-		if _, err := m.BatchDelete(keys, nil); err != nil {
-			// Older kernels lack batch ops on hash maps: delete one by one.
-			for i := range keys {
-				if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					return fmt.Errorf("clear call counts: %w", err)
-				}
-			}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear call counts: %w", err)
 		}
 	}
 	return nil

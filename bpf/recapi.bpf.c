@@ -96,9 +96,15 @@ struct {
 	__uint(max_entries, EVENTS_BYTES);
 } events SEC(".maps");
 
-/* Argument types of the call being recorded: too big for the BPF stack. */
+/* The head of a code object, read with one probe_read: every field recapid
+ * needs from it lies in the first CODE_HEAD bytes on 3.8-3.13. */
+#define CODE_HEAD 144
+
+/* Per-call working memory: too big for the BPF stack. */
 struct scratch {
 	__u64 types[MAX_PARAMS];
+	__u8 code[CODE_HEAD];
+	__u8 caller[CODE_HEAD];
 };
 
 struct {
@@ -153,6 +159,37 @@ static __always_inline __u8 rd8(__u64 addr)
 	return v;
 }
 
+/* Fields of a code head copied into scratch; off comes from the config and is
+ * bounded here for the verifier. */
+static __always_inline __u32 head32(__u8 *head, __s32 off)
+{
+	__u32 o = (__u32)off;
+	if (o > CODE_HEAD - 4)
+		return 0;
+	return *(__u32 *)(head + o);
+}
+
+static __always_inline __u64 head64(__u8 *head, __s32 off)
+{
+	__u32 o = (__u32)off;
+	if (o > CODE_HEAD - 8)
+		return 0;
+	return *(__u64 *)(head + o);
+}
+
+/*
+ * A code object's fingerprint: its filename and name objects and first line.
+ * Code objects are freed (module bodies right after import, exec'd code) and
+ * their addresses reused; the fingerprint keeps counts of the old and the new
+ * object apart. Two code objects that agree on all three are the same
+ * function for every purpose of recapi.
+ */
+static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
+{
+	return head64(head, cfg->co_filename) ^ (head64(head, cfg->co_name) << 1) ^
+	       ((__u64)head32(head, cfg->co_firstlineno) << 48);
+}
+
 /*
  * Copy a str object into dst. Only compact ASCII strings (state bits 5 and 6)
  * are copied here; anything else, or a string longer than dst, returns 1 so
@@ -186,15 +223,11 @@ static __always_inline void mark_sent(__u32 pid, __u32 type, __u64 ptr, __u64 fp
 	bpf_map_update_elem(&seen_to_fingerprint, &k, &fp, BPF_ANY);
 }
 
-__attribute__((noinline)) int note_code(__u32 pid, __u64 code)
+__attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
 	if (!cfg || !code)
 		return 0;
-	__u64 filename = rd64(code + cfg->co_filename);
-	__u64 name = rd64(code + cfg->co_name);
-	__u32 firstlineno = rd32(code + cfg->co_firstlineno);
-	__u64 fp = filename ^ (name << 1) ^ ((__u64)firstlineno << 48);
 	if (already_sent(pid, EVENT_CODE, code, fp))
 		return 0;
 
@@ -206,7 +239,10 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code)
 	ev->hdr.type = EVENT_CODE;
 	ev->hdr.pid = pid;
 	ev->hdr.ptr = code;
-	ev->firstlineno = firstlineno;
+	ev->hdr.fp = fp;
+	__u64 filename = rd64(code + cfg->co_filename);
+	__u64 name = rd64(code + cfg->co_name);
+	ev->firstlineno = rd32(code + cfg->co_firstlineno);
 	ev->argcount = rd32(code + cfg->co_argcount);
 	ev->posonlyargcount = rd32(code + cfg->co_posonlyargcount);
 	ev->kwonlyargcount = rd32(code + cfg->co_kwonlyargcount);
@@ -239,6 +275,63 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code)
 	return 0;
 }
 
+#define MODULE_KEY_SCAN 8
+
+/* Is obj the str "__module__"? Compact ASCII, ten characters. */
+static __always_inline int is_module_key(struct py_config *cfg, __u64 obj)
+{
+	__u32 state = rd32(obj + cfg->str_state);
+	if (!(state & (1 << 5)) || !(state & (1 << 6)) || rd64(obj + cfg->str_length) != 10)
+		return 0;
+	__u64 w = rd64(obj + cfg->ascii_size);
+	__u16 t = rd16(obj + cfg->ascii_size + 8);
+	return w == 0x656c75646f6d5f5fULL /* "__module" */ && t == 0x5f5f /* "__" */;
+}
+
+/*
+ * The __module__ entry of a heap type's dict. A class body stores __module__
+ * first, so it sits among the first entries of the dict's entry table; a
+ * short scan finds it without hashing.
+ */
+static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
+{
+	__u64 dict = rd64(tp + cfg->tp_dict);
+	if (!dict)
+		return 0;
+	__u64 keys = rd64(dict + cfg->dict_keys);
+	if (!keys)
+		return 0;
+	__u64 entries, nentries, esize, koff;
+	if (cfg->dict_flavor == DICT_KEYS_38) {
+		__u64 size = rd64(keys + 8);
+		__u64 ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
+		nentries = rd64(keys + 32);
+		entries = keys + 40 + size * ix;
+		esize = 24;
+		koff = 8;
+	} else if (cfg->dict_flavor == DICT_KEYS_311) {
+		__u8 log2_index_bytes = rd8(keys + 9);
+		__u8 kind = rd8(keys + 10);
+		if (log2_index_bytes > 40)
+			return 0;
+		nentries = rd64(keys + 24);
+		entries = keys + 32 + (1ULL << log2_index_bytes);
+		esize = kind ? 16 : 24; /* unicode-only keys: {key, value}; general: {hash, key, value} */
+		koff = kind ? 0 : 8;
+	} else {
+		return 0;
+	}
+	for (__u32 i = 0; i < MODULE_KEY_SCAN; i++) {
+		if (i >= nentries)
+			break;
+		__u64 e = entries + i * esize;
+		__u64 key = rd64(e + koff);
+		if (key && is_module_key(cfg, key))
+			return rd64(e + koff + 8);
+	}
+	return 0;
+}
+
 __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
@@ -258,17 +351,22 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	ev->hdr.type = EVENT_TYPE;
 	ev->hdr.pid = pid;
 	ev->hdr.ptr = tp;
+	ev->hdr.fp = 0;
 	ev->tp_flags = tp_flags;
 	ev->_pad = 0;
 	__u32 sf = 0;
 	ev->tp_name[0] = 0;
 	ev->qualname[0] = 0;
+	ev->module[0] = 0;
 	long n = bpf_probe_read_user_str(ev->tp_name, sizeof(ev->tp_name), (void *)tp_name);
 	if (n < 0 || n >= (long)sizeof(ev->tp_name))
 		sf |= STR_TP_NAME;
-	if (tp_flags & (1 << 9)) /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
+	if (tp_flags & (1 << 9)) { /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
 		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
 			sf |= STR_QUALNAME;
+		if (read_pystr(cfg, type_module(cfg, tp), ev->module, sizeof(ev->module)))
+			sf |= STR_MODULE;
+	}
 	ev->str_flags = sf;
 	bpf_ringbuf_submit(ev, 0);
 	mark_sent(pid, EVENT_TYPE, tp, fp);
@@ -289,6 +387,7 @@ __attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams)
 	ev->hdr.type = EVENT_SIG;
 	ev->hdr.pid = pid;
 	ev->hdr.ptr = sig;
+	ev->hdr.fp = 0;
 	ev->nparams = nparams;
 	ev->_pad = 0;
 	for (__u32 i = 0; i < MAX_PARAMS; i++) {
@@ -350,9 +449,15 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u64 frame)
 	return ((w >> 8) & 3) ? CALL_RESUME : CALL_START;
 }
 
-/* The nearest Python caller: skip the shim frames C code pushes when it calls
- * into the interpreter (3.12+, owner FRAME_OWNED_BY_CSTACK). */
-static __always_inline __u64 caller_code(struct py_config *cfg, __u64 frame)
+/*
+ * The code object of the nearest Python caller, with its head copied into
+ * head. Frames that are not Python callers are skipped: the shim frames C code
+ * pushes when it calls into the interpreter (3.12+, owner
+ * FRAME_OWNED_BY_CSTACK) and interpreter-internal code such as 3.13's
+ * _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts between a class call
+ * and its __init__ (marked CO_NO_MONITORING_EVENTS).
+ */
+static __always_inline __u64 caller_code(struct py_config *cfg, __u64 frame, __u8 *head)
 {
 	__u64 prev = rd64(frame + cfg->fr_previous);
 	for (int i = 0; i < MAX_CALLER_HOPS; i++) {
@@ -363,7 +468,14 @@ static __always_inline __u64 caller_code(struct py_config *cfg, __u64 frame)
 			prev = rd64(prev + cfg->fr_previous);
 			continue;
 		}
-		return rd64(prev + cfg->fr_code);
+		__u64 code = rd64(prev + cfg->fr_code);
+		if (!code || bpf_probe_read_user(head, CODE_HEAD, (void *)code))
+			return 0;
+		if (head32(head, cfg->co_flags) & cfg->co_internal_flags) {
+			prev = rd64(prev + cfg->fr_previous);
+			continue;
+		}
+		return code;
 	}
 	return 0;
 }
@@ -433,20 +545,28 @@ int on_call(struct pt_regs *ctx)
 		return 0;
 	}
 
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s)
+		return 0;
+	if (bpf_probe_read_user(s->code, sizeof(s->code), (void *)code)) {
+		stat_inc(STAT_NO_CODE);
+		return 0;
+	}
+
 	struct call_key key = {};
 	key.pid = pid;
 	key.code = code;
+	key.code_fp = code_fp(cfg, s->code);
 	key.kind = call_kind(cfg, frame);
-	key.caller = caller_code(cfg, frame);
+	key.caller = caller_code(cfg, frame, s->caller);
+	if (key.caller)
+		key.caller_fp = code_fp(cfg, s->caller);
 
 	__u32 n = 0;
 	if (key.kind == CALL_START) {
-		__u32 zero = 0;
-		struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
-		if (!s)
-			return 0;
-		__u32 flags = rd32(code + cfg->co_flags);
-		n = rd32(code + cfg->co_argcount) + rd32(code + cfg->co_kwonlyargcount) + !!(flags & 0x4) +
+		__u32 flags = head32(s->code, cfg->co_flags);
+		n = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) + !!(flags & 0x4) +
 		    !!(flags & 0x8);
 		if (n > MAX_PARAMS) {
 			key.truncated = 1;
@@ -473,7 +593,6 @@ int on_call(struct pt_regs *ctx)
 	}
 	key.nparams = n;
 
-	__u32 zero = 0;
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
 	int fresh = (active && *active) ? count_in(&call_to_count_1, &key) : count_in(&call_to_count_0, &key);
 	if (fresh != 1)
@@ -483,8 +602,8 @@ int on_call(struct pt_regs *ctx)
 	stat_inc(STAT_NEW_KEYS);
 	if (key.kind == CALL_START)
 		note_sig(pid, key.sig, n);
-	note_code(pid, code);
+	note_code(pid, code, key.code_fp);
 	if (key.caller)
-		note_code(pid, key.caller);
+		note_code(pid, key.caller, key.caller_fp);
 	return 0;
 }

@@ -21,7 +21,9 @@ type recapiCallKey struct {
 	Truncated uint8
 	Pad       uint8
 	Code      uint64
+	CodeFp    uint64
 	Caller    uint64
+	CallerFp  uint64
 	Sig       uint64
 }
 
@@ -47,6 +49,7 @@ type recapiEventHeader struct {
 	Type uint32
 	Pid  uint32
 	Ptr  uint64
+	Fp   uint64
 }
 
 type recapiPyConfig struct {
@@ -82,13 +85,19 @@ type recapiPyConfig struct {
 	StrState          int32
 	StrLength         int32
 	AsciiSize         int32
-	Pad               uint32
+	CoInternalFlags   uint32
+	TpDict            int32
+	DictKeys          int32
+	DictFlavor        uint32
+	Pad2              uint32
 	CellType          uint64
 }
 
 type recapiScratch struct {
-	_     structs.HostLayout
-	Types [64]uint64
+	_      structs.HostLayout
+	Types  [64]uint64
+	Code   [144]uint8
+	Caller [144]uint8
 }
 
 type recapiSeenKey struct {
@@ -129,6 +138,7 @@ type recapiTypeEvent struct {
 	Pad      uint32
 	TpName   [128]int8
 	Qualname [128]int8
+	Module   [128]int8
 }
 
 // Names of all BPF objects in the ELF.

@@ -92,6 +92,33 @@ type Layout struct {
 	PyThreadState_cframe          int // cframe (3.11, 3.12); -1 otherwise
 	CFrame_current_frame          int // _PyCFrame.current_frame (3.11, 3.12)
 
+	// The object graph BuildQualnameIndex walks: _PyRuntime → interpreter →
+	// sys.modules → module dicts → functions and classes. Checked against
+	// DWARF by TestQualnameLayoutMatchesDWARF.
+	PyRuntimeState_interpreters_head int // interpreters.head
+	PyInterpreterState_modules       int // modules (3.8-3.11) / imports.modules (3.12+): sys.modules
+	PyModuleObject_md_dict           int
+	PyTypeObject_tp_base             int
+	// PyFunctionObject moved its fields in 3.10 (CPython v3.10.0
+	// Include/funcobject.h: COMMON_FIELDS first, func_code after them).
+	PyFunctionObject_func_code     int
+	PyFunctionObject_func_qualname int
+	PyFunctionObject_func_module   int
+	PyFunctionObject_func_closure  int
+	PyFunctionObject_func_dict     int
+	// staticmethod, classmethod and property objects (Objects/funcobject.c,
+	// Objects/descrobject.c): the wrapped callable and the accessors.
+	Staticmethod_sm_callable int
+	Classmethod_cm_callable  int
+	Propertyobject_prop_get  int
+	Propertyobject_prop_set  int
+	Propertyobject_prop_del  int
+
+	// CodeInternalFlags are co_flags bits that mark interpreter-internal shim
+	// code (3.13+: CO_NO_MONITORING_EVENTS, set on _Py_InitCleanup); frames
+	// running such code are never reported as callers.
+	CodeInternalFlags uint32
+
 	// Opcodes whose handlers start a Python frame (the RESUME family). Empty
 	// on 3.8-3.10, where the eval-loop entry is probed instead.
 	ResumeOpcodes []uint8
@@ -99,6 +126,8 @@ type Layout struct {
 
 // Code object flags (Include/cpython/code.h), the same in every supported version.
 const (
+	CO_OPTIMIZED          = 0x1
+	CO_NEWLOCALS          = 0x2
 	CO_VARARGS            = 0x4
 	CO_VARKEYWORDS        = 0x8
 	CO_GENERATOR          = 0x20
@@ -152,7 +181,8 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
 		PyRuntimeState_tstate_current: -1, PyThreadState_frame: 72, PyThreadState_cframe: -1,
-		ResumeOpcodes: []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		CodeInternalFlags: 0x2000000,
+		ResumeOpcodes:     []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
 	},
 }
 
@@ -205,6 +235,20 @@ func init() {
 		if minor >= 13 {
 			l.PyDictValues_values = 8
 		}
+		l.PyModuleObject_md_dict, l.PyTypeObject_tp_base = 16, 256
+		l.Staticmethod_sm_callable, l.Classmethod_cm_callable = 16, 16
+		l.Propertyobject_prop_get, l.Propertyobject_prop_set, l.Propertyobject_prop_del = 16, 24, 32
+		l.PyFunctionObject_func_code, l.PyFunctionObject_func_qualname, l.PyFunctionObject_func_module = 48, 40, 104
+		l.PyFunctionObject_func_closure, l.PyFunctionObject_func_dict = 72, 88
+		if minor <= 9 {
+			l.PyFunctionObject_func_code, l.PyFunctionObject_func_qualname, l.PyFunctionObject_func_module = 16, 104, 88
+			l.PyFunctionObject_func_closure, l.PyFunctionObject_func_dict = 48, 72
+		}
+		// interp->modules became interp->imports.modules in CPython v3.12.0
+		// (Include/internal/pycore_interp.h); 3.13 put _Py_DebugOffsets and
+		// more state in front of both structs.
+		l.PyRuntimeState_interpreters_head = map[int]int{8: 32, 9: 32, 10: 32, 11: 40, 12: 40, 13: 632}[minor]
+		l.PyInterpreterState_modules = map[int]int{8: 56, 9: 856, 10: 856, 11: 888, 12: 944, 13: 7656}[minor]
 		layouts[minor] = l
 	}
 }

@@ -56,9 +56,17 @@ struct py_config {
 	__s32 str_state;
 	__s32 str_length;
 	__s32 ascii_size;
-	__u32 _pad;
+	__u32 co_internal_flags; /* co_flags bits of interpreter-internal shim code (3.13+ CO_NO_MONITORING_EVENTS) */
+	__s32 tp_dict;
+	__s32 dict_keys;  /* PyDictObject.ma_keys */
+	__u32 dict_flavor; /* DICT_KEYS_38 or DICT_KEYS_311: layout of PyDictKeysObject */
+	__u32 _pad2;
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
 };
+
+/* py_config.dict_flavor */
+#define DICT_KEYS_38 1  /* 3.8-3.10: dk_size 8, dk_nentries 32, indices at 40, 24-byte entries */
+#define DICT_KEYS_311 2 /* 3.11+: dk_log2_index_bytes 9, dk_kind 10, dk_nentries 24, indices at 32 */
 
 /* call_key.kind */
 #define CALL_START 1  /* a function call, or the first run of a generator/coroutine */
@@ -71,9 +79,11 @@ struct call_key {
 	__u8 nparams;
 	__u8 truncated;
 	__u8 _pad;
-	__u64 code;   /* callee code object */
-	__u64 caller; /* code object of the nearest Python caller, 0 if none */
-	__u64 sig;    /* hash of the argument type pointers; 0 for resumptions */
+	__u64 code;      /* callee code object */
+	__u64 code_fp;   /* its fingerprint: tells apart code objects that reuse an address */
+	__u64 caller;    /* code object of the nearest Python caller, 0 if none */
+	__u64 caller_fp; /* the caller's fingerprint */
+	__u64 sig;       /* hash of the argument type pointers; 0 for resumptions */
 };
 
 /* Ring-buffer events, sent at first sight only (never per call). */
@@ -85,6 +95,7 @@ struct event_header {
 	__u32 type;
 	__u32 pid;
 	__u64 ptr; /* sig hash, code object or type object */
+	__u64 fp;  /* code objects: fingerprint as in call_key; 0 otherwise */
 };
 
 /* The argument type pointers behind a sig hash. */
@@ -102,6 +113,7 @@ struct sig_event {
 #define STR_QUALNAME 4
 #define STR_PARAMS 8
 #define STR_TP_NAME 16
+#define STR_MODULE 32
 
 struct code_event {
 	struct event_header hdr;
@@ -126,6 +138,7 @@ struct type_event {
 	__u32 _pad;
 	char tp_name[TYPE_NAME_LEN];
 	char qualname[TYPE_NAME_LEN]; /* ht_qualname of heap types */
+	char module[TYPE_NAME_LEN];   /* __module__ of heap types */
 };
 
 /* stats indices (per-CPU counters, summed by the daemon) */

@@ -1,0 +1,56 @@
+# recapi: record how Python code is really called, from outside the process.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo -E)
+DEMO_PY    ?= /usr/bin/python3.11
+GOTESTFLAGS ?=
+
+.PHONY: help deps build generate check-generated test test-unit test-privileged bench lint fmt demo update-golden clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+deps: ## install what the build and tests need (Debian packages; root)
+	$(SUDO) scripts/install-deps.sh
+
+build: ## build bin/recapid and bin/recapi
+	$(GO) build -o $(BIN)/recapid ./cmd/recapid
+	$(GO) build -o $(BIN)/recapi ./cmd/recapi
+
+generate: ## rebuild the BPF objects and Go bindings (needs clang-16)
+	cd bpf && $(GO) generate ./...
+
+check-generated: generate ## fail when the committed BPF objects are stale
+	@git diff --exit-code --stat -- bpf/ || { echo "generated BPF files are stale: run make generate and commit"; exit 1; }
+
+test: ## all tests; privileged ones run as root (and must, with RECAPI_PRIVILEGED_TESTS=1)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m $(GOTESTFLAGS) ./...
+
+test-unit: ## tests that need no root
+	$(GO) test -count=1 ./aggregate/... ./symbolize/... ./cmd/recapi/...
+
+test-privileged: ## the privileged integration tests, required to run
+	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./daemon/...
+
+bench: build ## per-call cost per interpreter and aggregate benchmarks; see BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchmem ./aggregate/...
+	$(SUDO) $(GO) run ./internal/bench -recapid $(BIN)/recapid
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v _bpfel.go))" || { gofmt -l $$(git ls-files '*.go' | grep -v _bpfel.go); exit 1; }
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go' | grep -v _bpfel.go)
+
+demo: build ## trace the bundled demo app and show what was recorded
+	$(SUDO) $(BIN)/recapid --summary=false -o demo.recapi.zst -- $(DEMO_PY) testdata/demo/app.py
+	$(BIN)/recapi show demo.recapi.zst
+
+update-golden: ## rewrite golden files after an intended output change
+	$(GO) test ./aggregate/... ./cmd/recapi/... -update
+
+clean: ## remove build outputs
+	rm -rf $(BIN) demo.recapi.zst

@@ -1,0 +1,240 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/symbolize"
+)
+
+// Main runs recapid and returns its exit code: the launched command's code
+// with -- COMMAND, 0 after a clean detach, 1 on errors, 2 on usage errors.
+func Main(args []string) int {
+	return run(args, os.Stderr)
+}
+
+func run(args []string, stderr io.Writer) int {
+	cfg, err := ParseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "recapid: %v\n", err)
+		}
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	code, err := runConfig(cfg, log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "recapid: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runConfig does the work: find and check the targets, load BPF, attach,
+// drain until done, detach, write the results.
+func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
+	if err := checkPrivileges(); err != nil {
+		return 1, err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	var (
+		tracer  *Tracer
+		child   *launched
+		exited  chan int
+		err     error
+		targets []*symbolize.Process
+	)
+	if len(cfg.Command) > 0 {
+		tracer, child, err = startCommand(cfg, log)
+		if err != nil {
+			return 1, err
+		}
+		exited = make(chan int, 1)
+		go func() { exited <- exitCode(child.cmd.Wait()) }()
+	} else {
+		// Check every target before touching any of them.
+		for _, pid := range cfg.PIDs {
+			p, err := findTarget(pid)
+			if err != nil {
+				return 1, err
+			}
+			targets = append(targets, p)
+		}
+		if tracer, err = NewTracer(log); err != nil {
+			return 1, err
+		}
+		for _, p := range targets {
+			if err := tracer.Attach(p, nil); err != nil {
+				tracer.Close()
+				return 1, err
+			}
+		}
+	}
+	defer tracer.Close()
+
+	var timeout <-chan time.Time
+	if cfg.Duration > 0 {
+		timeout = time.After(cfg.Duration)
+	}
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	code := 0
+loop:
+	for {
+		select {
+		case <-tick.C:
+			if err := tracer.Drain(); err != nil {
+				log.Warn("drain", "err", err)
+			}
+			if child == nil && len(tracer.Alive()) == 0 {
+				log.Info("every traced process has exited")
+				break loop
+			}
+		case code = <-exited:
+			exited = nil
+			break loop
+		case <-timeout:
+			log.Info("duration reached, detaching", "duration", cfg.Duration)
+			break loop
+		case s := <-sigs:
+			if child != nil {
+				// The terminal already sent SIGINT to the whole process
+				// group; forward the others, then wait for the command.
+				if s != syscall.SIGINT {
+					_ = child.cmd.Process.Signal(s)
+				}
+				continue
+			}
+			log.Info("detaching", "signal", s.String())
+			break loop
+		}
+	}
+	tracer.DetachAll()
+	if err := tracer.Drain(); err != nil {
+		log.Warn("final drain", "err", err)
+	}
+	host, _ := os.Hostname()
+	snap := tracer.Snapshot(host)
+	warnStats(log, snap.Header.Stats)
+	if cfg.Output != "" {
+		if err := aggregate.WriteFile(cfg.Output, snap); err != nil {
+			return 1, fmt.Errorf("write snapshot: %w", err)
+		}
+		log.Info("wrote snapshot", "path", cfg.Output, "records", len(snap.Records))
+	}
+	if cfg.Summary {
+		fmt.Fprintln(stderr)
+		if err := aggregate.WriteTable(stderr, aggregate.Summarize(snap.Records), cfg.Top); err != nil {
+			return 1, err
+		}
+	}
+	if exited != nil {
+		// --duration or a signal ended tracing: the command keeps running
+		// untraced and recapid still reports its exit code.
+		code = <-exited
+	}
+	return code, nil
+}
+
+// startCommand launches the command stopped, attaches, and lets it run.
+func startCommand(cfg *Config, log *slog.Logger) (*Tracer, *launched, error) {
+	unlock := lockThread()
+	defer unlock()
+	child, proc, err := launch(cfg.Command)
+	if err != nil {
+		return nil, nil, err
+	}
+	tracer, err := NewTracer(log)
+	if err == nil {
+		err = tracer.Attach(proc, cfg.Command)
+		if err != nil {
+			tracer.Close()
+		}
+	}
+	if err != nil {
+		// Nothing of the command has run yet: do not let it run untraced.
+		_ = child.cmd.Process.Kill()
+		_ = child.resume()
+		_ = child.cmd.Wait()
+		return nil, nil, err
+	}
+	if err := child.resume(); err != nil {
+		tracer.Close()
+		_ = child.cmd.Process.Kill()
+		return nil, nil, err
+	}
+	return tracer, child, nil
+}
+
+// findTarget checks that pid is a CPython recapid can trace.
+func findTarget(pid int) (*symbolize.Process, error) {
+	p, err := symbolize.FindInterpreter(pid)
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("no process with pid %d: check the pid (ps -p %d)", pid, pid)
+	case errors.Is(err, symbolize.ErrNotPython):
+		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, comm(pid), err)
+	}
+	return nil, fmt.Errorf("pid %d (%s): %w", pid, comm(pid), err)
+}
+
+func comm(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// exitCode maps a wait result to a shell-style exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 1
+}
+
+// warnStats reports losses once, at the end, rather than per event.
+func warnStats(log *slog.Logger, st map[string]uint64) {
+	for _, k := range []string{"counts_map_full", "events_lost", "frames_unreadable", "code_unreadable", "resume_oparg_unknown", "signatures_unknown"} {
+		if st[k] > 0 {
+			log.Warn("some calls were not fully recorded", "what", k, "count", st[k])
+		}
+	}
+}

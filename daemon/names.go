@@ -1,0 +1,322 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/symbolize"
+)
+
+// pyConfig translates a binary's layout into what the BPF program reads.
+func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
+	l := b.Layout
+	c := &bpf.PyConfig{
+		FrCode:            int32(l.Frame_code),
+		FrPrevious:        int32(l.Frame_previous),
+		FrInstr:           int32(l.Frame_instr),
+		FrLasti:           int32(l.Frame_lasti),
+		FrLocalsplus:      int32(l.Frame_localsplus),
+		FrOwner:           int32(l.Frame_owner),
+		OwnerCstack:       int32(l.FrameOwnedByCStack),
+		CoArgcount:        int32(l.PyCodeObject_co_argcount),
+		CoPosonlyargcount: int32(l.PyCodeObject_co_posonlyargcount),
+		CoKwonlyargcount:  int32(l.PyCodeObject_co_kwonlyargcount),
+		CoNlocals:         int32(l.PyCodeObject_co_nlocals),
+		CoFlags:           int32(l.PyCodeObject_co_flags),
+		CoFirstlineno:     int32(l.PyCodeObject_co_firstlineno),
+		CoVarnames:        int32(l.PyCodeObject_co_varnames),
+		CoFilename:        int32(l.PyCodeObject_co_filename),
+		CoName:            int32(l.PyCodeObject_co_name),
+		CoQualname:        int32(l.PyCodeObject_co_qualname),
+		CoCellvars:        int32(l.PyCodeObject_co_cellvars),
+		CoCell2arg:        int32(l.PyCodeObject_co_cell2arg),
+		ObType:            int32(l.PyObject_ob_type),
+		ObSize:            int32(l.PyVarObject_ob_size),
+		TpName:            int32(l.PyTypeObject_tp_name),
+		TpFlags:           int32(l.PyTypeObject_tp_flags),
+		HtQualname:        int32(l.PyHeapTypeObject_ht_qualname),
+		TupleItems:        int32(l.PyTupleObject_ob_item),
+		CellRef:           int32(l.PyCellObject_ob_ref),
+		StrState:          int32(l.PyUnicodeObject_state),
+		StrLength:         int32(l.PyUnicodeObject_length),
+		AsciiSize:         int32(l.PyASCIIObjectSize),
+		CoInternalFlags:   l.CodeInternalFlags,
+		TpDict:            int32(l.PyTypeObject_tp_dict),
+		DictKeys:          int32(l.PyDictObject_ma_keys),
+		DictFlavor:        bpf.DictKeys311,
+	}
+	if l.OldFrames {
+		c.Flags |= bpf.CfgOldFrames
+		c.DictFlavor = bpf.DictKeys38
+	}
+	for i, op := range l.ResumeOpcodes {
+		if i < 4 {
+			c.ResumeOps |= uint32(op) << (8 * i)
+		}
+	}
+	// Only 3.11+ keeps cells in the argument slots themselves.
+	if !l.OldFrames && b.CellType != 0 {
+		c.CellType = b.CellType + bias
+	}
+	return c
+}
+
+// codeFromEvent names a code object from what BPF read at first sight,
+// re-reading from process memory what BPF could not copy whole.
+func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
+	ci := symbolize.CodeInfo{
+		Name:            bpf.CString(e.Name[:]),
+		Qualname:        bpf.CString(e.Qualname[:]),
+		Filename:        bpf.CString(e.Filename[:]),
+		FirstLine:       int(e.Firstlineno),
+		ArgCount:        int(e.Argcount),
+		PosOnlyArgCount: int(e.Posonlyargcount),
+		KwOnlyArgCount:  int(e.Kwonlyargcount),
+		Flags:           e.Flags,
+	}
+	n := min(ci.NParams(), len(e.Params))
+	for i := 0; i < n; i++ {
+		ci.ParamNames = append(ci.ParamNames, bpf.CString(e.Params[i][:]))
+	}
+	partial := false
+	if e.StrFlags != 0 || ci.NParams() > len(e.Params) {
+		if full, err := symbolize.ReadCode(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+			ci = full
+		} else {
+			partial = true
+		}
+	}
+	return tg.meta(ci, partial)
+}
+
+// codeFromMemory names a code object whose first-sight event was lost, if
+// the object at that address is still the one that was counted.
+func codeFromMemory(tg *target, k codeKey) *codeMeta {
+	unknown := &codeMeta{fn: aggregate.Function{Module: "?", Qualname: fmt.Sprintf("<code object at %#x>", k.ptr)}, partial: true}
+	if fp, err := memCodeFP(tg, k.ptr); err != nil || fp != k.fp {
+		return unknown
+	}
+	ci, err := symbolize.ReadCode(tg.mem, tg.layout, k.ptr)
+	if err != nil {
+		return unknown
+	}
+	return tg.meta(ci, false)
+}
+
+// memCodeFP computes a code object's fingerprint the way the BPF program
+// does (code_fp in recapi.bpf.c).
+func memCodeFP(tg *target, code uint64) (uint64, error) {
+	l := tg.layout
+	filename, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_filename))
+	if err != nil {
+		return 0, err
+	}
+	name, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_name))
+	if err != nil {
+		return 0, err
+	}
+	line, err := tg.mem.U32(code + uint64(l.PyCodeObject_co_firstlineno))
+	if err != nil {
+		return 0, err
+	}
+	return filename ^ name<<1 ^ uint64(line)<<48, nil
+}
+
+func (tg *target) meta(ci symbolize.CodeInfo, partial bool) *codeMeta {
+	qual := ci.Qualname
+	if qual == "" {
+		qual = ci.Name // 3.8-3.10 have no co_qualname
+	}
+	module := symbolize.ModuleFromPath(ci.Filename)
+	for _, main := range tg.mainPy {
+		if ci.Filename == main {
+			module = "__main__"
+		}
+	}
+	m := &codeMeta{
+		fn:      aggregate.Function{Module: module, Qualname: qual, File: ci.Filename, Line: ci.FirstLine},
+		names:   ci.ParamNames,
+		kinds:   ci.ParamKinds(),
+		kind:    ci.CodeKind(),
+		partial: partial,
+	}
+	return m
+}
+
+// typeFromEvent names a type: static types from tp_name, heap types from
+// the __module__ and ht_qualname BPF read at first sight. Whatever BPF could
+// not copy whole is read from process memory; if the process is gone by
+// then, the name keeps what the kernel read and is marked partial.
+func typeFromEvent(tg *target, e *bpf.TypeEvent) typeMeta {
+	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE == 0 {
+		if e.StrFlags&bpf.StrTpName == 0 {
+			return typeMeta{name: staticTypeName(bpf.CString(e.TpName[:]))}
+		}
+	} else if e.StrFlags&(bpf.StrQualname|bpf.StrModule) == 0 {
+		return typeMeta{name: bpf.CString(e.Module[:]) + "." + bpf.CString(e.Qualname[:])}
+	}
+	if name, err := symbolize.ReadTypeName(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+		return typeMeta{name: name}
+	}
+	qual := bpf.CString(e.Qualname[:])
+	if qual == "" {
+		qual = bpf.CString(e.TpName[:])
+	}
+	if mod := bpf.CString(e.Module[:]); mod != "" {
+		qual = mod + "." + qual
+	}
+	return typeMeta{name: qual, partial: true}
+}
+
+// staticTypeName turns a static type's tp_name into recapi's fully qualified
+// form: builtins have no dot in tp_name ("int"), others carry their module
+// ("collections.OrderedDict").
+func staticTypeName(tpName string) string {
+	switch {
+	case tpName == "NoneType":
+		return "None"
+	case tpName == "":
+		return ""
+	case strings.Contains(tpName, "."):
+		return tpName
+	}
+	return "builtins." + tpName
+}
+
+// code returns what is known of a code object, reading memory on a miss.
+func (tg *target) code(k codeKey) *codeMeta {
+	if m := tg.codes[k]; m != nil {
+		return m
+	}
+	m := codeFromMemory(tg, k)
+	tg.codes[k] = m
+	return m
+}
+
+func (tg *target) typeName(ptr uint64) typeMeta {
+	if ptr == 0 {
+		return typeMeta{partial: true}
+	}
+	if m, ok := tg.types[ptr]; ok {
+		return m
+	}
+	name, err := symbolize.ReadTypeName(tg.mem, tg.layout, ptr)
+	m := typeMeta{name: name, partial: err != nil}
+	tg.types[ptr] = m
+	return m
+}
+
+// record turns one kernel count into a named record.
+func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
+	callee := tg.code(codeKey{k.Code, k.CodeFp})
+	r := aggregate.Record{
+		Function: callee.fn,
+		Params:   []aggregate.Param{},
+		CodeKind: callee.kind,
+		Partial:  callee.partial || k.Truncated != 0,
+		Python:   tg.python,
+	}
+	if k.Caller != 0 {
+		c := tg.code(codeKey{k.Caller, k.CallerFp})
+		fn := c.fn
+		r.Caller = &fn
+		r.Partial = r.Partial || c.partial
+	}
+	if k.Kind == bpf.CallResume {
+		r.Resumptions = n
+		return r
+	}
+	r.Calls = n
+	types, ok := tg.sigs[k.Sig]
+	if !ok && k.Nparams > 0 {
+		t.stats["signatures_unknown"]++
+		r.Partial = true
+	}
+	for i := 0; i < int(k.Nparams); i++ {
+		p := aggregate.Param{}
+		if i < len(callee.names) {
+			p.Name = callee.names[i]
+		}
+		if i < len(callee.kinds) {
+			p.Kind = string(callee.kinds[i])
+		}
+		if i < len(types) {
+			tm := tg.typeName(types[i])
+			p.Type = tm.name
+			r.Partial = r.Partial || tm.partial
+		}
+		r.Params = append(r.Params, p)
+	}
+	return r
+}
+
+func readCmdline(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil
+	}
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(string(b), "\x00")
+}
+
+// mainScript guesses the file CPython runs as __main__: the first argument
+// after the interpreter's options that names an existing file. It returns the
+// path as given and as an absolute path: co_filename is the former on 3.8 and
+// the latter from 3.9.
+func mainScript(pid int, cmd []string) []string {
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	for i := 1; i < len(cmd); i++ {
+		a := cmd[i]
+		switch {
+		case a == "-m" || a == "-c":
+			return nil // module or command: not a file
+		case a == "-W" || a == "-X" || a == "--check-hash-based-pycs":
+			i++
+			continue
+		case strings.HasPrefix(a, "-"):
+			continue
+		}
+		if !filepath.IsAbs(a) {
+			a = filepath.Join(cwd, a)
+		}
+		root := fmt.Sprintf("/proc/%d/root", pid)
+		if _, err := os.Stat(root + a); err == nil {
+			return []string{cmd[i], a}
+		}
+		return nil
+	}
+	return nil
+}
+
+// startTime is field 22 of /proc/PID/stat (0 when the process is gone).
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces: fields count from after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+func sortInterpreters(in []aggregate.Interpreter) {
+	sort.Slice(in, func(i, j int) bool { return in[i].PID < in[j].PID })
+}
