@@ -12,7 +12,9 @@
  *             interpreter's computed-goto table and moved onto an instruction
  *             the kernel emulates; the frame is the register the handler
  *             uses for `frame` at that point.
- * The attach cookie carries the index of the frame register in pt_regs.
+ * There is one copy of the program per register that can hold the frame
+ * (on_call_rbx, on_call_rbp, ...), so the frame is a constant-offset context
+ * load; the loader attaches the copy symbolize found for each probe point.
  *
  * Nothing is sent to userspace per call. A call increments a counter keyed by
  * {pid, kind, callee, caller, hash of argument types}; only the first sight of
@@ -35,7 +37,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define EVENTS_BYTES (8 << 20)
 #define MAX_CALLER_HOPS 4
 #define MAX_CELLS 32
-#define PT_REGS_WORDS (PT_REGS_SIZE / 8)
 
 /* Referenced so that their BTF is emitted for bpf2go's -type. */
 const struct code_event *unused_code_event __attribute__((unused));
@@ -99,12 +100,37 @@ struct {
 /* The head of a code object, read with one probe_read: every field recapid
  * needs from it lies in the first CODE_HEAD bytes on 3.8-3.13. */
 #define CODE_HEAD 144
+/* A frame is read with one probe_read too: its head (code, previous,
+ * instruction, owner) and the first FAST_ARGS argument slots. Reads from
+ * user memory dominate the program's cost, so fewer and bigger is better. */
+#define FAST_ARGS 8
+#define FRAME_HEAD_MAX 368 /* PyFrameObject up to f_localsplus on 3.8/3.9 */
+#define FRAME_BUF (FRAME_HEAD_MAX + 8 * FAST_ARGS)
+
+/*
+ * What a call needs from a code object's head, cached per CPU so that a loop
+ * calling the same function from the same caller reads no code head at all
+ * (each read of user memory costs about 80 ns). Entries are keyed by the code
+ * object and the globals dict of the frame running it: a code object freed
+ * and replaced at the same address would also need a new module dict at its
+ * predecessor's address to be mistaken for it.
+ */
+#define CODE_CACHE_SLOTS 16
+struct code_facts {
+	__u64 code;
+	__u64 globals;
+	__u64 fp;
+	__u32 flags;
+	__u32 nparams;
+};
 
 /* Per-call working memory: too big for the BPF stack. */
 struct scratch {
 	__u64 types[MAX_PARAMS];
 	__u8 code[CODE_HEAD];
-	__u8 caller[CODE_HEAD];
+	__u8 frame[FRAME_BUF];
+	__u8 prev[FRAME_HEAD_MAX];
+	struct code_facts cache[CODE_CACHE_SLOTS];
 };
 
 struct {
@@ -175,6 +201,32 @@ static __always_inline __u64 head64(__u8 *head, __s32 off)
 	if (o > CODE_HEAD - 8)
 		return 0;
 	return *(__u64 *)(head + o);
+}
+
+/* Fields of a copied frame: cap is the buffer's capacity (a constant, for
+ * the verifier), size the bytes actually copied. */
+static __always_inline __u64 buf64(__u8 *buf, __u32 cap, __u32 size, __s32 off)
+{
+	__u32 o = (__u32)off;
+	if (o > cap - 8 || o + 8 > size)
+		return 0;
+	return *(__u64 *)(buf + o);
+}
+
+static __always_inline __u8 buf8(__u8 *buf, __u32 cap, __u32 size, __s32 off)
+{
+	__u32 o = (__u32)off;
+	if (o > cap - 1 || o + 1 > size)
+		return 0;
+	return buf[o];
+}
+
+/* Copy size bytes of user memory at addr into buf (size is bounded for the verifier). */
+static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
+{
+	if (size > FRAME_BUF)
+		return -1;
+	return bpf_probe_read_user(buf, size, (void *)addr);
 }
 
 /*
@@ -404,20 +456,6 @@ __attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams)
 
 /* ---- the per-call path ---- */
 
-/* The frame register, chosen by the loader, is passed as a pt_regs word index
- * in the low byte of the cookie. pt_regs is copied out first because the
- * verifier rejects variable offsets into the context. */
-static __always_inline __u64 frame_from_regs(struct pt_regs *ctx)
-{
-	__u64 regs[PT_REGS_WORDS];
-	__u32 idx = bpf_get_attach_cookie(ctx) & 0xff;
-	if (idx >= PT_REGS_WORDS)
-		return 0;
-	if (bpf_probe_read_kernel(regs, sizeof(regs), ctx))
-		return 0;
-	return regs[idx];
-}
-
 static __always_inline int is_resume_op(struct py_config *cfg, __u8 op)
 {
 	__u32 ops = cfg->resume_ops;
@@ -425,19 +463,47 @@ static __always_inline int is_resume_op(struct py_config *cfg, __u8 op)
 		      op == ((ops >> 24) & 0xff));
 }
 
+/* The facts of a code object, from the per-CPU cache or its head. */
+static __always_inline struct code_facts *code_facts(struct py_config *cfg, struct scratch *s, __u64 code,
+						       __u64 globals)
+{
+	__u32 slot = (code >> 4) & (CODE_CACHE_SLOTS - 1);
+	struct code_facts *f = &s->cache[slot];
+	if (f->code == code && f->globals == globals)
+		return f;
+	if (bpf_probe_read_user(s->code, CODE_HEAD, (void *)code))
+		return 0;
+	f->code = code;
+	f->globals = globals;
+	f->fp = code_fp(cfg, s->code);
+	f->flags = head32(s->code, cfg->co_flags);
+	f->nparams = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) +
+		     !!(f->flags & 0x4) + !!(f->flags & 0x8);
+	return f;
+}
+
+#define CO_RESUMABLE (0x20 | 0x80 | 0x100 | 0x200) /* generator, coroutine, iterable coroutine, async generator */
+
 /*
- * Is this a fresh start or a generator/coroutine resumption?
+ * Is this a fresh start or a generator/coroutine resumption? Code that is not
+ * resumable only ever starts, so only resumable code pays for the check.
  * 3.8-3.10: f_lasti is -1 until the frame has run.
  * 3.11+: the RESUME oparg's low two bits are 0 for a start. The frame's
  * instruction pointer points at the RESUME itself (after the handler's store,
  * or 3.13 fresh frames) or one code unit before it (3.11/3.12 handler entry,
  * or after a MAKE_CELL/COPY_FREE_VARS prefix), so both places are tried.
  */
-static __always_inline __u8 call_kind(struct py_config *cfg, __u64 frame)
+static __always_inline __u8 call_kind(struct py_config *cfg, __u8 *frame, __u32 flags)
 {
-	if (cfg->flags & CFG_OLD_FRAMES)
-		return (__s32)rd32(frame + cfg->fr_lasti) == -1 ? CALL_START : CALL_RESUME;
-	__u64 p = rd64(frame + cfg->fr_instr);
+	if (!(flags & CO_RESUMABLE))
+		return CALL_START;
+	if (cfg->flags & CFG_OLD_FRAMES) {
+		__u32 o = (__u32)cfg->fr_lasti;
+		if (o > FRAME_BUF - 4)
+			return CALL_START;
+		return *(__s32 *)(frame + o) == -1 ? CALL_START : CALL_RESUME;
+	}
+	__u64 p = buf64(frame, FRAME_BUF, FRAME_BUF, cfg->fr_instr);
 	__u16 w = rd16(p);
 	if (!is_resume_op(cfg, w & 0xff)) {
 		w = rd16(p + 2);
@@ -457,24 +523,29 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u64 frame)
  * _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts between a class call
  * and its __init__ (marked CO_NO_MONITORING_EVENTS).
  */
-static __always_inline __u64 caller_code(struct py_config *cfg, __u64 frame, __u8 *head)
+static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 prev, __u64 *fp)
 {
-	__u64 prev = rd64(frame + cfg->fr_previous);
+	__u32 fh = cfg->frame_head;
 	for (int i = 0; i < MAX_CALLER_HOPS; i++) {
-		if (!prev)
+		if (!prev || read_into(s->prev, fh > FRAME_HEAD_MAX ? FRAME_HEAD_MAX : fh, prev))
 			return 0;
+		__u64 next = buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_previous);
 		if (cfg->fr_owner >= 0 && cfg->owner_cstack >= 0 &&
-		    rd8(prev + cfg->fr_owner) == (__u8)cfg->owner_cstack) {
-			prev = rd64(prev + cfg->fr_previous);
+		    buf8(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_owner) == (__u8)cfg->owner_cstack) {
+			prev = next;
 			continue;
 		}
-		__u64 code = rd64(prev + cfg->fr_code);
-		if (!code || bpf_probe_read_user(head, CODE_HEAD, (void *)code))
+		__u64 code = buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_code);
+		if (!code)
 			return 0;
-		if (head32(head, cfg->co_flags) & cfg->co_internal_flags) {
-			prev = rd64(prev + cfg->fr_previous);
+		struct code_facts *f = code_facts(cfg, s, code, buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_globals));
+		if (!f)
+			return 0;
+		if (f->flags & cfg->co_internal_flags) {
+			prev = next;
 			continue;
 		}
+		*fp = f->fp;
 		return code;
 	}
 	return 0;
@@ -523,8 +594,9 @@ static __always_inline int count_in(void *map, struct call_key *k)
 	return -1;
 }
 
-SEC("uprobe")
-int on_call(struct pt_regs *ctx)
+/* Record one call whose frame is at frame. A global function: the verifier
+ * checks it once, not once per register program. */
+__attribute__((noinline)) int record_call(__u64 frame)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
@@ -532,42 +604,48 @@ int on_call(struct pt_regs *ctx)
 		stat_inc(STAT_NO_CONFIG);
 		return 0;
 	}
-	stat_inc(STAT_HITS);
-
-	__u64 frame = frame_from_regs(ctx);
 	if (!frame) {
 		stat_inc(STAT_NO_FRAME);
 		return 0;
 	}
-	__u64 code = rd64(frame + cfg->fr_code);
-	if (!code) {
-		stat_inc(STAT_NO_CODE);
-		return 0;
-	}
-
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!s)
 		return 0;
-	if (bpf_probe_read_user(s->code, sizeof(s->code), (void *)code)) {
+
+	/* The frame head and the first argument slots in one read; near the end
+	 * of a mapping, the head alone and the slots one by one. */
+	__u32 fh = cfg->frame_head;
+	if (fh > FRAME_HEAD_MAX)
+		return 0;
+	__u32 fast = fh + 8 * FAST_ARGS;
+	if (read_into(s->frame, fast, frame)) {
+		fast = 0;
+		if (read_into(s->frame, fh, frame)) {
+			stat_inc(STAT_NO_FRAME);
+			return 0;
+		}
+	}
+	__u64 code = buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_code);
+	struct code_facts *f = code ? code_facts(cfg, s, code, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_globals)) : 0;
+	if (!f) {
 		stat_inc(STAT_NO_CODE);
 		return 0;
 	}
+	/* Copy out: the caller's lookup may reuse the same cache slot. */
+	__u32 flags = f->flags;
+	__u32 nparams = f->nparams;
 
 	struct call_key key = {};
 	key.pid = pid;
 	key.code = code;
-	key.code_fp = code_fp(cfg, s->code);
-	key.kind = call_kind(cfg, frame);
-	key.caller = caller_code(cfg, frame, s->caller);
-	if (key.caller)
-		key.caller_fp = code_fp(cfg, s->caller);
+	key.code_fp = f->fp;
+	key.kind = call_kind(cfg, s->frame, flags);
+	key.caller = caller_code(cfg, s, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp);
 
 	__u32 n = 0;
 	if (key.kind == CALL_START) {
-		__u32 flags = head32(s->code, cfg->co_flags);
-		n = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) + !!(flags & 0x4) +
-		    !!(flags & 0x8);
+		n = nparams;
 		if (n > MAX_PARAMS) {
 			key.truncated = 1;
 			stat_inc(STAT_TRUNCATED);
@@ -578,7 +656,12 @@ int on_call(struct pt_regs *ctx)
 		for (__u32 i = 0; i < MAX_PARAMS; i++) {
 			if (i >= n)
 				break;
-			__u64 obj = rd64(frame + cfg->fr_localsplus + 8 * (__u64)i);
+			__u64 obj;
+			__u32 slot = (__u32)cfg->fr_localsplus + 8 * i;
+			if (i < FAST_ARGS && fast)
+				obj = buf64(s->frame, FRAME_BUF, fast, slot);
+			else
+				obj = rd64(frame + slot);
 			if (!obj && cfg->co_cell2arg >= 0)
 				obj = old_cell_arg(cfg, frame, code, i);
 			__u64 tp = obj ? rd64(obj + cfg->ob_type) : 0;
@@ -607,3 +690,28 @@ int on_call(struct pt_regs *ctx)
 		note_code(pid, key.caller, key.caller_fp);
 	return 0;
 }
+
+/* One program per register that can hold the frame; the number is the
+ * register's 8-byte word in x86-64 struct pt_regs. */
+#define ON_CALL(reg, word)                                     \
+	SEC("uprobe")                                              \
+	int on_call_##reg(struct pt_regs *ctx)                     \
+	{                                                          \
+		return record_call(((volatile __u64 *)ctx)[word]); \
+	}
+
+ON_CALL(r15, 0)
+ON_CALL(r14, 1)
+ON_CALL(r13, 2)
+ON_CALL(r12, 3)
+ON_CALL(rbp, 4)
+ON_CALL(rbx, 5)
+ON_CALL(r11, 6)
+ON_CALL(r10, 7)
+ON_CALL(r9, 8)
+ON_CALL(r8, 9)
+ON_CALL(rax, 10)
+ON_CALL(rcx, 11)
+ON_CALL(rdx, 12)
+ON_CALL(rsi, 13)
+ON_CALL(rdi, 14)

@@ -61,6 +61,7 @@ type recapiPyConfig struct {
 	FrLasti           int32
 	FrLocalsplus      int32
 	FrOwner           int32
+	FrGlobals         int32
 	OwnerCstack       int32
 	ResumeOps         uint32
 	CoArgcount        int32
@@ -89,15 +90,25 @@ type recapiPyConfig struct {
 	TpDict            int32
 	DictKeys          int32
 	DictFlavor        uint32
-	Pad2              uint32
+	FrameHead         uint32
+	_                 [4]byte
 	CellType          uint64
 }
 
 type recapiScratch struct {
-	_      structs.HostLayout
-	Types  [64]uint64
-	Code   [144]uint8
-	Caller [144]uint8
+	_     structs.HostLayout
+	Types [64]uint64
+	Code  [144]uint8
+	Frame [432]uint8
+	Prev  [368]uint8
+	Cache [16]struct {
+		_       structs.HostLayout
+		Code    uint64
+		Globals uint64
+		Fp      uint64
+		Flags   uint32
+		Nparams uint32
+	}
 }
 
 type recapiSeenKey struct {
@@ -118,16 +129,15 @@ type recapiSigEvent struct {
 type recapiStatIndex uint32
 
 const (
-	recapiStatIndexSTAT_HITS          recapiStatIndex = 0
-	recapiStatIndexSTAT_NO_CONFIG     recapiStatIndex = 1
-	recapiStatIndexSTAT_NO_FRAME      recapiStatIndex = 2
-	recapiStatIndexSTAT_NO_CODE       recapiStatIndex = 3
-	recapiStatIndexSTAT_INSTR_UNKNOWN recapiStatIndex = 4
-	recapiStatIndexSTAT_COUNTS_FULL   recapiStatIndex = 5
-	recapiStatIndexSTAT_EVENTS_LOST   recapiStatIndex = 6
-	recapiStatIndexSTAT_TRUNCATED     recapiStatIndex = 7
-	recapiStatIndexSTAT_NEW_KEYS      recapiStatIndex = 8
-	recapiStatIndexSTAT_MAX           recapiStatIndex = 9
+	recapiStatIndexSTAT_NO_CONFIG     recapiStatIndex = 0
+	recapiStatIndexSTAT_NO_FRAME      recapiStatIndex = 1
+	recapiStatIndexSTAT_NO_CODE       recapiStatIndex = 2
+	recapiStatIndexSTAT_INSTR_UNKNOWN recapiStatIndex = 3
+	recapiStatIndexSTAT_COUNTS_FULL   recapiStatIndex = 4
+	recapiStatIndexSTAT_EVENTS_LOST   recapiStatIndex = 5
+	recapiStatIndexSTAT_TRUNCATED     recapiStatIndex = 6
+	recapiStatIndexSTAT_NEW_KEYS      recapiStatIndex = 7
+	recapiStatIndexSTAT_MAX           recapiStatIndex = 8
 )
 
 type recapiTypeEvent struct {
@@ -153,7 +163,21 @@ const (
 	recapiMapPidToConfig       = "pid_to_config"
 	recapiMapSeenToFingerprint = "seen_to_fingerprint"
 	recapiMapStats             = "stats"
-	recapiProgOnCall           = "on_call"
+	recapiProgOnCallR10        = "on_call_r10"
+	recapiProgOnCallR11        = "on_call_r11"
+	recapiProgOnCallR12        = "on_call_r12"
+	recapiProgOnCallR13        = "on_call_r13"
+	recapiProgOnCallR14        = "on_call_r14"
+	recapiProgOnCallR15        = "on_call_r15"
+	recapiProgOnCallR8         = "on_call_r8"
+	recapiProgOnCallR9         = "on_call_r9"
+	recapiProgOnCallRax        = "on_call_rax"
+	recapiProgOnCallRbp        = "on_call_rbp"
+	recapiProgOnCallRbx        = "on_call_rbx"
+	recapiProgOnCallRcx        = "on_call_rcx"
+	recapiProgOnCallRdi        = "on_call_rdi"
+	recapiProgOnCallRdx        = "on_call_rdx"
+	recapiProgOnCallRsi        = "on_call_rsi"
 	recapiVarUnusedCodeEvent   = "unused_code_event"
 	recapiVarUnusedSigEvent    = "unused_sig_event"
 	recapiVarUnusedStatIndex   = "unused_stat_index"
@@ -202,7 +226,21 @@ type recapiSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiProgramSpecs struct {
-	OnCall *ebpf.ProgramSpec `ebpf:"on_call"`
+	OnCallR10 *ebpf.ProgramSpec `ebpf:"on_call_r10"`
+	OnCallR11 *ebpf.ProgramSpec `ebpf:"on_call_r11"`
+	OnCallR12 *ebpf.ProgramSpec `ebpf:"on_call_r12"`
+	OnCallR13 *ebpf.ProgramSpec `ebpf:"on_call_r13"`
+	OnCallR14 *ebpf.ProgramSpec `ebpf:"on_call_r14"`
+	OnCallR15 *ebpf.ProgramSpec `ebpf:"on_call_r15"`
+	OnCallR8  *ebpf.ProgramSpec `ebpf:"on_call_r8"`
+	OnCallR9  *ebpf.ProgramSpec `ebpf:"on_call_r9"`
+	OnCallRax *ebpf.ProgramSpec `ebpf:"on_call_rax"`
+	OnCallRbp *ebpf.ProgramSpec `ebpf:"on_call_rbp"`
+	OnCallRbx *ebpf.ProgramSpec `ebpf:"on_call_rbx"`
+	OnCallRcx *ebpf.ProgramSpec `ebpf:"on_call_rcx"`
+	OnCallRdi *ebpf.ProgramSpec `ebpf:"on_call_rdi"`
+	OnCallRdx *ebpf.ProgramSpec `ebpf:"on_call_rdx"`
+	OnCallRsi *ebpf.ProgramSpec `ebpf:"on_call_rsi"`
 }
 
 // recapiMapSpecs contains maps before they are loaded into the kernel.
@@ -286,12 +324,40 @@ type recapiVariables struct {
 //
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiPrograms struct {
-	OnCall *ebpf.Program `ebpf:"on_call"`
+	OnCallR10 *ebpf.Program `ebpf:"on_call_r10"`
+	OnCallR11 *ebpf.Program `ebpf:"on_call_r11"`
+	OnCallR12 *ebpf.Program `ebpf:"on_call_r12"`
+	OnCallR13 *ebpf.Program `ebpf:"on_call_r13"`
+	OnCallR14 *ebpf.Program `ebpf:"on_call_r14"`
+	OnCallR15 *ebpf.Program `ebpf:"on_call_r15"`
+	OnCallR8  *ebpf.Program `ebpf:"on_call_r8"`
+	OnCallR9  *ebpf.Program `ebpf:"on_call_r9"`
+	OnCallRax *ebpf.Program `ebpf:"on_call_rax"`
+	OnCallRbp *ebpf.Program `ebpf:"on_call_rbp"`
+	OnCallRbx *ebpf.Program `ebpf:"on_call_rbx"`
+	OnCallRcx *ebpf.Program `ebpf:"on_call_rcx"`
+	OnCallRdi *ebpf.Program `ebpf:"on_call_rdi"`
+	OnCallRdx *ebpf.Program `ebpf:"on_call_rdx"`
+	OnCallRsi *ebpf.Program `ebpf:"on_call_rsi"`
 }
 
 func (p *recapiPrograms) Close() error {
 	return _RecapiClose(
-		p.OnCall,
+		p.OnCallR10,
+		p.OnCallR11,
+		p.OnCallR12,
+		p.OnCallR13,
+		p.OnCallR14,
+		p.OnCallR15,
+		p.OnCallR8,
+		p.OnCallR9,
+		p.OnCallRax,
+		p.OnCallRbp,
+		p.OnCallRbx,
+		p.OnCallRcx,
+		p.OnCallRdi,
+		p.OnCallRdx,
+		p.OnCallRsi,
 	)
 }
 

@@ -24,6 +24,7 @@ type Config struct {
 	Top       int
 	LogLevel  string
 	LogFormat string
+	BPFStats  bool // record the BPF program's own run time in the snapshot (benchmarks)
 }
 
 type pidList []int
@@ -77,6 +78,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.IntVar(&c.Top, "top", 20, "functions in the summary table")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	fs.Usage = func() {
 		fmt.Fprint(out, usage)
 		fs.PrintDefaults()

@@ -108,7 +108,8 @@ func launch(argv []string) (*launched, *symbolize.Process, error) {
 	return l, proc, nil
 }
 
-// needsLibpython reports whether exe links against a shared libpython3.
+// needsLibpython reports whether exe links against a shared libpython (any
+// version: an unsupported one must be named, not called "not Python").
 func needsLibpython(exe string) (bool, error) {
 	f, err := elf.Open(exe)
 	if err != nil {
@@ -120,7 +121,7 @@ func needsLibpython(exe string) (bool, error) {
 		return false, fmt.Errorf("read the libraries %s needs: %w", exe, err)
 	}
 	for _, l := range libs {
-		if strings.HasPrefix(l, "libpython3") {
+		if strings.HasPrefix(l, "libpython") {
 			return true, nil
 		}
 	}
@@ -136,7 +137,7 @@ func libpythonMapped(pid int) bool {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "/libpython3") {
+		if strings.Contains(sc.Text(), "/libpython") {
 			return true
 		}
 	}

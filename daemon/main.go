@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/symbolize"
 )
 
@@ -59,6 +60,13 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 	if err := checkPrivileges(); err != nil {
 		return 1, err
+	}
+	if cfg.BPFStats {
+		c, err := bpf.EnableRunStats()
+		if err != nil {
+			return 1, err
+		}
+		defer c.Close()
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

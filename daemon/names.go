@@ -24,6 +24,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 		FrLasti:           int32(l.Frame_lasti),
 		FrLocalsplus:      int32(l.Frame_localsplus),
 		FrOwner:           int32(l.Frame_owner),
+		FrGlobals:         int32(l.Frame_globals),
 		OwnerCstack:       int32(l.FrameOwnedByCStack),
 		CoArgcount:        int32(l.PyCodeObject_co_argcount),
 		CoPosonlyargcount: int32(l.PyCodeObject_co_posonlyargcount),
@@ -51,6 +52,8 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 		TpDict:            int32(l.PyTypeObject_tp_dict),
 		DictKeys:          int32(l.PyDictObject_ma_keys),
 		DictFlavor:        bpf.DictKeys311,
+		// The frame head ends where the argument slots begin.
+		FrameHead: uint32(l.Frame_localsplus),
 	}
 	if l.OldFrames {
 		c.Flags |= bpf.CfgOldFrames

@@ -150,12 +150,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		return fmt.Errorf("open %s for uprobes: %w", p.OpenPath, err)
 	}
 	for _, pp := range b.Probes {
-		word, ok := bpf.PtRegsWord[uint8(pp.FrameReg)]
-		if !ok {
-			t.forget(tg)
-			return fmt.Errorf("probe at %#x in %s: no frame register known", pp.Addr, p.ELFPath)
-		}
-		l, err := t.objs.AttachCall(ex, pp.FileOffset, p.PID, word)
+		l, err := t.objs.AttachCall(ex, pp.FileOffset, p.PID, uint8(pp.FrameReg))
 		if err != nil {
 			t.forget(tg)
 			return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
@@ -314,6 +309,10 @@ func (t *Tracer) Snapshot(host string) *aggregate.Snapshot {
 	}
 	for k, v := range t.stats {
 		h.Stats[k] = v
+	}
+	if runs, rt, err := t.objs.RunStats(); err == nil && runs > 0 {
+		h.Stats["bpf_runs"] = runs
+		h.Stats["bpf_run_ns"] = uint64(rt.Nanoseconds())
 	}
 	return &aggregate.Snapshot{Header: h, Records: t.agg.Records()}
 }

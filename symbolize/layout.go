@@ -28,6 +28,7 @@ type Layout struct {
 	Frame_lasti      int // f_lasti (3.8-3.10); -1 otherwise
 	Frame_localsplus int // f_localsplus / localsplus
 	Frame_owner      int // owner (3.11+); -1 on 3.8-3.10
+	Frame_globals    int // f_globals: the module dict the frame runs in
 	// FrameOwnedByCStack is the owner value of the shim frame that C code
 	// pushes when it enters the interpreter (3.12+); -1 when there is none.
 	FrameOwnedByCStack int
@@ -146,7 +147,7 @@ var layouts = map[int]Layout{
 	10: oldFrameLayout(10),
 	11: {
 		Minor: 11, EvalFrameArg: 2,
-		Frame_code: 32, Frame_previous: 48, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 69,
+		Frame_code: 32, Frame_previous: 48, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 69, Frame_globals: 8,
 		FrameOwnedByCStack:       -1,
 		PyCodeObject_co_argcount: 56, PyCodeObject_co_posonlyargcount: 60, PyCodeObject_co_kwonlyargcount: 64,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 72, PyCodeObject_co_consts: 24,
@@ -159,7 +160,7 @@ var layouts = map[int]Layout{
 	},
 	12: {
 		Minor: 12, EvalFrameArg: 2,
-		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24,
 		FrameOwnedByCStack:       3,
 		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
@@ -172,7 +173,7 @@ var layouts = map[int]Layout{
 	},
 	13: {
 		Minor: 13, EvalFrameArg: 2,
-		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24,
 		FrameOwnedByCStack:       3,
 		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
@@ -190,7 +191,7 @@ var layouts = map[int]Layout{
 func oldFrameLayout(minor int) Layout {
 	l := Layout{
 		Minor: minor, EvalFrameArg: 2, OldFrames: true,
-		Frame_code: 32, Frame_previous: 24, Frame_instr: -1, Frame_lasti: 104, Frame_localsplus: 360, Frame_owner: -1,
+		Frame_code: 32, Frame_previous: 24, Frame_instr: -1, Frame_lasti: 104, Frame_localsplus: 360, Frame_owner: -1, Frame_globals: 48,
 		FrameOwnedByCStack:       -1,
 		PyCodeObject_co_argcount: 16, PyCodeObject_co_posonlyargcount: 20, PyCodeObject_co_kwonlyargcount: 24,
 		PyCodeObject_co_nlocals: 28, PyCodeObject_co_flags: 36, PyCodeObject_co_firstlineno: 40, PyCodeObject_co_consts: 56,

@@ -32,6 +32,7 @@ struct py_config {
 	__s32 fr_lasti;
 	__s32 fr_localsplus;
 	__s32 fr_owner;
+	__s32 fr_globals;
 	__s32 owner_cstack;
 	__u32 resume_ops; /* up to 4 RESUME-family opcode bytes, low byte first; 0 = unused */
 	__s32 co_argcount;
@@ -60,7 +61,7 @@ struct py_config {
 	__s32 tp_dict;
 	__s32 dict_keys;  /* PyDictObject.ma_keys */
 	__u32 dict_flavor; /* DICT_KEYS_38 or DICT_KEYS_311: layout of PyDictKeysObject */
-	__u32 _pad2;
+	__u32 frame_head;  /* bytes of a frame that hold code, previous, instr/lasti and owner */
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
 };
 
@@ -143,8 +144,7 @@ struct type_event {
 
 /* stats indices (per-CPU counters, summed by the daemon) */
 enum stat_index {
-	STAT_HITS = 0,
-	STAT_NO_CONFIG,
+	STAT_NO_CONFIG = 0,
 	STAT_NO_FRAME,
 	STAT_NO_CODE,
 	STAT_INSTR_UNKNOWN,

@@ -1,0 +1,104 @@
+// Command bench measures what recapid costs a traced process, per call, on
+// every CPython on the machine: a call-heavy loop (testdata/workloads/bench.py)
+// runs untraced and under recapid, and the difference in loop time divided by
+// the calls is the cost per call. The kernel's BPF run-time accounting splits
+// that cost into the BPF program itself and the rest (the breakpoint trap and
+// the uprobe dispatch). Run as root: make bench.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/internal/testutil"
+)
+
+func main() {
+	recapid := flag.String("recapid", "bin/recapid", "recapid binary")
+	calls := flag.Int("calls", 1000000, "calls of target() per run")
+	reps := flag.Int("reps", 5, "runs per configuration; the median is reported")
+	flag.Parse()
+	if err := run(*recapid, *calls, *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// loopSeconds runs bench.py and returns the loop time it reports.
+func loopSeconds(argv []string) (float64, error) {
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	var r struct {
+		Seconds float64 `json:"seconds"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		return 0, fmt.Errorf("parse bench.py output %q: %w", out, err)
+	}
+	return r.Seconds, nil
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+func run(recapid string, calls, reps int) error {
+	script, err := filepath.Abs("testdata/workloads/bench.py")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "recapi-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Printf("calls per run: %d, median of %d runs\n\n", calls, reps)
+	fmt.Println("| interpreter | untraced ns/call | traced ns/call | cost ns/call | BPF program ns/call | trap + dispatch ns/call |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, py := range testutil.Interpreters(&testing.T{}) {
+		var plain, traced, prog []float64
+		for i := 0; i < reps; i++ {
+			s, err := loopSeconds([]string{py.Path, script, fmt.Sprint(calls)})
+			if err != nil {
+				return err
+			}
+			plain = append(plain, s)
+			s, err = loopSeconds([]string{recapid, "--summary=false", "--log-level=warn", "--", py.Path, script, fmt.Sprint(calls)})
+			if err != nil {
+				return err
+			}
+			traced = append(traced, s)
+			// A separate run measures the program's own time: the kernel's
+			// accounting adds two clock reads per run, kept out of the cost.
+			snap := filepath.Join(tmp, "b.recapi.zst")
+			if _, err := loopSeconds([]string{recapid, "--summary=false", "--log-level=warn", "--bpf-stats", "-o", snap, "--", py.Path, script, fmt.Sprint(calls)}); err != nil {
+				return err
+			}
+			sn, err := aggregate.ReadFile(snap)
+			if err != nil {
+				return err
+			}
+			if runs := sn.Header.Stats["bpf_runs"]; runs > 0 {
+				prog = append(prog, float64(sn.Header.Stats["bpf_run_ns"])/float64(runs))
+			}
+		}
+		p, t := median(plain)*1e9/float64(calls), median(traced)*1e9/float64(calls)
+		bp := 0.0
+		if len(prog) > 0 {
+			bp = median(prog)
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", py.Name, p, t, t-p, bp, t-p-bp)
+	}
+	return nil
+}
