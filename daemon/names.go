@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
@@ -96,7 +97,7 @@ func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
 			partial = true
 		}
 	}
-	return tg.meta(ci, partial)
+	return tg.meta(e.Hdr.Ptr, ci, partial)
 }
 
 // codeFromMemory names a code object whose first-sight event was lost, if
@@ -110,7 +111,7 @@ func codeFromMemory(tg *target, k codeKey) *codeMeta {
 	if err != nil {
 		return unknown
 	}
-	return tg.meta(ci, false)
+	return tg.meta(k.ptr, ci, false)
 }
 
 // memCodeFP computes a code object's fingerprint the way the BPF program
@@ -132,25 +133,123 @@ func memCodeFP(tg *target, code uint64) (uint64, error) {
 	return filename ^ name<<1 ^ uint64(line)<<48, nil
 }
 
-func (tg *target) meta(ci symbolize.CodeInfo, partial bool) *codeMeta {
-	qual := ci.Qualname
-	if qual == "" {
-		qual = ci.Name // 3.8-3.10 have no co_qualname
-	}
-	module := symbolize.ModuleFromPath(ci.Filename)
-	for _, main := range tg.mainPy {
-		if ci.Filename == main {
-			module = "__main__"
-		}
-	}
+func (tg *target) meta(ptr uint64, ci symbolize.CodeInfo, partial bool) *codeMeta {
 	m := &codeMeta{
-		fn:      aggregate.Function{Module: module, Qualname: qual, File: ci.Filename, Line: ci.FirstLine},
+		fn:      aggregate.Function{Qualname: ci.Qualname, File: ci.Filename, Line: ci.FirstLine},
+		name:    ci.Name,
 		names:   ci.ParamNames,
 		kinds:   ci.ParamKinds(),
 		kind:    ci.CodeKind(),
 		partial: partial,
 	}
+	tg.name(ptr, m)
 	return m
+}
+
+// qualnameRebuildEvery bounds how often the sys.modules walk runs for one
+// process when code objects are missing from its index.
+const qualnameRebuildEvery = 250 * time.Millisecond
+
+// name sets the module and qualname of a code object: from the process's
+// own sys.modules and function objects when the code can be found there,
+// else from the file path, with co_name standing in for the qualname on
+// 3.8-3.10 (which have no co_qualname). Unresolved ones are retried at drain.
+func (tg *target) name(ptr uint64, m *codeMeta) {
+	if tg.layout.Minor <= 10 && m.name == "<module>" {
+		// While a module body runs, everything defined in it can be named
+		// from its constants, even code no function object holds yet.
+		tg.nameNested(ptr, m.fn.File)
+	}
+	if n, ok := tg.lookupName(ptr, m.name); ok {
+		if n.Qualname != "" {
+			m.fn.Qualname = n.Qualname
+		}
+		m.fn.Module = n.Module
+		m.named = true
+	} else if tg.layout.Minor <= 10 {
+		tg.unnamed = append(tg.unnamed, m)
+	}
+	if m.fn.Qualname == "" {
+		m.fn.Qualname = m.name
+	}
+	if m.fn.Module == "" {
+		m.fn.Module = symbolize.ModuleFromPath(m.fn.File)
+		for _, main := range tg.mainPy {
+			if m.fn.File == main {
+				m.fn.Module = "__main__"
+			}
+		}
+	}
+	m.ptr = ptr
+}
+
+// lookupName finds a code object in the qualname index, rebuilding it (at
+// most every qualnameRebuildEvery) on a miss. An entry whose last name
+// component is not the code's co_name belongs to an object that used to
+// live at this address, and is ignored.
+func (tg *target) lookupName(ptr uint64, coName string) (symbolize.CodeName, bool) {
+	valid := func(n symbolize.CodeName) bool {
+		return n.Qualname == coName || strings.HasSuffix(n.Qualname, "."+coName)
+	}
+	if n, ok := tg.nested[ptr]; ok && valid(n) {
+		return n, true
+	}
+	if tg.layout.Minor <= 10 {
+		if q, ok := symbolize.ClassBodyQualname(tg.mem, tg.layout, ptr); ok {
+			return symbolize.CodeName{Qualname: q}, true
+		}
+	}
+	if tg.qix != nil {
+		if n, ok := tg.qix.Lookup(ptr); ok && valid(n) {
+			return n, true
+		}
+	}
+	if tg.runtime == 0 || time.Since(tg.qixBuilt) < qualnameRebuildEvery {
+		return symbolize.CodeName{}, false
+	}
+	tg.qixBuilt = time.Now()
+	ix, err := symbolize.BuildQualnameIndex(tg.mem, tg.layout, tg.runtime)
+	if err != nil {
+		return symbolize.CodeName{}, false
+	}
+	tg.qix = ix
+	n, ok := ix.Lookup(ptr)
+	return n, ok && valid(n)
+}
+
+// nameNested records the names of the code objects nested in a module body.
+func (tg *target) nameNested(code uint64, file string) {
+	module := symbolize.ModuleFromPath(file)
+	for _, main := range tg.mainPy {
+		if file == main {
+			module = "__main__"
+		}
+	}
+	for ptr, n := range symbolize.NestedCodeNames(tg.mem, tg.layout, code, module) {
+		tg.nested[ptr] = n
+	}
+}
+
+// renamePending retries the names of code objects that were not in the
+// index when first seen (3.8-3.10 qualnames), while the process lives.
+func (tg *target) renamePending() {
+	if len(tg.unnamed) == 0 {
+		return
+	}
+	tg.qixBuilt = time.Time{} // a miss is pending: allow a rebuild now
+	var still []*codeMeta
+	for _, m := range tg.unnamed {
+		if n, ok := tg.lookupName(m.ptr, m.name); ok {
+			if n.Qualname != "" {
+				m.fn.Qualname = n.Qualname
+			}
+			m.fn.Module = n.Module
+			m.named = true
+		} else {
+			still = append(still, m)
+		}
+	}
+	tg.unnamed = still
 }
 
 // typeFromEvent names a type: static types from tp_name, heap types from

@@ -54,8 +54,14 @@ type target struct {
 	started uint64   // start time from /proc/PID/stat, to notice PID reuse
 
 	codes map[codeKey]*codeMeta
-	types map[uint64]typeMeta
-	sigs  map[uint64][]uint64
+	// qix maps code objects to qualnames and modules from sys.modules.
+	qix      *symbolize.QualnameIndex
+	qixBuilt time.Time
+	runtime  uint64                        // address of _PyRuntime in the process
+	unnamed  []*codeMeta                   // 3.8-3.10 code objects not yet found in qix
+	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
+	types    map[uint64]typeMeta
+	sigs     map[uint64][]uint64
 }
 
 // codeKey names a code object: its address and a fingerprint that changes
@@ -63,6 +69,9 @@ type target struct {
 type codeKey struct{ ptr, fp uint64 }
 
 type codeMeta struct {
+	ptr     uint64
+	name    string // co_name
+	named   bool   // qualname and module came from the process's own objects
 	fn      aggregate.Function
 	names   []string
 	kinds   []symbolize.ParamKind
@@ -119,15 +128,17 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		}
 	}
 	tg := &target{
-		pid:    p.PID,
-		proc:   p,
-		layout: b.Layout,
-		mem:    mem,
-		python: b.Version.Short(),
-		info:   aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
-		codes:  map[codeKey]*codeMeta{},
-		types:  map[uint64]typeMeta{},
-		sigs:   map[uint64][]uint64{},
+		pid:     p.PID,
+		proc:    p,
+		layout:  b.Layout,
+		mem:     mem,
+		python:  b.Version.Short(),
+		info:    aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
+		codes:   map[codeKey]*codeMeta{},
+		runtime: b.Runtime + p.Bias,
+		nested:  map[uint64]symbolize.CodeName{},
+		types:   map[uint64]typeMeta{},
+		sigs:    map[uint64][]uint64{},
 	}
 	if len(tg.info.Command) == 0 {
 		tg.info.Command = readCmdline(p.PID)
@@ -207,6 +218,9 @@ func (t *Tracer) Drain() error {
 	t.catchUp()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, tg := range t.targets {
+		tg.renamePending()
+	}
 	return t.objs.DrainCounts(func(k *bpf.CallKey, n uint64) {
 		tg := t.targets[k.Pid]
 		if tg == nil {
