@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +25,8 @@ func Signature(r Record, short bool) string {
 	b.WriteString(defName(r.Function.Qualname))
 	b.WriteByte('(')
 	star := false // a "*" or "*args" was written: keyword-only needs no bare "*"
-	for i, p := range r.Params {
+	params := DeclarationOrder(r.Params)
+	for i, p := range params {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -49,7 +51,7 @@ func Signature(r Record, short bool) string {
 			b.WriteString(": ")
 			b.WriteString(typeName(p.Type, short))
 		}
-		if p.Kind == KindPositionalOnly && (i+1 == len(r.Params) || r.Params[i+1].Kind != KindPositionalOnly) {
+		if p.Kind == KindPositionalOnly && (i+1 == len(params) || params[i+1].Kind != KindPositionalOnly) {
 			b.WriteString(", /")
 		}
 	}
@@ -59,6 +61,20 @@ func Signature(r Record, short bool) string {
 		b.WriteString(typeName(*r.Returns, short))
 	}
 	return b.String()
+}
+
+// kindRank orders parameter kinds as a def statement declares them.
+var kindRank = map[string]int{
+	KindPositionalOnly: 0, KindPositionalOrKeyword: 1, KindVarPositional: 2, KindKeywordOnly: 3, KindVarKeyword: 4,
+}
+
+// DeclarationOrder returns params in the order a def statement declares
+// them. Records keep CPython's frame-slot order, where keyword-only
+// parameters come before *args; a signature is read in source order.
+func DeclarationOrder(params []Param) []Param {
+	out := append([]Param(nil), params...)
+	sort.SliceStable(out, func(i, j int) bool { return kindRank[out[i].Kind] < kindRank[out[j].Kind] })
+	return out
 }
 
 // defName is the name a def statement gave the function: the last part of

@@ -260,3 +260,17 @@ func TestWriteTableEmpty(t *testing.T) {
 	require.NoError(t, aggregate.WriteTable(&buf, nil, 20))
 	assert.Equal(t, "CALLS  FUNCTION  SIGNATURES  MOST COMMON SIGNATURE\n", buf.String())
 }
+
+// Keyword-only parameters sit before *args in frame slots, after it in a def.
+func TestSignatureDeclarationOrder(t *testing.T) {
+	r := aggregate.Record{
+		Function: aggregate.Function{Module: "m", Qualname: "star"},
+		Params: []aggregate.Param{
+			{Name: "x", Kind: aggregate.KindPositionalOrKeyword, Type: "builtins.int"},
+			{Name: "key", Kind: aggregate.KindKeywordOnly, Type: "None"},
+			{Name: "args", Kind: aggregate.KindVarPositional, Type: "builtins.tuple"},
+			{Name: "kw", Kind: aggregate.KindVarKeyword, Type: "builtins.dict"},
+		},
+	}
+	assert.Equal(t, "star(x: int, *args: tuple, key: None, **kw: dict)", aggregate.Signature(r, true))
+}

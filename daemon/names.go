@@ -161,12 +161,13 @@ func (tg *target) name(ptr uint64, m *codeMeta) {
 		tg.nameNested(ptr, m.fn.File)
 	}
 	if n, ok := tg.lookupName(ptr, m.name); ok {
-		if n.Qualname != "" {
+		// 3.11+ keeps co_qualname, which is what the frame itself says.
+		if n.Qualname != "" && (m.fn.Qualname == "" || tg.layout.Minor <= 10) {
 			m.fn.Qualname = n.Qualname
 		}
 		m.fn.Module = n.Module
 		m.named = true
-	} else if tg.layout.Minor <= 10 {
+	} else {
 		tg.unnamed = append(tg.unnamed, m)
 	}
 	if m.fn.Qualname == "" {
@@ -240,17 +241,22 @@ func (tg *target) renamePending() {
 	var still []*codeMeta
 	for _, m := range tg.unnamed {
 		if n, ok := tg.lookupName(m.ptr, m.name); ok {
-			if n.Qualname != "" {
+			if n.Qualname != "" && tg.layout.Minor <= 10 {
 				m.fn.Qualname = n.Qualname
 			}
 			m.fn.Module = n.Module
 			m.named = true
-		} else {
+		} else if m.tries++; m.tries < maxNameTries {
 			still = append(still, m)
 		}
 	}
 	tg.unnamed = still
 }
+
+// maxNameTries bounds the drains at which a code object missing from the
+// index is looked for again: code that no function object holds (a lambda
+// in a list, exec'd code) would otherwise cost an index rebuild every drain.
+const maxNameTries = 3
 
 // typeFromEvent names a type: static types from tp_name, heap types from
 // the __module__ and ht_qualname BPF read at first sight. Whatever BPF could

@@ -72,6 +72,7 @@ type codeMeta struct {
 	ptr     uint64
 	name    string // co_name
 	named   bool   // qualname and module came from the process's own objects
+	tries   int    // drains at which the name was looked for again
 	fn      aggregate.Function
 	names   []string
 	kinds   []symbolize.ParamKind
