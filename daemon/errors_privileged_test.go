@@ -37,7 +37,7 @@ func TestErrors(t *testing.T) {
 		{name: "pid and command", args: []string{"--pid", "1", "--", "python3"}, code: 2, wants: []string{"either --pid or -- COMMAND"}},
 		{name: "pid does not exist", args: []string{"--pid", "4194303"}, code: 1, wants: []string{"no process with pid 4194303"}},
 		{name: "pid is not python", args: []string{"--pid", fmt.Sprint(sleeper.Process.Pid)}, code: 1, wants: []string{"is not a CPython interpreter", "sleep"}},
-		{name: "command is not python", args: []string{"--", "/bin/true"}, code: 1, wants: []string{"/usr/bin/true is not a CPython interpreter", "launch python itself"}},
+		{name: "command is not python", args: []string{"--", "/bin/true"}, code: 1, wants: []string{"/usr/bin/true exited with code 0 without running CPython", "launch python itself"}},
 		{name: "command not found", args: []string{"--", "no-such-command-recapi"}, code: 1, wants: []string{"find command"}},
 		{name: "bad mode", args: []string{"--mode", "budgeted", "--pid", "1"}, code: 2, wants: []string{"--mode \"budgeted\" is not available"}},
 	}

@@ -63,41 +63,35 @@ func launch(argv []string) (*launched, *symbolize.Process, error) {
 	if !ws.Stopped() {
 		return fail(fmt.Errorf("start %s: it exited before it could be traced (%v)", path, ws))
 	}
-	if err := syscall.PtraceSetOptions(pid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_EXITKILL); err != nil {
+	opts := unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACEEXEC
+	if err := syscall.PtraceSetOptions(pid, opts); err != nil {
 		return fail(fmt.Errorf("set ptrace options on pid %d: %w", pid, err))
 	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return fail(fmt.Errorf("read the executable of pid %d: %w", pid, err))
-	}
-	needsLib, err := needsLibpython(exe)
-	if err != nil {
-		return fail(err)
-	}
-
-	proc, err := symbolize.FindInterpreter(pid)
-	for stops := 0; needsLib && errors.Is(err, symbolize.ErrNotPython) && stops < maxSyscallStops; stops++ {
-		// Step to the next syscall stop; the loader maps libpython with mmap.
-		if err := syscall.PtraceSyscall(pid, 0); err != nil {
-			return fail(fmt.Errorf("step pid %d: %w", pid, err))
+	var (
+		proc *symbolize.Process
+		exe  string
+	)
+	for execs := 0; ; execs++ {
+		if exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
+			return fail(fmt.Errorf("read the executable of pid %d: %w", pid, err))
 		}
-		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-			return fail(fmt.Errorf("wait for pid %d: %w", pid, err))
+		proc, err = untilInterpreter(pid, exe)
+		if err == nil {
+			break
 		}
-		if ws.Exited() || ws.Signaled() {
+		if !errors.Is(err, symbolize.ErrNotPython) || execs >= maxExecs {
+			return fail(err)
+		}
+		// Not an interpreter: perhaps a wrapper (env, chroot, nice, taskset,
+		// a shell's exec) that will exec one in this same process.
+		status, err := untilExec(pid)
+		if err != nil {
+			return fail(err)
+		}
+		if status != nil {
 			_ = cmd.Wait()
-			return nil, nil, fmt.Errorf("%s exited before libpython was loaded (%v)", path, ws)
+			return nil, nil, fmt.Errorf("%s %s without running CPython in its own process: recapid traces the process it launches and what it execs, not its children, so launch python itself (e.g. recapid -- python3 app.py)", exe, describeExit(*status))
 		}
-		if !libpythonMapped(pid) {
-			continue
-		}
-		proc, err = symbolize.FindInterpreter(pid)
-	}
-	if err != nil {
-		if errors.Is(err, symbolize.ErrNotPython) {
-			err = fmt.Errorf("%s is not a CPython interpreter (%w): recapid traces the process it launches, so launch python itself (e.g. recapid -- python3 app.py)", exe, err)
-		}
-		return fail(err)
 	}
 	l := &launched{cmd: cmd, resume: func() error {
 		if err := syscall.PtraceDetach(pid); err != nil {
@@ -106,6 +100,73 @@ func launch(argv []string) (*launched, *symbolize.Process, error) {
 		return nil
 	}}
 	return l, proc, nil
+}
+
+// maxExecs bounds how many wrapper programs recapid follows through exec.
+const maxExecs = 8
+
+// untilInterpreter returns the interpreter of a process stopped right after
+// exec. For an executable that needs a shared libpython, it steps the process
+// from syscall to syscall until the loader has mapped the library.
+func untilInterpreter(pid int, exe string) (*symbolize.Process, error) {
+	needsLib, err := needsLibpython(exe)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := symbolize.FindInterpreter(pid)
+	var ws syscall.WaitStatus
+	for stops := 0; needsLib && errors.Is(err, symbolize.ErrNotPython) && stops < maxSyscallStops; stops++ {
+		if err := syscall.PtraceSyscall(pid, 0); err != nil {
+			return nil, fmt.Errorf("step pid %d: %w", pid, err)
+		}
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+			return nil, fmt.Errorf("wait for pid %d: %w", pid, err)
+		}
+		if ws.Exited() || ws.Signaled() {
+			return nil, fmt.Errorf("%s exited before libpython was loaded (%v)", exe, ws)
+		}
+		if !libpythonMapped(pid) {
+			continue
+		}
+		proc, err = symbolize.FindInterpreter(pid)
+	}
+	if errors.Is(err, symbolize.ErrNotPython) {
+		return nil, fmt.Errorf("%s is not a CPython interpreter: %w", exe, err)
+	}
+	return proc, err
+}
+
+// untilExec lets a traced process run until its next exec (nil status) or
+// its exit (the exit status). Signals it receives meanwhile are delivered.
+func untilExec(pid int) (*syscall.WaitStatus, error) {
+	sig := 0
+	for {
+		if err := syscall.PtraceCont(pid, sig); err != nil {
+			return nil, fmt.Errorf("continue pid %d: %w", pid, err)
+		}
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+			return nil, fmt.Errorf("wait for pid %d: %w", pid, err)
+		}
+		switch {
+		case ws.Exited() || ws.Signaled():
+			return &ws, nil
+		case ws.Stopped() && ws.StopSignal() == syscall.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
+			return nil, nil
+		case ws.Stopped():
+			sig = int(ws.StopSignal())
+			if sig == int(syscall.SIGTRAP) {
+				sig = 0
+			}
+		}
+	}
+}
+
+func describeExit(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return fmt.Sprintf("was killed by %v", ws.Signal())
+	}
+	return fmt.Sprintf("exited with code %d", ws.ExitStatus())
 }
 
 // needsLibpython reports whether exe links against a shared libpython (any

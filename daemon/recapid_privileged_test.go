@@ -390,6 +390,17 @@ func TestDuration(t *testing.T) {
 	assert.NoError(t, target.Process.Signal(syscall.Signal(0)), "target still running after detach")
 }
 
+// A wrapper that execs the interpreter in its own process is followed.
+func TestLaunchThroughExec(t *testing.T) {
+	testutil.RequireBPF(t)
+	script := workload(t, "attach.py")
+	trigger := filepath.Join(t.TempDir(), "go")
+	require.NoError(t, os.WriteFile(trigger, nil, 0o644))
+	r := runRecapid(t, "--", "env", "RECAPI_TEST=1", testutil.DebianPython, script, trigger, "300")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, map[string]uint64{"int,str": 300}, callsByTypes(findRecords(r.snap, script, "after")))
+}
+
 // The launched command's exit code is recapid's.
 func TestExitCodeOfCommand(t *testing.T) {
 	testutil.RequireBPF(t)
