@@ -11,8 +11,9 @@ GOTESTFLAGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-deps: ## install what the build and tests need (Debian packages; root)
+deps: ## install what the build and tests need: Debian packages, test roots with Debian's 3.13 and 3.14 (root)
 	$(SUDO) scripts/install-deps.sh
+	$(SUDO) scripts/make-testroots.sh
 
 build: ## build bin/recapid and bin/recapi
 	$(GO) build -o $(BIN)/recapid ./cmd/recapid

@@ -93,14 +93,14 @@ type gtParam struct {
 	Type string `json:"type"`
 }
 
-func groundTruth(t *testing.T, python, script string, args ...string) []gtRecord {
+func groundTruth(t *testing.T, py testutil.Interpreter, script string, args ...string) []gtRecord {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "gt.json")
-	gt := filepath.Join(testutil.RepoRoot(t), "testdata", "groundtruth.py")
-	cmd := exec.Command(python, append([]string{gt, out, script}, args...)...)
-	b, err := cmd.CombinedOutput()
+	out, outHost := py.TempFile(t, "gt.json")
+	gt := py.Stage(t, "groundtruth.py")
+	argv := py.Command(append([]string{gt, out, script}, args...)...)
+	b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	require.NoError(t, err, "ground truth run failed:\n%s", b)
-	raw, err := os.ReadFile(out)
+	raw, err := os.ReadFile(outHost)
 	require.NoError(t, err)
 	var doc struct {
 		Records []gtRecord `json:"records"`
@@ -203,15 +203,20 @@ func workload(t *testing.T, name string) string {
 	return filepath.Join(testutil.RepoRoot(t), "testdata", "workloads", name)
 }
 
+// stage makes a workload available to py and returns its path as py sees it.
+func stage(t *testing.T, py testutil.Interpreter, name string) string {
+	return py.Stage(t, filepath.Join("workloads", name))
+}
+
 // Exact mode equals the in-process ground truth on every interpreter.
 func TestExactMatchesGroundTruth(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, py := range testutil.Interpreters(t) {
 		for _, w := range []string{"calls.py", "async_gen.py"} {
 			t.Run(py.Name+"/"+w, func(t *testing.T) {
-				script := workload(t, w)
-				want := gtCounts(groundTruth(t, py.Path, script), script)
-				r := runRecapid(t, "--", py.Path, script)
+				script := stage(t, py, w)
+				want := gtCounts(groundTruth(t, py, script), script)
+				r := runRecapid(t, append([]string{"--"}, py.Command(script)...)...)
 				require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 				require.NotNil(t, r.snap)
 				got := snapCounts(r.snap, script)
@@ -257,8 +262,8 @@ func TestExactKnownCounts(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, py := range testutil.Interpreters(t) {
 		t.Run(py.Name, func(t *testing.T) {
-			script := workload(t, "calls.py")
-			r := runRecapid(t, "--", py.Path, script)
+			script := stage(t, py, "calls.py")
+			r := runRecapid(t, append([]string{"--"}, py.Command(script)...)...)
 			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 			s := r.snap
 			assert.Equal(t, map[string]uint64{"int,str": 100000, "int,int": 1000}, callsByTypes(findRecords(s, script, "f")), "f")
@@ -305,9 +310,11 @@ func TestAttachRunningProcess(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, py := range testutil.Interpreters(t) {
 		t.Run(py.Name, func(t *testing.T) {
-			trigger := filepath.Join(t.TempDir(), "go")
+			trigger, triggerHost := py.TempFile(t, "go")
 			const n = 20000
-			target := exec.Command(py.Path, workload(t, "attach.py"), trigger, fmt.Sprint(n))
+			script := stage(t, py, "attach.py")
+			argv := py.Command(script, trigger, fmt.Sprint(n))
+			target := exec.Command(argv[0], argv[1:]...)
 			stdout, err := target.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, target.Start())
@@ -324,7 +331,7 @@ func TestAttachRunningProcess(t *testing.T) {
 			require.NoError(t, d.Start())
 			// Attached once the first counts arrive: wait for "attached" in the log.
 			require.Eventually(t, func() bool { return strings.Contains(se.String(), "attached") }, 30*time.Second, 20*time.Millisecond, "recapid did not attach:\n%s", se.String())
-			require.NoError(t, os.WriteFile(trigger, nil, 0o644))
+			require.NoError(t, os.WriteFile(triggerHost, nil, 0o644))
 
 			rest, err := io.ReadAll(stdout)
 			require.NoError(t, err)
@@ -335,7 +342,6 @@ func TestAttachRunningProcess(t *testing.T) {
 			require.NoError(t, waitTimeout(d, 30*time.Second), "recapid:\n%s", se.String())
 			s, err := aggregate.ReadFile(out)
 			require.NoError(t, err)
-			script := workload(t, "attach.py")
 			assert.Equal(t, map[string]uint64{"int,str": n}, callsByTypes(findRecords(s, script, "after")))
 			assert.NotEmpty(t, findRecords(s, script, "before"), "calls before the trigger, after the attach")
 		})

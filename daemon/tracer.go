@@ -144,7 +144,8 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	if len(tg.info.Command) == 0 {
 		tg.info.Command = readCmdline(p.PID)
 	}
-	tg.mainPy = mainScript(p.PID, tg.info.Command)
+	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
+	tg.mainPy = mainScript(p.PID, readCmdline(p.PID))
 	tg.started = startTime(p.PID)
 
 	cfg := pyConfig(b, p.Bias)

@@ -15,9 +15,85 @@ const DebianPython = "/usr/bin/python3.11"
 
 // Interpreter is a CPython on this machine.
 type Interpreter struct {
-	Name  string // "debian-3.11", "pyenv-3.12.1"
-	Path  string // the python executable
+	Name  string // "debian-3.11", "pyenv-3.12.1", "trixie-3.13"
+	Path  string // the python executable (inside Root, if set)
 	Minor int
+	// Root is set for Debian builds unpacked into a test root by
+	// scripts/make-testroots.sh: they run under chroot, the way recapid
+	// meets interpreters in containers.
+	Root string
+}
+
+// TestRoots is where scripts/make-testroots.sh unpacks Debian's newer CPython builds.
+const TestRoots = "/var/cache/recapi/testroots"
+
+// Command is the argv that runs the interpreter with args.
+func (i Interpreter) Command(args ...string) []string {
+	if i.Root != "" {
+		return append([]string{"chroot", i.Root, i.Path}, args...)
+	}
+	return append([]string{i.Path}, args...)
+}
+
+// Stage makes testdata/REL available to the interpreter and returns its
+// path as the interpreter sees it: the repository path, or a copy inside Root.
+func (i Interpreter) Stage(t testing.TB, rel string) string {
+	t.Helper()
+	src := filepath.Join(RepoRoot(t), "testdata", rel)
+	if i.Root == "" {
+		return src
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inRoot := filepath.Join("/recapi-test", rel)
+	if err := os.MkdirAll(filepath.Dir(i.Root+inRoot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(i.Root+inRoot, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return inRoot
+}
+
+// TempFile returns a fresh file name the interpreter can write, as it sees
+// it, and the same file as the test sees it.
+func (i Interpreter) TempFile(t testing.TB, name string) (inside, outside string) {
+	t.Helper()
+	if i.Root == "" {
+		p := filepath.Join(t.TempDir(), name)
+		return p, p
+	}
+	dir, err := os.MkdirTemp(i.Root+"/tmp", "recapi-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	outside = filepath.Join(dir, name)
+	return outside[len(i.Root):], outside
+}
+
+// rootInterpreters lists the test roots' interpreters with minor version in [lo, hi].
+func rootInterpreters(t testing.TB, lo, hi int) []Interpreter {
+	roots := []Interpreter{
+		{Name: "trixie-3.13", Path: "/usr/bin/python3.13", Minor: 13, Root: filepath.Join(TestRoots, "trixie")},
+		{Name: "sid-3.14", Path: "/usr/bin/python3.14", Minor: 14, Root: filepath.Join(TestRoots, "sid")},
+	}
+	var out []Interpreter
+	for _, r := range roots {
+		if r.Minor < lo || r.Minor > hi {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(r.Root, ".recapi-complete")); err != nil {
+			if os.Getenv(PrivilegedEnv) == "1" {
+				t.Fatalf("test root %s is missing: run scripts/make-testroots.sh", r.Root)
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 var pyenvVersion = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
@@ -68,11 +144,15 @@ func Interpreters(t testing.TB) []Interpreter {
 	} else if os.Getenv(PrivilegedEnv) == "1" {
 		t.Fatalf("%s is required: run scripts/install-deps.sh", DebianPython)
 	}
-	return append(out, pyenvBuilds(8, 13)...)
+	out = append(out, pyenvBuilds(8, 13)...)
+	return append(out, rootInterpreters(t, 8, 13)...)
 }
 
-// UnsupportedInterpreters returns pyenv builds older than 3.8 (2.7, 3.6, 3.7).
-func UnsupportedInterpreters() []Interpreter { return pyenvBuilds(-1, 7) }
+// UnsupportedInterpreters returns the interpreters recapid must refuse:
+// pyenv builds older than 3.8 (2.7, 3.6, 3.7) and sid's 3.14.
+func UnsupportedInterpreters(t testing.TB) []Interpreter {
+	return append(pyenvBuilds(-1, 7), rootInterpreters(t, 14, 14)...)
+}
 
 // RepoRoot is the repository root, found from the test's working directory.
 func RepoRoot(t testing.TB) string {
