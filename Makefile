@@ -6,7 +6,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo -E)
 DEMO_PY    ?= /usr/bin/python3.11
 GOTESTFLAGS ?=
 
-.PHONY: help deps build generate check-generated test test-unit test-privileged bench lint fmt demo update-golden clean
+.PHONY: help deps build generate check-generated test test-unit test-privileged bench lint fmt demo update-golden update-fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,14 +30,16 @@ test: ## all tests; privileged ones run as root (and must, with RECAPI_PRIVILEGE
 	$(GO) test -count=1 -timeout 40m $(GOTESTFLAGS) ./...
 
 test-unit: ## tests that need no root
-	$(GO) test -count=1 ./aggregate/... ./symbolize/... ./cmd/recapi/...
+	$(GO) test -count=1 ./aggregate/... ./symbolize/... ./cmd/recapi/... ./store/... ./infer/... ./stub/...
 
 test-privileged: ## the privileged integration tests, required to run
-	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./daemon/...
+	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./daemon/... ./store/...
 
 bench: build ## per-call cost per interpreter and aggregate benchmarks; see BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem ./aggregate/...
+	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkUpsert -benchtime=1x -timeout 30m ./store/ -args -bench-records=1000000
 	$(SUDO) $(GO) run ./internal/bench -recapid $(BIN)/recapid
+	$(GO) run ./internal/benchmerge -recapi $(BIN)/recapi
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
@@ -52,6 +54,11 @@ demo: build ## trace the bundled demo app and show what was recorded
 
 update-golden: ## rewrite golden files after an intended output change
 	$(GO) test ./aggregate/... ./cmd/recapi/... -update
+
+update-fixtures: build ## re-record testdata/fixtures/*.recapi.zst from the testdata workloads (root: runs recapid)
+	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/calls.recapi.zst -- $(DEMO_PY) testdata/workloads/calls.py
+	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/demo.recapi.zst -- $(DEMO_PY) testdata/demo/app.py
+	@echo "fixtures re-recorded: run make update-golden and review the diff"
 
 clean: ## remove build outputs
 	rm -rf $(BIN) demo.recapi.zst

@@ -30,16 +30,31 @@ func NewAggregator() *Aggregator {
 // Params, Caller and Returns included), so the caller may reuse r's memory
 // afterwards; adding a known key allocates nothing.
 func (a *Aggregator) Add(r Record) {
-	a.buf = appendKey(a.buf[:0], &r)
+	a.add(&r)
+}
+
+// add merges r and returns the position of its key in a.records.
+func (a *Aggregator) add(r *Record) int {
+	a.buf = appendKey(a.buf[:0], r)
 	if i, ok := a.index[string(a.buf)]; ok {
-		e := &a.records[i]
-		e.Calls += r.Calls
-		e.Resumptions += r.Resumptions
-		e.Partial = e.Partial || r.Partial
-		return
+		a.addCounts(i, r.Calls, r.Resumptions, r.Partial)
+		if e := &a.records[i]; e.Binding == "" {
+			e.Binding = r.Binding
+		}
+		return i
 	}
-	a.index[string(a.buf)] = len(a.records)
-	a.records = append(a.records, cloneRecord(r))
+	i := len(a.records)
+	a.index[string(a.buf)] = i
+	a.records = append(a.records, cloneRecord(*r))
+	return i
+}
+
+// addCounts adds counts to the record at position i.
+func (a *Aggregator) addCounts(i int, calls, resumptions uint64, partial bool) {
+	e := &a.records[i]
+	e.Calls += calls
+	e.Resumptions += resumptions
+	e.Partial = e.Partial || partial
 }
 
 // Len returns the number of distinct keys.

@@ -55,6 +55,10 @@ type Param struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"` // positional_only, positional_or_keyword, var_positional, keyword_only, var_keyword
 	Type string `json:"type"` // "builtins.int", "None", "collections.OrderedDict", "__main__.Outer.Inner"; "" when unknown
+	// HasDefault says whether the def statement gives the parameter a
+	// default value; nil when the recorder did not say. It describes the
+	// function, not the call, so it is not part of a record's key.
+	HasDefault *bool `json:"has_default,omitempty"`
 }
 
 // Record is one distinct call shape and how often it was seen.
@@ -68,7 +72,18 @@ type Record struct {
 	CodeKind    string    `json:"code_kind,omitempty"`   // "", "generator", "coroutine", "async_generator"
 	Partial     bool      `json:"partial,omitempty"`     // some names could not be read before the process exited
 	Python      string    `json:"python"`                // "3.11"
+	// Binding says how the first parameter is bound when the function is
+	// a method: BindingInstance (self), BindingClass (cls), or "" when the
+	// recorder did not say or the function is not a method. Like
+	// Param.HasDefault it describes the function and is not part of the key.
+	Binding string `json:"binding,omitempty"`
 }
+
+// Values of Record.Binding.
+const (
+	BindingInstance = "instance"
+	BindingClass    = "class"
+)
 
 // Interpreter is one traced Python process.
 type Interpreter struct {

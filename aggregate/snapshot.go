@@ -129,29 +129,51 @@ func Decode(r io.Reader) (*Snapshot, error) {
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
 func decode(r io.Reader) (*Snapshot, *FormatError) {
+	var s Snapshot
+	h, ferr := decodeLines(r, 1, func(line []byte) error {
+		rec, err := parseRecord(line)
+		if err != nil {
+			return err
+		}
+		s.Records = append(s.Records, rec)
+		return nil
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	s.Header = h
+	return &s, nil
+}
+
+// decodeLines reads a snapshot stream, parses its header and calls onRecord
+// with every non-blank record line (without its newline; the slice is reused
+// after onRecord returns). An error from onRecord is reported as a problem of
+// that line. concurrency is the zstd decoder's: above 1 it decompresses
+// ahead in other goroutines while onRecord runs.
+func decodeLines(r io.Reader, concurrency int, onRecord func(line []byte) error) (Header, *FormatError) {
 	br := bufio.NewReader(r)
 	head, err := br.Peek(len(zstdMagic))
 	if err != nil && err != io.EOF {
-		return nil, &FormatError{Err: err}
+		return Header{}, &FormatError{Err: err}
 	}
 	if len(head) == 0 {
-		return nil, &FormatError{Err: ErrEmpty}
+		return Header{}, &FormatError{Err: ErrEmpty}
 	}
 	if !isZstd(head) {
 		if len(head) < len(zstdMagic) && bytes.HasPrefix(zstdMagic, head) {
-			return nil, zstdError(io.ErrUnexpectedEOF)
+			return Header{}, zstdError(io.ErrUnexpectedEOF)
 		}
 		if head[0] == '{' {
-			return nil, &FormatError{Err: fmt.Errorf("%w (it looks like plain JSON Lines: compress it with zstd)", ErrNotZstd)}
+			return Header{}, &FormatError{Err: fmt.Errorf("%w (it looks like plain JSON Lines: compress it with zstd)", ErrNotZstd)}
 		}
-		return nil, &FormatError{Err: fmt.Errorf("%w (want a .recapi.zst snapshot)", ErrNotZstd)}
+		return Header{}, &FormatError{Err: fmt.Errorf("%w (want a .recapi.zst snapshot)", ErrNotZstd)}
 	}
 
 	// The window limit is the zstd tool's own default (--memory=128MB): a
 	// file can ask for more, but not one recompressed with default flags.
-	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
+	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(concurrency), zstd.WithDecoderMaxWindow(maxWindow))
 	if err != nil {
-		return nil, &FormatError{Err: fmt.Errorf("create zstd decoder: %w", err)}
+		return Header{}, &FormatError{Err: fmt.Errorf("create zstd decoder: %w", err)}
 	}
 	defer zr.Close()
 	lines := bufio.NewReaderSize(zr, 64<<10)
@@ -168,7 +190,7 @@ func decode(r io.Reader) (*Snapshot, *FormatError) {
 	}
 
 	var (
-		s    Snapshot
+		h    Header
 		buf  []byte
 		n    int
 		seen bool // header read
@@ -178,27 +200,23 @@ func decode(r io.Reader) (*Snapshot, *FormatError) {
 		buf = line
 		if err != nil && err != io.EOF {
 			if errors.Is(err, errLineTooLong) {
-				return nil, fail(n+1, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, maxLineBytes))
+				return Header{}, fail(n+1, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, maxLineBytes))
 			}
-			return nil, zstdError(err)
+			return Header{}, zstdError(err)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			n++
 			if !seen {
-				h, ferr := parseHeader(line, n)
+				hh, ferr := parseHeader(line, n)
 				if ferr != nil {
 					// No read to the end here: this is most likely
 					// another kind of file, maybe a big one.
-					return nil, ferr
+					return Header{}, ferr
 				}
-				s.Header = h
+				h = hh
 				seen = true
-			} else {
-				rec, perr := parseRecord(line)
-				if perr != nil {
-					return nil, fail(n, perr)
-				}
-				s.Records = append(s.Records, rec)
+			} else if perr := onRecord(line); perr != nil {
+				return Header{}, fail(n, perr)
 			}
 		} else if err == nil {
 			n++ // a blank line still counts, so line numbers match the file
@@ -208,9 +226,9 @@ func decode(r io.Reader) (*Snapshot, *FormatError) {
 		}
 	}
 	if !seen {
-		return nil, &FormatError{Err: fmt.Errorf("%w: no header line", ErrNotSnapshot)}
+		return Header{}, &FormatError{Err: fmt.Errorf("%w: no header line", ErrNotSnapshot)}
 	}
-	return &s, nil
+	return h, nil
 }
 
 func isZstd(head []byte) bool {

@@ -128,7 +128,7 @@ func TestDecodeReadsInSmallPieces(t *testing.T) {
 
 func TestDecodeIgnoresUnknownFields(t *testing.T) {
 	text := `{"recapi_snapshot":1,"created":"2025-06-01T12:00:00Z","host":"h","mode":"budgeted","interpreters":[],"sampler":{"hz":19}}
-{"function":{"module":"m","qualname":"f","docstring":"x"},"caller":null,"params":[{"name":"a","kind":"positional_or_keyword","type":"builtins.int","has_default":true}],"returns":null,"yields":"builtins.int","raises":["builtins.ValueError"],"calls":3,"python":"3.14"}
+{"function":{"module":"m","qualname":"f","docstring":"x"},"caller":null,"params":[{"name":"a","kind":"positional_or_keyword","type":"builtins.int","default_repr":"0"}],"returns":null,"yields":"builtins.int","raises":["builtins.ValueError"],"calls":3,"python":"3.14"}
 
 {"function":{"module":"m","qualname":"g"},"params":null,"calls":1,"python":"3.14"}
 `

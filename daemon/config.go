@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/recapi/recapi/store"
 )
 
 // Config is recapid's parsed command line.
@@ -25,6 +27,29 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 	BPFStats  bool // record the BPF program's own run time in the snapshot (benchmarks)
+
+	// Store is the --store URL: "" picks the default (see storeURL), "none"
+	// disables the store.
+	Store         string
+	FlushInterval time.Duration // how often counts go to the store
+	SnapshotDir   string        // rotating snapshots go here ("" for none)
+	SnapshotEvery time.Duration
+	SnapshotKeep  int // rotating snapshots kept in SnapshotDir
+}
+
+// storeURL is the store recapid writes to, "" for none. Without --store,
+// recapid writes to store.DefaultURL unless -o or --snapshot-dir asked for
+// files instead: "-o FILE" alone writes that file and nothing else.
+func (c *Config) storeURL() string {
+	switch {
+	case c.Store == "none":
+		return ""
+	case c.Store != "":
+		return c.Store
+	case c.Output != "" || c.SnapshotDir != "":
+		return ""
+	}
+	return store.DefaultURL
 }
 
 type pidList []int
@@ -55,7 +80,8 @@ Usage:
   sudo recapid [flags] --pid PID [--pid PID]  attach to running interpreters until Ctrl-C, SIGTERM or --duration
 
 recapid counts every Python call of the traced processes in kernel maps, with its
-caller and the types of its arguments, and writes them as a snapshot (-o) that
+caller and the types of its arguments, and adds them to a store (--store,
+by default sqlite:./recapi.db) or writes them as a snapshot (-o) that
 'recapi show' reads. It needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and
 CAP_DAC_READ_SEARCH). Traced processes are not modified and keep running when
 recapid detaches. With -- COMMAND, recapid exits with the command's exit code.
@@ -78,6 +104,11 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.IntVar(&c.Top, "top", 20, "functions in the summary table")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.Store, "store", "", "add the recorded calls to the store at `URL`: sqlite:PATH or postgres://USER@HOST/DB, or none; default "+store.DefaultURL+" unless -o or --snapshot-dir is given")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Second, "how often to add new counts to the store; a SIGKILL loses at most this much")
+	fs.StringVar(&c.SnapshotDir, "snapshot-dir", "", "write rotating snapshots of everything recorded so far into `DIR` (recapi-TIME.recapi.zst)")
+	fs.DurationVar(&c.SnapshotEvery, "snapshot-every", 5*time.Minute, "how often to write a snapshot into --snapshot-dir")
+	fs.IntVar(&c.SnapshotKeep, "snapshot-keep", 12, "rotating snapshots to keep in --snapshot-dir; older ones are removed")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	fs.Usage = func() {
 		fmt.Fprint(out, usage)
@@ -115,6 +146,14 @@ func (c *Config) Validate() error {
 		return &UsageError{"--duration must not be negative"}
 	case c.Top < 0:
 		return &UsageError{"--top must not be negative"}
+	case c.Store != "" && c.Store != "none" && !store.IsURL(c.Store):
+		return &UsageError{fmt.Sprintf("--store %q: use sqlite:PATH, postgres://USER@HOST/DB or none", c.Store)}
+	case c.FlushInterval < 100*time.Millisecond:
+		return &UsageError{fmt.Sprintf("--flush-interval %v is too short: use at least 100ms", c.FlushInterval)}
+	case c.SnapshotDir != "" && c.SnapshotEvery < time.Second:
+		return &UsageError{fmt.Sprintf("--snapshot-every %v is too short: use at least 1s", c.SnapshotEvery)}
+	case c.SnapshotKeep < 1:
+		return &UsageError{"--snapshot-keep must be at least 1"}
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return &UsageError{fmt.Sprintf("--log-format %q: use text or json", c.LogFormat)}
 	}

@@ -68,6 +68,12 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 		}
 		defer c.Close()
 	}
+	// Open the store before anything is attached or launched: a store that
+	// cannot be opened is a startup error.
+	out, err := newSink(cfg, log)
+	if err != nil {
+		return 1, err
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -76,7 +82,6 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 		tracer  *Tracer
 		child   *launched
 		exited  chan int
-		err     error
 		targets []*symbolize.Process
 	)
 	if len(cfg.Command) > 0 {
@@ -113,6 +118,12 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 	}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
+	var flushC <-chan time.Time // store flushes and rotating snapshots
+	if p := out.period(); p > 0 {
+		flushTick := time.NewTicker(p)
+		defer flushTick.Stop()
+		flushC = flushTick.C
+	}
 	code := 0
 loop:
 	for {
@@ -125,6 +136,8 @@ loop:
 				log.Info("every traced process has exited")
 				break loop
 			}
+		case <-flushC:
+			out.tick(tracer)
 		case code = <-exited:
 			exited = nil
 			break loop
@@ -151,11 +164,16 @@ loop:
 	host, _ := os.Hostname()
 	snap := tracer.Snapshot(host)
 	warnStats(log, snap.Header.Stats)
+	// The store first: a failing -o must not keep the counts from it.
+	sinkErr := out.close(snap)
 	if cfg.Output != "" {
 		if err := aggregate.WriteFile(cfg.Output, snap); err != nil {
 			return 1, fmt.Errorf("write snapshot: %w", err)
 		}
 		log.Info("wrote snapshot", "path", cfg.Output, "records", len(snap.Records))
+	}
+	if sinkErr != nil {
+		return 1, sinkErr
 	}
 	if cfg.Summary {
 		fmt.Fprintln(stderr)

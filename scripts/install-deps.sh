@@ -4,15 +4,16 @@
 #   zstd                               reading snapshots by hand (zstdcat)
 #   python3.11                         Debian's stripped interpreter, required by the privileged tests
 #   make, gdb                          build; offsets and TLS checks against running interpreters
+#   postgresql                         PostgreSQL store tests (scripts/start-postgres.sh)
 #
 # Idempotent and non-interactive. Runs apt-get only when a package is missing,
 # so it takes a fraction of a second when everything is there. Run as root:
 #   sudo scripts/install-deps.sh
 set -euo pipefail
 
-PACKAGES=(clang-16 llvm-16 zstd python3.11 make gdb)
+PACKAGES=(clang-16 llvm-16 zstd python3.11 make gdb mypy postgresql)
 # What each package must provide afterwards: a missing file means a broken install.
-COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 make gdb)
+COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 make gdb mypy /usr/lib/postgresql/15/bin/initdb)
 
 die() {
 	echo "install-deps: $*" >&2

@@ -34,6 +34,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "show", summary: "top functions and their most common signatures in a snapshot", run: runShow},
+		{name: "merge", summary: "merge snapshots into one, adding up the counts", run: runMerge},
+		{name: "diff", summary: "functions and signatures that appeared or disappeared between two snapshots", run: runDiff},
+		{name: "api", summary: "API-usage report as JSON: types, calls and callers per function", run: runAPI},
+		{name: "stub", summary: "write a .pyi stub tree from the observed calls", run: runStub},
+		{name: "export", summary: "write a snapshot or store as a snapshot or a MonkeyType database", run: runExport},
+		{name: "import", summary: "add snapshots to a store", run: runImport},
 		{name: "version", summary: "print the version of recapi and of the snapshot format", run: runVersion},
 		{name: "help", summary: "show help for recapi or one of its commands", run: runHelp},
 	}

@@ -1,10 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/recapi/recapi/aggregate"
@@ -18,13 +19,14 @@ type showConfig struct {
 	JSON   bool
 	Top    int
 	Module string
+	Sort   string
 	Path   string
 }
 
 // Validate checks what the flag package cannot.
 func (c showConfig) Validate() error {
-	if c.Path == "" {
-		return errors.New("missing SNAPSHOT argument")
+	if c.Sort != "calls" && c.Sort != "name" {
+		return fmt.Errorf("-sort %q: want calls or name", c.Sort)
 	}
 	if c.Top < 0 {
 		return fmt.Errorf("-top %d: want 0 (all) or more", c.Top)
@@ -33,15 +35,17 @@ func (c showConfig) Validate() error {
 }
 
 func runShow(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("show", "[-json] [-top N] [-module PREFIX] SNAPSHOT",
-		`Show the functions in SNAPSHOT (a .recapi.zst file written by recapid -o or
--snapshot-dir), most called first: how often each was called, how many
+	fs := newFlagSet("show", "[-json] [-top N] [-module PREFIX] [-sort calls|name] [SRC]",
+		`Show the functions in SRC (a .recapi.zst snapshot written by recapid -o or
+-snapshot-dir, or a store), most called first: how often each was called, how many
 distinct signatures it was called with, and the most common one. Types are
 shown without "builtins.". Generators and coroutines also show how often they
-were resumed.`, stderr)
+were resumed. A store is sqlite:PATH or postgres://USER@HOST/DB; without SRC,
+show reads the default store, sqlite:./recapi.db.`, stderr)
 	var c showConfig
 	fs.BoolVar(&c.JSON, "json", false, "print the header and every record as JSON instead of a table")
 	fs.IntVar(&c.Top, "top", defaultTop, "show the `N` most called functions, 0 for all (table only)")
+	fs.StringVar(&c.Sort, "sort", "calls", "order of the table: `calls` (most first) or name (module.qualname)")
 	fs.StringVar(&c.Module, "module", "", "only functions in module `PREFIX` or its submodules (\"app\" matches app and app.views)")
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
@@ -57,7 +61,7 @@ were resumed.`, stderr)
 		return usageError(fs, stderr, "%v", err)
 	}
 
-	s, err := aggregate.ReadFile(c.Path)
+	s, err := readSource(c.Path)
 	if err != nil {
 		fmt.Fprintf(stderr, "recapi show: %v\n", err)
 		return exitError
@@ -66,7 +70,13 @@ were resumed.`, stderr)
 	if c.JSON {
 		err = writeJSON(stdout, s)
 	} else {
-		err = aggregate.WriteTable(stdout, aggregate.Summarize(s.Records), c.Top)
+		sums := aggregate.Summarize(s.Records)
+		if c.Sort == "name" {
+			slices.SortStableFunc(sums, func(a, b aggregate.FunctionSummary) int {
+				return cmp.Compare(a.Function.Name(), b.Function.Name())
+			})
+		}
+		err = aggregate.WriteTable(stdout, sums, c.Top)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recapi show: write output: %v\n", err)
