@@ -275,7 +275,7 @@ static __always_inline void mark_sent(__u32 pid, __u32 type, __u64 ptr, __u64 fp
 	bpf_map_update_elem(&seen_to_fingerprint, &k, &fp, BPF_ANY);
 }
 
-__attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp)
+__attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 funcobj)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
 	if (!cfg || !code)
@@ -292,6 +292,7 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp)
 	ev->hdr.pid = pid;
 	ev->hdr.ptr = code;
 	ev->hdr.fp = fp;
+	ev->funcobj = funcobj;
 	__u64 filename = rd64(code + cfg->co_filename);
 	__u64 name = rd64(code + cfg->co_name);
 	ev->firstlineno = rd32(code + cfg->co_firstlineno);
@@ -523,7 +524,8 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u8 *frame, __u32 
  * _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts between a class call
  * and its __init__ (marked CO_NO_MONITORING_EVENTS).
  */
-static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 prev, __u64 *fp)
+static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 prev, __u64 *fp,
+					       __u64 *funcobj)
 {
 	__u32 fh = cfg->frame_head;
 	for (int i = 0; i < MAX_CALLER_HOPS; i++) {
@@ -546,6 +548,7 @@ static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *
 			continue;
 		}
 		*fp = f->fp;
+		*funcobj = cfg->fr_funcobj >= 0 ? buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_funcobj) : 0;
 		return code;
 	}
 	return 0;
@@ -641,7 +644,9 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	key.code = code;
 	key.code_fp = f->fp;
 	key.kind = call_kind(cfg, s->frame, flags);
-	key.caller = caller_code(cfg, s, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp);
+	__u64 caller_func = 0;
+	key.caller = caller_code(cfg, s, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp,
+				 &caller_func);
 
 	__u32 n = 0;
 	if (key.kind == CALL_START) {
@@ -685,9 +690,10 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	stat_inc(STAT_NEW_KEYS);
 	if (key.kind == CALL_START)
 		note_sig(pid, key.sig, n);
-	note_code(pid, code, key.code_fp);
+	note_code(pid, code, key.code_fp,
+		  cfg->fr_funcobj >= 0 ? buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
 	if (key.caller)
-		note_code(pid, key.caller, key.caller_fp);
+		note_code(pid, key.caller, key.caller_fp, caller_func);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ type recapiCallKey struct {
 type recapiCodeEvent struct {
 	_               structs.HostLayout
 	Hdr             recapiEventHeader
+	Funcobj         uint64
 	Firstlineno     uint32
 	Argcount        uint32
 	Posonlyargcount uint32
@@ -62,6 +63,7 @@ type recapiPyConfig struct {
 	FrLocalsplus      int32
 	FrOwner           int32
 	FrGlobals         int32
+	FrFuncobj         int32
 	OwnerCstack       int32
 	ResumeOps         uint32
 	CoArgcount        int32
@@ -91,6 +93,7 @@ type recapiPyConfig struct {
 	DictKeys          int32
 	DictFlavor        uint32
 	FrameHead         uint32
+	Pad2              uint32
 	_                 [4]byte
 	CellType          uint64
 }

@@ -26,6 +26,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 		FrLocalsplus:      int32(l.Frame_localsplus),
 		FrOwner:           int32(l.Frame_owner),
 		FrGlobals:         int32(l.Frame_globals),
+		FrFuncobj:         int32(l.Frame_funcobj),
 		OwnerCstack:       int32(l.FrameOwnedByCStack),
 		CoArgcount:        int32(l.PyCodeObject_co_argcount),
 		CoPosonlyargcount: int32(l.PyCodeObject_co_posonlyargcount),
@@ -97,7 +98,58 @@ func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
 			partial = true
 		}
 	}
-	return tg.meta(e.Hdr.Ptr, ci, partial)
+	m := tg.meta(e.Hdr.Ptr, ci, partial)
+	m.defaults = readDefaults(tg, e.Funcobj, e.Hdr.Ptr, ci)
+	return m
+}
+
+// readDefaults says which parameters have a default, from the function
+// object the code was seen running in: the last len(__defaults__)
+// positional parameters, and the keyword-only ones named in
+// __kwdefaults__. nil means unknown (3.8-3.10 frames do not reference their
+// function, or the process is gone).
+func readDefaults(tg *target, funcobj, code uint64, ci symbolize.CodeInfo) []bool {
+	l := tg.layout
+	if funcobj == 0 || l.PyFunctionObject_func_defaults <= 0 {
+		return nil
+	}
+	if c, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_code)); err != nil || c != code {
+		return nil
+	}
+	npos := 0
+	if defs, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_defaults)); err != nil {
+		return nil
+	} else if defs != 0 {
+		n, err := tg.mem.U64(defs + uint64(l.PyVarObject_ob_size))
+		if err != nil || n > uint64(ci.ArgCount) {
+			return nil
+		}
+		npos = int(n)
+	}
+	kw := map[string]bool{}
+	if kwd, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_kwdefaults)); err != nil {
+		return nil
+	} else if kwd != 0 {
+		items, err := symbolize.DictItems(tg.mem, l, kwd)
+		if err != nil {
+			return nil
+		}
+		for _, it := range items {
+			if name, err := symbolize.ReadPyString(tg.mem, l, it.Key); err == nil {
+				kw[name] = true
+			}
+		}
+	}
+	out := make([]bool, ci.NParams())
+	for i := range out {
+		switch {
+		case i < ci.ArgCount:
+			out[i] = i >= ci.ArgCount-npos
+		case i < ci.ArgCount+ci.KwOnlyArgCount && i < len(ci.ParamNames):
+			out[i] = kw[ci.ParamNames[i]]
+		}
+	}
+	return out
 }
 
 // codeFromMemory names a code object whose first-sight event was lost, if
@@ -263,6 +315,40 @@ const maxNameTries = 3
 // not copy whole is read from process memory; if the process is gone by
 // then, the name keeps what the kernel read and is marked partial.
 func typeFromEvent(tg *target, e *bpf.TypeEvent) typeMeta {
+	m := typeName(tg, e)
+	m.flags = e.TpFlags
+	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE != 0 {
+		m.mro = readMRO(tg, e.Hdr.Ptr)
+	}
+	return m
+}
+
+// readMRO names the classes in a type's __mro__, to tell when a method's
+// first argument is an instance of the method's class.
+func readMRO(tg *target, typ uint64) []string {
+	l := tg.layout
+	mro, err := tg.mem.U64(typ + uint64(l.PyTypeObject_tp_mro))
+	if err != nil || mro == 0 {
+		return nil
+	}
+	n, err := tg.mem.U64(mro + uint64(l.PyVarObject_ob_size))
+	if err != nil || n > 64 {
+		return nil
+	}
+	var out []string
+	for i := uint64(0); i < n; i++ {
+		t, err := tg.mem.U64(mro + uint64(l.PyTupleObject_ob_item) + 8*i)
+		if err != nil {
+			return nil
+		}
+		if name, err := symbolize.ReadTypeName(tg.mem, l, t); err == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func typeName(tg *target, e *bpf.TypeEvent) typeMeta {
 	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE == 0 {
 		if e.StrFlags&bpf.StrTpName == 0 {
 			return typeMeta{name: staticTypeName(bpf.CString(e.TpName[:]))}
@@ -317,8 +403,41 @@ func (tg *target) typeName(ptr uint64) typeMeta {
 	}
 	name, err := symbolize.ReadTypeName(tg.mem, tg.layout, ptr)
 	m := typeMeta{name: name, partial: err != nil}
+	if flags, ferr := tg.mem.U64(ptr + uint64(tg.layout.PyTypeObject_tp_flags)); ferr == nil {
+		m.flags = flags
+		if flags&symbolize.Py_TPFLAGS_HEAPTYPE != 0 {
+			m.mro = readMRO(tg, ptr)
+		}
+	}
 	tg.types[ptr] = m
 	return m
+}
+
+// pyTPFlagsTypeSubclass marks types whose instances are classes (type and metaclasses).
+const pyTPFlagsTypeSubclass = 1 << 31
+
+// binding says how a method's first parameter is bound: to an instance of
+// the method's class (self) or to a class (cls). The method's class is the
+// qualname before the last part; "" for functions that are not methods.
+func binding(fn aggregate.Function, first typeMeta) string {
+	i := strings.LastIndexByte(fn.Qualname, '.')
+	if i <= 0 {
+		return ""
+	}
+	class := fn.Qualname[:i]
+	if strings.HasSuffix(class, "<locals>") {
+		return ""
+	}
+	if first.flags&pyTPFlagsTypeSubclass != 0 {
+		return aggregate.BindingClass
+	}
+	want := fn.Module + "." + class
+	for _, c := range first.mro {
+		if c == want {
+			return aggregate.BindingInstance
+		}
+	}
+	return ""
 }
 
 // record turns one kernel count into a named record.
@@ -359,6 +478,13 @@ func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
 			tm := tg.typeName(types[i])
 			p.Type = tm.name
 			r.Partial = r.Partial || tm.partial
+			if i == 0 {
+				r.Binding = binding(callee.fn, tm)
+			}
+		}
+		if i < len(callee.defaults) {
+			d := callee.defaults[i]
+			p.HasDefault = &d
 		}
 		r.Params = append(r.Params, p)
 	}

@@ -297,6 +297,43 @@ func TestExactKnownCounts(t *testing.T) {
 			assert.Equal(t, uint64(4), starts, "countdown starts")
 			assert.Equal(t, uint64(33), resumes, "countdown resumptions")
 
+			// Defaults, from the function object the frame references (3.11+);
+			// 3.8-3.10 frames do not reference it, so the record says unknown.
+			kwo := findRecords(s, script, "kwo")
+			require.NotEmpty(t, kwo)
+			var defaults []string
+			for _, p := range kwo[0].Params {
+				switch {
+				case p.HasDefault == nil:
+					defaults = append(defaults, p.Name+":?")
+				case *p.HasDefault:
+					defaults = append(defaults, p.Name+":default")
+				default:
+					defaults = append(defaults, p.Name)
+				}
+			}
+			if py.Minor >= 11 {
+				assert.Equal(t, []string{"a", "b", "c:default"}, defaults, "kwo(a, *, b, c=3)")
+			} else {
+				assert.Equal(t, []string{"a:?", "b:?", "c:?"}, defaults, "kwo(a, *, b, c=3)")
+			}
+
+			// Methods: the first argument bound to an instance or to the class.
+			for qual, want := range map[string]string{
+				"Account.deposit":   aggregate.BindingInstance,
+				"Account.from_pair": aggregate.BindingClass,
+				"Account.validate":  "", // a staticmethod
+				"f":                 "",
+			} {
+				recs := findRecords(s, script, qual)
+				require.NotEmpty(t, recs, qual)
+				for _, rr := range recs {
+					if rr.Calls > 0 {
+						assert.Equal(t, want, rr.Binding, qual)
+					}
+				}
+			}
+
 			// A closure's parameter lives in a cell: its type is still read.
 			assert.Equal(t, map[string]uint64{"int": 3, "float": 2}, callsByTypes(findRecords(s, script, "make_scaler")))
 			assert.Equal(t, "__main__", star[0].Function.Module)

@@ -69,20 +69,24 @@ type target struct {
 type codeKey struct{ ptr, fp uint64 }
 
 type codeMeta struct {
-	ptr     uint64
-	name    string // co_name
-	named   bool   // qualname and module came from the process's own objects
-	tries   int    // drains at which the name was looked for again
-	fn      aggregate.Function
-	names   []string
-	kinds   []symbolize.ParamKind
-	kind    string
-	partial bool
+	ptr   uint64
+	name  string // co_name
+	named bool   // qualname and module came from the process's own objects
+	tries int    // drains at which the name was looked for again
+	// defaults says per parameter whether it has a default; nil if unknown.
+	defaults []bool
+	fn       aggregate.Function
+	names    []string
+	kinds    []symbolize.ParamKind
+	kind     string
+	partial  bool
 }
 
 type typeMeta struct {
 	name    string
 	partial bool
+	flags   uint64   // tp_flags
+	mro     []string // names in __mro__ (heap types)
 }
 
 // NewTracer loads the BPF objects and starts reading their events.

@@ -29,6 +29,9 @@ type Layout struct {
 	Frame_localsplus int // f_localsplus / localsplus
 	Frame_owner      int // owner (3.11+); -1 on 3.8-3.10
 	Frame_globals    int // f_globals: the module dict the frame runs in
+	// Frame_funcobj is the function object the frame runs (3.11 f_func,
+	// 3.12+ f_funcobj); -1 on 3.8-3.10, whose frames do not reference it.
+	Frame_funcobj int
 	// FrameOwnedByCStack is the owner value of the shim frame that C code
 	// pushes when it enters the interpreter (3.12+); -1 when there is none.
 	FrameOwnedByCStack int
@@ -56,6 +59,7 @@ type Layout struct {
 	PyTypeObject_tp_name         int
 	PyTypeObject_tp_flags        int
 	PyTypeObject_tp_dict         int
+	PyTypeObject_tp_mro          int
 	PyHeapTypeObject_ht_qualname int
 	PyTupleObject_ob_item        int
 	PyBytesObject_ob_sval        int
@@ -102,11 +106,13 @@ type Layout struct {
 	PyTypeObject_tp_base             int
 	// PyFunctionObject moved its fields in 3.10 (CPython v3.10.0
 	// Include/funcobject.h: COMMON_FIELDS first, func_code after them).
-	PyFunctionObject_func_code     int
-	PyFunctionObject_func_qualname int
-	PyFunctionObject_func_module   int
-	PyFunctionObject_func_closure  int
-	PyFunctionObject_func_dict     int
+	PyFunctionObject_func_code       int
+	PyFunctionObject_func_qualname   int
+	PyFunctionObject_func_module     int
+	PyFunctionObject_func_closure    int
+	PyFunctionObject_func_dict       int
+	PyFunctionObject_func_defaults   int // tuple of positional defaults, or NULL
+	PyFunctionObject_func_kwdefaults int // dict of keyword-only defaults, or NULL
 	// staticmethod, classmethod and property objects (Objects/funcobject.c,
 	// Objects/descrobject.c): the wrapped callable and the accessors.
 	Staticmethod_sm_callable int
@@ -147,7 +153,7 @@ var layouts = map[int]Layout{
 	10: oldFrameLayout(10),
 	11: {
 		Minor: 11, EvalFrameArg: 2,
-		Frame_code: 32, Frame_previous: 48, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 69, Frame_globals: 8,
+		Frame_code: 32, Frame_previous: 48, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 69, Frame_globals: 8, Frame_funcobj: 0,
 		FrameOwnedByCStack:       -1,
 		PyCodeObject_co_argcount: 56, PyCodeObject_co_posonlyargcount: 60, PyCodeObject_co_kwonlyargcount: 64,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 72, PyCodeObject_co_consts: 24,
@@ -160,7 +166,7 @@ var layouts = map[int]Layout{
 	},
 	12: {
 		Minor: 12, EvalFrameArg: 2,
-		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24, Frame_funcobj: 16,
 		FrameOwnedByCStack:       3,
 		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
@@ -173,7 +179,7 @@ var layouts = map[int]Layout{
 	},
 	13: {
 		Minor: 13, EvalFrameArg: 2,
-		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24,
+		Frame_code: 0, Frame_previous: 8, Frame_instr: 56, Frame_lasti: -1, Frame_localsplus: 72, Frame_owner: 70, Frame_globals: 24, Frame_funcobj: 16,
 		FrameOwnedByCStack:       3,
 		PyCodeObject_co_argcount: 52, PyCodeObject_co_posonlyargcount: 56, PyCodeObject_co_kwonlyargcount: 60,
 		PyCodeObject_co_nlocals: 80, PyCodeObject_co_flags: 48, PyCodeObject_co_firstlineno: 68, PyCodeObject_co_consts: 24,
@@ -191,7 +197,7 @@ var layouts = map[int]Layout{
 func oldFrameLayout(minor int) Layout {
 	l := Layout{
 		Minor: minor, EvalFrameArg: 2, OldFrames: true,
-		Frame_code: 32, Frame_previous: 24, Frame_instr: -1, Frame_lasti: 104, Frame_localsplus: 360, Frame_owner: -1, Frame_globals: 48,
+		Frame_code: 32, Frame_previous: 24, Frame_instr: -1, Frame_lasti: 104, Frame_localsplus: 360, Frame_owner: -1, Frame_globals: 48, Frame_funcobj: -1,
 		FrameOwnedByCStack:       -1,
 		PyCodeObject_co_argcount: 16, PyCodeObject_co_posonlyargcount: 20, PyCodeObject_co_kwonlyargcount: 24,
 		PyCodeObject_co_nlocals: 28, PyCodeObject_co_flags: 36, PyCodeObject_co_firstlineno: 40, PyCodeObject_co_consts: 56,
@@ -217,6 +223,7 @@ func init() {
 	for minor, l := range layouts {
 		l.PyObject_ob_type, l.PyVarObject_ob_size = 8, 16
 		l.PyTypeObject_tp_name, l.PyTypeObject_tp_flags, l.PyTypeObject_tp_dict = 24, 168, 264
+		l.PyTypeObject_tp_mro = 344
 		l.PyTupleObject_ob_item, l.PyBytesObject_ob_sval, l.PyCellObject_ob_ref = 24, 32, 16
 		l.PyDictObject_ma_keys, l.PyDictObject_ma_values = 32, 40
 		l.PyUnicodeObject_length, l.PyUnicodeObject_state = 16, 32
@@ -241,9 +248,11 @@ func init() {
 		l.Propertyobject_prop_get, l.Propertyobject_prop_set, l.Propertyobject_prop_del = 16, 24, 32
 		l.PyFunctionObject_func_code, l.PyFunctionObject_func_qualname, l.PyFunctionObject_func_module = 48, 40, 104
 		l.PyFunctionObject_func_closure, l.PyFunctionObject_func_dict = 72, 88
+		l.PyFunctionObject_func_defaults, l.PyFunctionObject_func_kwdefaults = 56, 64
 		if minor <= 9 {
 			l.PyFunctionObject_func_code, l.PyFunctionObject_func_qualname, l.PyFunctionObject_func_module = 16, 104, 88
 			l.PyFunctionObject_func_closure, l.PyFunctionObject_func_dict = 48, 72
+			l.PyFunctionObject_func_defaults, l.PyFunctionObject_func_kwdefaults = 32, 40
 		}
 		// interp->modules became interp->imports.modules in CPython v3.12.0
 		// (Include/internal/pycore_interp.h); 3.13 put _Py_DebugOffsets and

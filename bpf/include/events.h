@@ -33,6 +33,7 @@ struct py_config {
 	__s32 fr_localsplus;
 	__s32 fr_owner;
 	__s32 fr_globals;
+	__s32 fr_funcobj; /* -1 on 3.8-3.10 */
 	__s32 owner_cstack;
 	__u32 resume_ops; /* up to 4 RESUME-family opcode bytes, low byte first; 0 = unused */
 	__s32 co_argcount;
@@ -62,6 +63,7 @@ struct py_config {
 	__s32 dict_keys;  /* PyDictObject.ma_keys */
 	__u32 dict_flavor; /* DICT_KEYS_38 or DICT_KEYS_311: layout of PyDictKeysObject */
 	__u32 frame_head;  /* bytes of a frame that hold code, previous, instr/lasti and owner */
+	__u32 _pad2;
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
 };
 
@@ -118,6 +120,7 @@ struct sig_event {
 
 struct code_event {
 	struct event_header hdr;
+	__u64 funcobj; /* the function object of the frame it was seen in (3.11+), for its defaults */
 	__u32 firstlineno;
 	__u32 argcount;
 	__u32 posonlyargcount;
