@@ -147,11 +147,28 @@ func compareInterpreter(a, b Interpreter) int {
 // simple shape Encode writes (then the caller decodes it in full), and a
 // line it accepts is always decoded in full the first time its key is seen.
 func splitCounts(key, line []byte) (_ []byte, calls, res uint64, partial, ok bool) {
-	i := 0
 	if len(line) == 0 || line[0] != '{' {
 		return key, 0, 0, false, false
 	}
-	i++
+	// Fast path: Encode writes the counts after every nested member, and
+	// the bytes `,"calls":` (with an unescaped quote) cannot occur inside a
+	// JSON string, so the last of them starts the scalar tail of the object.
+	// Everything before it is kept as the key, as the full scan would keep
+	// it; a tail that is not the shape Encode writes falls back to the scan.
+	if p := bytes.LastIndex(line, callsMember); p > 0 {
+		k := append(append(key, line[1:p]...), ',')
+		if k, calls, res, partial, ok = scanMembers(k, line, p+1); ok {
+			return k, calls, res, partial, true
+		}
+	}
+	return scanMembers(key, line, 1)
+}
+
+var callsMember = []byte(`,"calls":`)
+
+// scanMembers scans the members of the object line from index i (a member's
+// opening quote): see splitCounts.
+func scanMembers(key, line []byte, i int) (_ []byte, calls, res uint64, partial, ok bool) {
 	for {
 		if i >= len(line) {
 			return key, 0, 0, false, false
