@@ -57,7 +57,7 @@ const (
 // StatNames names the per-CPU counters of the stats map, by index.
 var StatNames = []string{
 	"hits_without_config", "frames_unreadable", "code_unreadable",
-	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys",
+	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys", "resumes_run_again",
 }
 
 // Objects are the loaded BPF maps and the call programs loaded so far.

@@ -99,13 +99,18 @@ struct {
 
 /* The head of a code object, read with one probe_read: every field recapid
  * needs from it lies in the first CODE_HEAD bytes on 3.8-3.13. */
-#define CODE_HEAD 144
+#define CODE_HEAD 176
 /* A frame is read with one probe_read too: its head (code, previous,
  * instruction, owner) and the first FAST_ARGS argument slots. Reads from
  * user memory dominate the program's cost, so fewer and bigger is better. */
 #define FAST_ARGS 8
 #define FRAME_HEAD_MAX 368 /* PyFrameObject up to f_localsplus on 3.8/3.9 */
 #define FRAME_BUF (FRAME_HEAD_MAX + 8 * FAST_ARGS)
+/* 3.11+ push frames on a per-thread data stack, each right above its
+ * caller's: reading from FRAME_BELOW bytes below the frame usually brings in
+ * the caller's frame head with the same read. */
+#define FRAME_BELOW 256
+#define WIDE_BUF (FRAME_BELOW + FRAME_BUF)
 
 /*
  * What a call needs from a code object's head, cached per CPU so that a loop
@@ -120,6 +125,7 @@ struct code_facts {
 	__u64 code;
 	__u64 globals;
 	__u64 fp;
+	__u64 instr_version; /* _co_instrumentation_version when last read (3.12+) */
 	__u32 flags;
 	__u32 nparams;
 };
@@ -128,7 +134,7 @@ struct code_facts {
 struct scratch {
 	__u64 types[MAX_PARAMS];
 	__u8 code[CODE_HEAD];
-	__u8 frame[FRAME_BUF];
+	__u8 wide[WIDE_BUF]; /* the frame, at wide + FRAME_BELOW, and what lies below it */
 	__u8 prev[FRAME_HEAD_MAX];
 	struct code_facts cache[CODE_CACHE_SLOTS];
 };
@@ -480,7 +486,39 @@ static __always_inline struct code_facts *code_facts(struct py_config *cfg, stru
 	f->flags = head32(s->code, cfg->co_flags);
 	f->nparams = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) +
 		     !!(f->flags & 0x4) + !!(f->flags & 0x8);
+	f->instr_version = cfg->co_instr_version >= 0 ? head64(s->code, cfg->co_instr_version) : 0;
 	return f;
+}
+
+/*
+ * Will this RESUME run again? On 3.12+, a RESUME-family instruction whose
+ * code object is instrumented for an older monitoring version (a profiler,
+ * tracer or coverage tool changed monitoring) instruments the code and
+ * dispatches the same instruction again (CPython v3.12.1 and v3.13.0
+ * Python/bytecodes.c RESUME, INSTRUMENTED_RESUME; RESUME_CHECK deopts to
+ * RESUME): only that second run is the call. The code's version is kept in
+ * the code-facts cache and read again only when it differs from the global one.
+ */
+static __always_inline int resume_runs_again(struct py_config *cfg, struct code_facts *f, __u64 code)
+{
+	if (cfg->co_instr_version < 0)
+		return 0;
+	__u64 interp = cfg->interp;
+	if (!interp) {
+		interp = rd64(cfg->interp_head);
+		if (!interp)
+			return 0; /* not initialized yet: no Python code has run */
+		cfg->interp = interp;
+	}
+	__u64 global = rd64(interp + cfg->interp_instr_version);
+	if (global == f->instr_version)
+		return 0;
+	__u64 v = rd64(code + cfg->co_instr_version);
+	if (v == global) {
+		f->instr_version = v;
+		return 0;
+	}
+	return 1;
 }
 
 #define CO_RESUMABLE (0x20 | 0x80 | 0x100 | 0x200) /* generator, coroutine, iterable coroutine, async generator */
@@ -524,23 +562,49 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u8 *frame, __u32 
  * _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts between a class call
  * and its __init__ (marked CO_NO_MONITORING_EVENTS).
  */
-static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 prev, __u64 *fp,
-					       __u64 *funcobj)
+/* A field of the caller's frame head: in the wide buffer at base (first
+ * hop, when the read of the callee's frame brought it in), else in prev. */
+static __always_inline __u64 link64(struct scratch *s, int in_wide, __u32 base, __u32 size, __s32 off)
+{
+	if (in_wide)
+		return buf64(s->wide, WIDE_BUF, WIDE_BUF, (__s32)(base + (__u32)off));
+	return buf64(s->prev, FRAME_HEAD_MAX, size, off);
+}
+
+static __always_inline __u8 link8(struct scratch *s, int in_wide, __u32 base, __u32 size, __s32 off)
+{
+	if (in_wide)
+		return buf8(s->wide, WIDE_BUF, WIDE_BUF, (__s32)(base + (__u32)off));
+	return buf8(s->prev, FRAME_HEAD_MAX, size, off);
+}
+
+static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 frame, __u32 below,
+					 __u64 prev, __u64 *fp, __u64 *funcobj)
 {
 	__u32 fh = cfg->frame_head;
+	if (fh > FRAME_HEAD_MAX)
+		fh = FRAME_HEAD_MAX;
 	for (int i = 0; i < MAX_CALLER_HOPS; i++) {
-		if (!prev || read_into(s->prev, fh > FRAME_HEAD_MAX ? FRAME_HEAD_MAX : fh, prev))
+		if (!prev)
 			return 0;
-		__u64 next = buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_previous);
+		int in_wide = 0;
+		__u32 base = 0;
+		if (i == 0 && below && prev < frame && frame - prev >= 8 && frame - prev <= below) {
+			in_wide = 1;
+			base = below - (__u32)(frame - prev);
+		} else if (read_into(s->prev, fh, prev)) {
+			return 0;
+		}
+		__u64 next = link64(s, in_wide, base, fh, cfg->fr_previous);
 		if (cfg->fr_owner >= 0 && cfg->owner_cstack >= 0 &&
-		    buf8(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_owner) == (__u8)cfg->owner_cstack) {
+		    link8(s, in_wide, base, fh, cfg->fr_owner) == (__u8)cfg->owner_cstack) {
 			prev = next;
 			continue;
 		}
-		__u64 code = buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_code);
+		__u64 code = link64(s, in_wide, base, fh, cfg->fr_code);
 		if (!code)
 			return 0;
-		struct code_facts *f = code_facts(cfg, s, code, buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_globals));
+		struct code_facts *f = code_facts(cfg, s, code, link64(s, in_wide, base, fh, cfg->fr_globals));
 		if (!f)
 			return 0;
 		if (f->flags & cfg->co_internal_flags) {
@@ -548,7 +612,7 @@ static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *
 			continue;
 		}
 		*fp = f->fp;
-		*funcobj = cfg->fr_funcobj >= 0 ? buf64(s->prev, FRAME_HEAD_MAX, fh, cfg->fr_funcobj) : 0;
+		*funcobj = cfg->fr_funcobj >= 0 ? link64(s, in_wide, base, fh, cfg->fr_funcobj) : 0;
 		return code;
 	}
 	return 0;
@@ -622,17 +686,27 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	if (fh > FRAME_HEAD_MAX)
 		return 0;
 	__u32 fast = fh + 8 * FAST_ARGS;
-	if (read_into(s->frame, fast, frame)) {
+	__u8 *fb = s->wide + FRAME_BELOW;
+	__u32 below = 0;
+	if (!(cfg->flags & CFG_OLD_FRAMES) && frame > FRAME_BELOW &&
+	    bpf_probe_read_user(s->wide, FRAME_BELOW + (fast & 0x1ff) > WIDE_BUF ? WIDE_BUF : FRAME_BELOW + (fast & 0x1ff),
+				(void *)(frame - FRAME_BELOW)) == 0) {
+		below = FRAME_BELOW;
+	} else if (read_into(fb, fast, frame)) {
 		fast = 0;
-		if (read_into(s->frame, fh, frame)) {
+		if (read_into(fb, fh, frame)) {
 			stat_inc(STAT_NO_FRAME);
 			return 0;
 		}
 	}
-	__u64 code = buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_code);
-	struct code_facts *f = code ? code_facts(cfg, s, code, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_globals)) : 0;
+	__u64 code = buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_code);
+	struct code_facts *f = code ? code_facts(cfg, s, code, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_globals)) : 0;
 	if (!f) {
 		stat_inc(STAT_NO_CODE);
+		return 0;
+	}
+	if (resume_runs_again(cfg, f, code)) {
+		stat_inc(STAT_REEXECUTED);
 		return 0;
 	}
 	/* Copy out: the caller's lookup may reuse the same cache slot. */
@@ -643,9 +717,9 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	key.pid = pid;
 	key.code = code;
 	key.code_fp = f->fp;
-	key.kind = call_kind(cfg, s->frame, flags);
+	key.kind = call_kind(cfg, fb, flags);
 	__u64 caller_func = 0;
-	key.caller = caller_code(cfg, s, buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp,
+	key.caller = caller_code(cfg, s, frame, below, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp,
 				 &caller_func);
 
 	__u32 n = 0;
@@ -664,7 +738,7 @@ __attribute__((noinline)) int record_call(__u64 frame)
 			__u64 obj;
 			__u32 slot = (__u32)cfg->fr_localsplus + 8 * i;
 			if (i < FAST_ARGS && fast)
-				obj = buf64(s->frame, FRAME_BUF, fast, slot);
+				obj = buf64(fb, FRAME_BUF, fast, slot);
 			else
 				obj = rd64(frame + slot);
 			if (!obj && cfg->co_cell2arg >= 0)
@@ -691,7 +765,7 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	if (key.kind == CALL_START)
 		note_sig(pid, key.sig, n);
 	note_code(pid, code, key.code_fp,
-		  cfg->fr_funcobj >= 0 ? buf64(s->frame, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
+		  cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
 	if (key.caller)
 		note_code(pid, key.caller, key.caller_fp, caller_func);
 	return 0;

@@ -54,63 +54,68 @@ type recapiEventHeader struct {
 }
 
 type recapiPyConfig struct {
-	_                 structs.HostLayout
-	Flags             uint32
-	FrCode            int32
-	FrPrevious        int32
-	FrInstr           int32
-	FrLasti           int32
-	FrLocalsplus      int32
-	FrOwner           int32
-	FrGlobals         int32
-	FrFuncobj         int32
-	OwnerCstack       int32
-	ResumeOps         uint32
-	CoArgcount        int32
-	CoPosonlyargcount int32
-	CoKwonlyargcount  int32
-	CoNlocals         int32
-	CoFlags           int32
-	CoFirstlineno     int32
-	CoVarnames        int32
-	CoFilename        int32
-	CoName            int32
-	CoQualname        int32
-	CoCellvars        int32
-	CoCell2arg        int32
-	ObType            int32
-	ObSize            int32
-	TpName            int32
-	TpFlags           int32
-	HtQualname        int32
-	TupleItems        int32
-	CellRef           int32
-	StrState          int32
-	StrLength         int32
-	AsciiSize         int32
-	CoInternalFlags   uint32
-	TpDict            int32
-	DictKeys          int32
-	DictFlavor        uint32
-	FrameHead         uint32
-	Pad2              uint32
-	_                 [4]byte
-	CellType          uint64
+	_                  structs.HostLayout
+	Flags              uint32
+	FrCode             int32
+	FrPrevious         int32
+	FrInstr            int32
+	FrLasti            int32
+	FrLocalsplus       int32
+	FrOwner            int32
+	FrGlobals          int32
+	FrFuncobj          int32
+	OwnerCstack        int32
+	ResumeOps          uint32
+	CoArgcount         int32
+	CoPosonlyargcount  int32
+	CoKwonlyargcount   int32
+	CoNlocals          int32
+	CoFlags            int32
+	CoFirstlineno      int32
+	CoVarnames         int32
+	CoFilename         int32
+	CoName             int32
+	CoQualname         int32
+	CoCellvars         int32
+	CoCell2arg         int32
+	ObType             int32
+	ObSize             int32
+	TpName             int32
+	TpFlags            int32
+	HtQualname         int32
+	TupleItems         int32
+	CellRef            int32
+	StrState           int32
+	StrLength          int32
+	AsciiSize          int32
+	CoInternalFlags    uint32
+	TpDict             int32
+	DictKeys           int32
+	DictFlavor         uint32
+	FrameHead          uint32
+	CoInstrVersion     int32
+	InterpInstrVersion int32
+	Pad3               uint32
+	_                  [4]byte
+	InterpHead         uint64
+	Interp             uint64
+	CellType           uint64
 }
 
 type recapiScratch struct {
 	_     structs.HostLayout
 	Types [64]uint64
-	Code  [144]uint8
-	Frame [432]uint8
+	Code  [176]uint8
+	Wide  [688]uint8
 	Prev  [368]uint8
 	Cache [16]struct {
-		_       structs.HostLayout
-		Code    uint64
-		Globals uint64
-		Fp      uint64
-		Flags   uint32
-		Nparams uint32
+		_            structs.HostLayout
+		Code         uint64
+		Globals      uint64
+		Fp           uint64
+		InstrVersion uint64
+		Flags        uint32
+		Nparams      uint32
 	}
 }
 
@@ -140,7 +145,8 @@ const (
 	recapiStatIndexSTAT_EVENTS_LOST   recapiStatIndex = 5
 	recapiStatIndexSTAT_TRUNCATED     recapiStatIndex = 6
 	recapiStatIndexSTAT_NEW_KEYS      recapiStatIndex = 7
-	recapiStatIndexSTAT_MAX           recapiStatIndex = 8
+	recapiStatIndexSTAT_REEXECUTED    recapiStatIndex = 8
+	recapiStatIndexSTAT_MAX           recapiStatIndex = 9
 )
 
 type recapiTypeEvent struct {

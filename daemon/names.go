@@ -55,7 +55,10 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 		DictKeys:          int32(l.PyDictObject_ma_keys),
 		DictFlavor:        bpf.DictKeys311,
 		// The frame head ends where the argument slots begin.
-		FrameHead: uint32(l.Frame_localsplus),
+		FrameHead:          uint32(l.Frame_localsplus),
+		CoInstrVersion:     int32(l.PyCodeObject__co_instrumentation_version),
+		InterpInstrVersion: int32(l.PyInterpreterState_instrumentation_version),
+		InterpHead:         b.Runtime + bias + uint64(l.PyRuntimeState_interpreters_head),
 	}
 	if l.OldFrames {
 		c.Flags |= bpf.CfgOldFrames

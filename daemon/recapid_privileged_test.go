@@ -463,3 +463,30 @@ func waitTimeout(cmd *exec.Cmd, d time.Duration) error {
 		return fmt.Errorf("timed out after %v", d)
 	}
 }
+
+// A target whose own profiler turns monitoring on (on 3.12+, every code
+// object's next RESUME then instruments the code and runs again) is still
+// counted exactly: recapid traces the ground-truth recorder itself, and both
+// must agree on every call shape of the workload.
+func TestExactUnderInProcessProfiler(t *testing.T) {
+	testutil.RequireBPF(t)
+	for _, py := range testutil.Interpreters(t) {
+		t.Run(py.Name, func(t *testing.T) {
+			script := stage(t, py, "calls.py")
+			gt := py.Stage(t, "groundtruth.py")
+			out, outHost := py.TempFile(t, "gt.json")
+			r := runRecapid(t, append([]string{"--"}, py.Command(gt, out, script)...)...)
+			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
+			raw, err := os.ReadFile(outHost)
+			require.NoError(t, err)
+			var doc struct {
+				Records []gtRecord `json:"records"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &doc))
+			want := gtCounts(doc.Records, script)
+			require.NotEmpty(t, want)
+			got := snapCounts(r.snap, script)
+			assert.Empty(t, diff(want, got), "call shapes that differ from the in-process recorder")
+		})
+	}
+}

@@ -121,6 +121,14 @@ type Layout struct {
 	Propertyobject_prop_set  int
 	Propertyobject_prop_del  int
 
+	// PyCodeObject__co_instrumentation_version and the interpreter's global
+	// version (3.12 interp->monitoring_version, 3.13+
+	// interp->ceval.instrumentation_version): when they differ, RESUME
+	// instruments the code and runs again (CPython v3.12.1
+	// Python/bytecodes.c RESUME); -1 before 3.12.
+	PyCodeObject__co_instrumentation_version   int
+	PyInterpreterState_instrumentation_version int
+
 	// CodeInternalFlags are co_flags bits that mark interpreter-internal shim
 	// code (3.13+: CO_NO_MONITORING_EVENTS, set on _Py_InitCleanup); frames
 	// running such code are never reported as callers.
@@ -162,7 +170,8 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
 		PyRuntimeState_tstate_current: 576, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 8,
-		ResumeOpcodes: []uint8{151, 150}, // RESUME, RESUME_QUICK
+		ResumeOpcodes:                            []uint8{151, 150}, // RESUME, RESUME_QUICK
+		PyCodeObject__co_instrumentation_version: -1, PyInterpreterState_instrumentation_version: -1,
 	},
 	12: {
 		Minor: 12, EvalFrameArg: 2,
@@ -175,7 +184,8 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
 		PyRuntimeState_tstate_current: -1, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 0,
-		ResumeOpcodes: []uint8{151, 240}, // RESUME, INSTRUMENTED_RESUME
+		ResumeOpcodes:                            []uint8{151, 240}, // RESUME, INSTRUMENTED_RESUME
+		PyCodeObject__co_instrumentation_version: 160, PyInterpreterState_instrumentation_version: 48,
 	},
 	13: {
 		Minor: 13, EvalFrameArg: 2,
@@ -188,8 +198,9 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
 		PyRuntimeState_tstate_current: -1, PyThreadState_frame: 72, PyThreadState_cframe: -1,
-		CodeInternalFlags: 0x2000000,
-		ResumeOpcodes:     []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		CodeInternalFlags:                        0x2000000,
+		PyCodeObject__co_instrumentation_version: 168, PyInterpreterState_instrumentation_version: 0,
+		ResumeOpcodes: []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
 	},
 }
 
@@ -206,6 +217,7 @@ func oldFrameLayout(minor int) Layout {
 		PyCodeObject_co_filename: 104, PyCodeObject_co_name: 112, PyCodeObject_co_qualname: -1,
 		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
 		PyRuntimeState_tstate_current: 568, PyThreadState_frame: 24, PyThreadState_cframe: -1,
+		PyCodeObject__co_instrumentation_version: -1, PyInterpreterState_instrumentation_version: -1,
 	}
 	switch minor {
 	case 8:

@@ -63,7 +63,11 @@ struct py_config {
 	__s32 dict_keys;  /* PyDictObject.ma_keys */
 	__u32 dict_flavor; /* DICT_KEYS_38 or DICT_KEYS_311: layout of PyDictKeysObject */
 	__u32 frame_head;  /* bytes of a frame that hold code, previous, instr/lasti and owner */
-	__u32 _pad2;
+	__s32 co_instr_version;     /* PyCodeObject._co_instrumentation_version (3.12+), else -1 */
+	__s32 interp_instr_version; /* the interpreter's global instrumentation version (3.12+), else -1 */
+	__u32 _pad3;
+	__u64 interp_head; /* address of _PyRuntime.interpreters.head */
+	__u64 interp;      /* the main interpreter, filled in by BPF once it exists */
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
 };
 
@@ -155,6 +159,7 @@ enum stat_index {
 	STAT_EVENTS_LOST,
 	STAT_TRUNCATED,
 	STAT_NEW_KEYS,
+	STAT_REEXECUTED,
 	STAT_MAX,
 };
 

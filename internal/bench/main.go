@@ -54,10 +54,6 @@ func median(v []float64) float64 {
 }
 
 func run(recapid string, calls, reps int) error {
-	script, err := filepath.Abs("testdata/workloads/bench.py")
-	if err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "recapi-bench")
 	if err != nil {
 		return err
@@ -66,15 +62,18 @@ func run(recapid string, calls, reps int) error {
 	fmt.Printf("calls per run: %d, median of %d runs\n\n", calls, reps)
 	fmt.Println("| interpreter | untraced ns/call | traced ns/call | cost ns/call | BPF program ns/call | trap + dispatch ns/call |")
 	fmt.Println("|---|---|---|---|---|---|")
-	for _, py := range testutil.Interpreters(&testing.T{}) {
+	tb := &testing.T{}
+	for _, py := range testutil.Interpreters(tb) {
+		script := py.Stage(tb, "workloads/bench.py")
+		argv := py.Command(script, fmt.Sprint(calls))
 		var plain, traced, prog []float64
 		for i := 0; i < reps; i++ {
-			s, err := loopSeconds([]string{py.Path, script, fmt.Sprint(calls)})
+			s, err := loopSeconds(argv)
 			if err != nil {
 				return err
 			}
 			plain = append(plain, s)
-			s, err = loopSeconds([]string{recapid, "--summary=false", "--log-level=warn", "--", py.Path, script, fmt.Sprint(calls)})
+			s, err = loopSeconds(append([]string{recapid, "--summary=false", "--log-level=warn", "--"}, argv...))
 			if err != nil {
 				return err
 			}
@@ -82,7 +81,7 @@ func run(recapid string, calls, reps int) error {
 			// A separate run measures the program's own time: the kernel's
 			// accounting adds two clock reads per run, kept out of the cost.
 			snap := filepath.Join(tmp, "b.recapi.zst")
-			if _, err := loopSeconds([]string{recapid, "--summary=false", "--log-level=warn", "--bpf-stats", "-o", snap, "--", py.Path, script, fmt.Sprint(calls)}); err != nil {
+			if _, err := loopSeconds(append([]string{recapid, "--summary=false", "--log-level=warn", "--bpf-stats", "-o", snap, "--"}, argv...)); err != nil {
 				return err
 			}
 			sn, err := aggregate.ReadFile(snap)
