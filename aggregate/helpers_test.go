@@ -2,29 +2,17 @@ package aggregate_test
 
 import (
 	"bytes"
-	"flag"
+	"github.com/recapi/recapi/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// golden compares got with testdata/NAME.golden, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "no golden file yet: run make update-golden")
-	assert.Equal(t, string(want), string(got))
-}
+// golden compares got with testdata/NAME.golden (testutil.Golden).
+func golden(t *testing.T, name string, got []byte) { testutil.Golden(t, name, got) }
 
 // compress returns text as one zstd frame, the way `zstd` would write it.
 func compress(t testing.TB, text string) []byte {

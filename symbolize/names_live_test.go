@@ -1,17 +1,11 @@
 package symbolize
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/stretchr/testify/assert"
@@ -84,27 +78,10 @@ func namesInterpreters() []namesInterpreter {
 // report and pid. The child lives until the test ends.
 func startNamesTarget(t *testing.T, python string) (namesTarget, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, python, namesTargetScript)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = stdin.Close() // the child exits when its stdin closes
-		_ = cmd.Wait()
-	})
-
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	require.NoError(t, err, "read the target's report; stderr:\n%s", stderr.String())
 	var out namesTarget
-	require.NoError(t, json.Unmarshal(line, &out))
+	pid := testutil.StartPyTarget(t, python, namesTargetScript, &out)
 	require.Len(t, out.Version, 3)
-	return out, cmd.Process.Pid
+	return out, pid
 }
 
 // TestNamesLive reads types, strings, dicts and code objects out of running

@@ -1,11 +1,7 @@
 package symbolize
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,27 +40,11 @@ type qualnamesTarget struct {
 // report and pid. The child lives until the test ends.
 func startQualnamesTarget(t *testing.T, python string) (qualnamesTarget, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, python, qualnamesTargetScript)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = stdin.Close() // the child exits when its stdin closes
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReaderSize(stdout, 1<<20).ReadBytes('\n')
-	require.NoError(t, err, "read the target's report; stderr:\n%s", stderr.String())
 	var out qualnamesTarget
-	require.NoError(t, json.Unmarshal(line, &out))
+	pid := testutil.StartPyTarget(t, python, qualnamesTargetScript, &out)
 	require.Len(t, out.Version, 3)
 	require.NotEmpty(t, out.Expected)
-	return out, cmd.Process.Pid
+	return out, pid
 }
 
 // TestQualnameIndexLive builds the index of running interpreters and

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	"github.com/recapi/recapi/internal/testutil"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,19 +17,8 @@ import (
 	"github.com/recapi/recapi/aggregate/aggregatetest"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// golden compares got with testdata/NAME.golden, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "no golden file yet: run make update-golden")
-	assert.Equal(t, string(want), string(got))
-}
+// golden compares got with testdata/NAME.golden (testutil.Golden).
+func golden(t *testing.T, name string, got []byte) { testutil.Golden(t, name, got) }
 
 // recapi runs the CLI as main would and returns its exit code and output.
 func recapi(args ...string) (code int, stdout, stderr string) {
