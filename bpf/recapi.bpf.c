@@ -4,7 +4,7 @@
  * recapid's BPF side: count every Python call of traced processes by its
  * shape (callee, caller, argument types) in kernel maps.
  *
- * One program, on_call, serves every supported CPython:
+ * One program, record_call, serves every supported CPython:
  *   3.8-3.10  uprobe at the entry of _PyEval_EvalFrameDefault, where every
  *             Python call (and generator resumption) enters as a C call; the
  *             frame is an argument register.
@@ -23,7 +23,8 @@
  *
  * CPython's structs live in user memory, so CO-RE does not apply: all offsets
  * come from the daemon per PID (pid_to_config), taken from symbolize.Layout.
- * Minimum kernel: 5.15 (ring buffer, attach cookies, bounded loops).
+ * Minimum kernel: 5.15 (ring buffer, global functions, bounded loops; tested on
+ * 6.18).
  */
 
 #include "include/bpf_base.h"

@@ -45,14 +45,12 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 static long (*bpf_probe_read_user_str)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)114;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
-static __u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;
 
 /*
- * struct pt_regs of x86-64 (arch/x86/include/uapi/asm/ptrace.h): the uprobe
- * context. Registers are addressed by byte offset into it; the loader passes
- * the offset of the register that holds the frame in the attach cookie.
+ * struct pt_regs of x86-64 (arch/x86/include/uapi/asm/ptrace.h), the uprobe
+ * context, is only read as an array of 8-byte words at constant indexes (see
+ * ON_CALL in recapi.bpf.c), so its fields need no declaration here.
  */
 struct pt_regs;
-#define PT_REGS_SIZE 168
 
 #endif
