@@ -221,7 +221,6 @@ func (tg *target) name(ptr uint64, m *codeMeta) {
 			m.fn.Qualname = n.Qualname
 		}
 		m.fn.Module = n.Module
-		m.named = true
 	} else {
 		tg.unnamed = append(tg.unnamed, m)
 	}
@@ -300,7 +299,6 @@ func (tg *target) renamePending() {
 				m.fn.Qualname = n.Qualname
 			}
 			m.fn.Module = n.Module
-			m.named = true
 		} else if m.tries++; m.tries < maxNameTries {
 			still = append(still, m)
 		}

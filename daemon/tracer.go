@@ -58,7 +58,7 @@ type target struct {
 	qix      *symbolize.QualnameIndex
 	qixBuilt time.Time
 	runtime  uint64                        // address of _PyRuntime in the process
-	unnamed  []*codeMeta                   // 3.8-3.10 code objects not yet found in qix
+	unnamed  []*codeMeta                   // code objects not found in qix yet (retried at drains)
 	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
 	types    map[uint64]typeMeta
 	sigs     map[uint64][]uint64
@@ -71,7 +71,6 @@ type codeKey struct{ ptr, fp uint64 }
 type codeMeta struct {
 	ptr   uint64
 	name  string // co_name
-	named bool   // qualname and module came from the process's own objects
 	tries int    // drains at which the name was looked for again
 	// defaults says per parameter whether it has a default; nil if unknown.
 	defaults []bool
