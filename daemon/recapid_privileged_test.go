@@ -490,3 +490,76 @@ func TestExactUnderInProcessProfiler(t *testing.T) {
 		})
 	}
 }
+
+// One recapid attached to every interpreter at once (different versions,
+// layouts and frame registers sharing the same maps) counts each exactly.
+func TestAttachSeveralVersionsAtOnce(t *testing.T) {
+	testutil.RequireBPF(t)
+	type running struct {
+		py       testutil.Interpreter
+		cmd      *exec.Cmd
+		stdout   io.ReadCloser
+		trigger  string
+		script   string
+		wantCall int
+	}
+	var targets []*running
+	var pids []string
+	for i, py := range testutil.Interpreters(t) {
+		trigger, triggerHost := py.TempFile(t, "go")
+		script := stage(t, py, "attach.py")
+		n := 1000 * (i + 1)
+		argv := py.Command(script, trigger, fmt.Sprint(n))
+		cmd := exec.Command(argv[0], argv[1:]...)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		buf := make([]byte, 6)
+		_, err = io.ReadFull(stdout, buf)
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", string(buf), py.Name)
+		targets = append(targets, &running{py: py, cmd: cmd, stdout: stdout, trigger: triggerHost, script: script, wantCall: n})
+		pids = append(pids, fmt.Sprint(cmd.Process.Pid))
+	}
+	require.NotEmpty(t, targets)
+
+	out := filepath.Join(t.TempDir(), "several.recapi.zst")
+	d := exec.Command(recapidBin, "--pid", strings.Join(pids, ","), "-o", out, "--summary=false", "--interval", "100ms")
+	var se bytes.Buffer
+	d.Stderr = &se
+	require.NoError(t, d.Start())
+	require.Eventually(t, func() bool { return strings.Count(se.String(), "msg=attached") == len(targets) }, 60*time.Second, 20*time.Millisecond,
+		"recapid did not attach to all %d targets:\n%s", len(targets), se.String())
+	for _, r := range targets {
+		require.NoError(t, os.WriteFile(r.trigger, nil, 0o644))
+	}
+	for _, r := range targets {
+		rest, err := io.ReadAll(r.stdout)
+		require.NoError(t, err)
+		require.NoError(t, r.cmd.Wait(), "%s must finish normally", r.py.Name)
+		assert.Contains(t, string(rest), fmt.Sprintf(`"after": %d`, r.wantCall), r.py.Name)
+	}
+	require.NoError(t, waitTimeout(d, 60*time.Second), "recapid:\n%s", se.String())
+	s, err := aggregate.ReadFile(out)
+	require.NoError(t, err)
+	require.Len(t, s.Header.Interpreters, len(targets))
+	// Each interpreter called after() its own number of times; records of
+	// different interpreters are told apart by their Python version and, for
+	// the same version, by the script's path.
+	for _, r := range targets {
+		var calls uint64
+		for _, rec := range findRecords(s, r.script, "after") {
+			if rec.Python == fmt.Sprintf("3.%d", r.py.Minor) {
+				calls += rec.Calls
+			}
+		}
+		sameVersionAndPath := 0
+		for _, o := range targets {
+			if o.py.Minor == r.py.Minor && o.script == r.script {
+				sameVersionAndPath += o.wantCall
+			}
+		}
+		assert.Equal(t, uint64(sameVersionAndPath), calls, r.py.Name)
+	}
+}
