@@ -87,7 +87,8 @@ func TestShowEmptySnapshot(t *testing.T) {
 
 	code, stdout, _ := recapi("show", path)
 	assert.Equal(t, exitOK, code)
-	assert.Equal(t, "CALLS  FUNCTION  SIGNATURES  MOST COMMON SIGNATURE\n", stdout)
+	assert.Equal(t, "# recorded 2025-06-01 12:00:00 UTC on an unknown host, mode exact: 0 call shapes from 0 interpreter(s)\n"+
+		"CALLS  FUNCTION  SIGNATURES  MOST COMMON SIGNATURE\n", stdout)
 
 	code, stdout, _ = recapi("show", "--json", path)
 	assert.Equal(t, exitOK, code)

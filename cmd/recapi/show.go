@@ -76,13 +76,73 @@ show reads the default store, sqlite:./recapi.db.`, stderr)
 				return cmp.Compare(a.Function.Name(), b.Function.Name())
 			})
 		}
-		err = aggregate.WriteTable(stdout, sums, c.Top)
+		if err = writeHeader(stdout, s); err == nil {
+			err = aggregate.WriteTable(stdout, sums, c.Top)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recapi show: write output: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// lossStats are the snapshot stats that mean something was not recorded in
+// full, with what to tell the reader.
+var lossStats = []struct{ key, what string }{
+	{"counts_map_full", "calls not counted: the kernel count map was full (drain more often with --interval)"},
+	{"events_lost", "first-sight events lost: the ring buffer was full (some names read later from memory)"},
+	{"frames_unreadable", "calls whose frame could not be read"},
+	{"code_unreadable", "calls whose code object could not be read"},
+	{"signatures_unknown", "call shapes whose argument types were not received"},
+	{"resume_oparg_unknown", "RESUME instructions not decoded (start/resumption guessed)"},
+}
+
+// maxHeaderInterpreters bounds the interpreters listed in the header of a
+// merged fleet snapshot.
+const maxHeaderInterpreters = 5
+
+// writeHeader prints what the snapshot is, as "#" comment lines: when and
+// where it was recorded, the interpreters, and anything not recorded in full.
+func writeHeader(w io.Writer, s *aggregate.Snapshot) error {
+	h := s.Header
+	var b strings.Builder
+	when := "at an unknown time"
+	if !h.Created.IsZero() {
+		when = h.Created.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	host := h.Host
+	if host == "" {
+		host = "an unknown host"
+	}
+	fmt.Fprintf(&b, "# recorded %s on %s, mode %s: %d call shapes from %d interpreter(s)\n", when, host, h.Mode, len(s.Records), len(h.Interpreters))
+	for i, in := range h.Interpreters {
+		if i == maxHeaderInterpreters {
+			fmt.Fprintf(&b, "#   (+%d more)\n", len(h.Interpreters)-i)
+			break
+		}
+		fmt.Fprintf(&b, "#   pid %d  CPython %s  %s", in.PID, in.Python, in.Path)
+		if len(in.Command) > 0 {
+			fmt.Fprintf(&b, "  (%s)", strings.Join(in.Command, " "))
+		}
+		b.WriteByte('\n')
+	}
+	for _, l := range lossStats {
+		if n := h.Stats[l.key]; n > 0 {
+			fmt.Fprintf(&b, "# warning: %d %s\n", n, l.what)
+		}
+	}
+	partial := 0
+	for _, r := range s.Records {
+		if r.Partial {
+			partial++
+		}
+	}
+	if partial > 0 {
+		fmt.Fprintf(&b, "# warning: %d call shapes have partial names (read in kernel space only; the process exited first)\n", partial)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // filterModule keeps the records of functions in module prefix or below it.
