@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,16 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.DurationVar(&c.SnapshotEvery, "snapshot-every", 5*time.Minute, "how often to write a snapshot into --snapshot-dir")
 	fs.IntVar(&c.SnapshotKeep, "snapshot-keep", 12, "rotating snapshots to keep in --snapshot-dir; older ones are removed")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
+	// Settings a service manager passes in the environment; flags win.
+	for _, e := range envDefaults {
+		f := fs.Lookup(e.flag)
+		f.Usage += " ($" + e.env + ")"
+		if v, ok := os.LookupEnv(e.env); ok {
+			if err := fs.Set(e.flag, v); err != nil {
+				return nil, &UsageError{fmt.Sprintf("$%s=%q: %v", e.env, v, err)}
+			}
+		}
+	}
 	fs.Usage = func() {
 		fmt.Fprint(out, usage)
 		fs.PrintDefaults()
@@ -120,6 +131,17 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	c.PIDs = pids
 	c.Command = fs.Args()
 	return c, c.Validate()
+}
+
+// envDefaults are the flags whose default can come from the environment.
+var envDefaults = []struct{ flag, env string }{
+	{"store", "RECAPI_STORE"},
+	{"flush-interval", "RECAPI_FLUSH_INTERVAL"},
+	{"snapshot-dir", "RECAPI_SNAPSHOT_DIR"},
+	{"snapshot-every", "RECAPI_SNAPSHOT_EVERY"},
+	{"interval", "RECAPI_INTERVAL"},
+	{"log-level", "RECAPI_LOG_LEVEL"},
+	{"log-format", "RECAPI_LOG_FORMAT"},
 }
 
 // errUsage marks command-line mistakes (exit code 2).
