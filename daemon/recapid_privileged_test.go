@@ -154,32 +154,22 @@ func gtParams(ps []gtParam) string {
 	return b.String()
 }
 
+// snapCounts is gtCounts over recapid's records.
 func snapCounts(s *aggregate.Snapshot, file string) map[shape]uint64 {
-	out := map[shape]uint64{}
+	recs := make([]gtRecord, 0, len(s.Records))
+	fn := func(f aggregate.Function) gtFunc { return gtFunc{File: f.File, Line: f.Line, Qualname: f.Qualname} }
 	for _, r := range s.Records {
-		if r.Function.File != file {
-			continue
+		g := gtRecord{Function: fn(r.Function), Calls: r.Calls, Resumptions: r.Resumptions}
+		if r.Caller != nil {
+			c := fn(*r.Caller)
+			g.Caller = &c
 		}
-		sh := shape{fn: fnID(r.Function.File, r.Function.Line, r.Function.Qualname), caller: "-"}
-		if r.Caller != nil && r.Caller.File == file {
-			sh.caller = fnID(r.Caller.File, r.Caller.Line, r.Caller.Qualname)
+		for _, p := range r.Params {
+			g.Params = append(g.Params, gtParam{Name: p.Name, Kind: p.Kind, Type: p.Type})
 		}
-		if r.Calls > 0 {
-			c := sh
-			ps := make([]gtParam, len(r.Params))
-			for i, p := range r.Params {
-				ps[i] = gtParam{Name: p.Name, Kind: p.Kind, Type: p.Type}
-			}
-			c.params = gtParams(ps)
-			out[c] += r.Calls
-		}
-		if r.Resumptions > 0 {
-			rs := sh
-			rs.resume = true
-			out[rs] += r.Resumptions
-		}
+		recs = append(recs, g)
 	}
-	return out
+	return gtCounts(recs, file)
 }
 
 // diff lists the shapes whose counts differ, sorted, for a readable failure.
