@@ -331,6 +331,23 @@ func TestExactKnownCounts(t *testing.T) {
 	}
 }
 
+// startAttachTarget starts testdata/workloads/attach.py with argv and waits
+// until it says it is running its first phase. The process is killed when
+// the test ends, if it is still running.
+func startAttachTarget(t *testing.T, argv ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(stdout, buf)
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", string(buf), "attach.py did not start: %s", strings.Join(argv, " "))
+	return cmd, stdout
+}
+
 // Attach to a running process, detach on SIGTERM, and the process finishes
 // normally; every call made after the attach is counted.
 func TestAttachRunningProcess(t *testing.T) {
@@ -340,16 +357,7 @@ func TestAttachRunningProcess(t *testing.T) {
 			trigger, triggerHost := py.TempFile(t, "go")
 			const n = 20000
 			script := stage(t, py, "attach.py")
-			argv := py.Command(script, trigger, fmt.Sprint(n))
-			target := exec.Command(argv[0], argv[1:]...)
-			stdout, err := target.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, target.Start())
-			defer target.Process.Kill()
-			buf := make([]byte, 6)
-			_, err = io.ReadFull(stdout, buf)
-			require.NoError(t, err)
-			require.Equal(t, "ready\n", string(buf))
+			target, stdout := startAttachTarget(t, py.Command(script, trigger, fmt.Sprint(n))...)
 
 			out := filepath.Join(t.TempDir(), "attach.recapi.zst")
 			d := exec.Command(recapidBin, "--pid", fmt.Sprint(target.Process.Pid), "-o", out, "--summary=false", "--interval", "50ms")
@@ -379,14 +387,7 @@ func TestAttachRunningProcess(t *testing.T) {
 func TestDetachOnSignal(t *testing.T) {
 	testutil.RequireBPF(t)
 	trigger := filepath.Join(t.TempDir(), "go")
-	target := exec.Command(testutil.DebianPython, workload(t, "attach.py"), trigger, "1000")
-	stdout, err := target.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, target.Start())
-	defer target.Process.Kill()
-	buf := make([]byte, 6)
-	_, err = io.ReadFull(stdout, buf)
-	require.NoError(t, err)
+	target, stdout := startAttachTarget(t, testutil.DebianPython, workload(t, "attach.py"), trigger, "1000")
 
 	out := filepath.Join(t.TempDir(), "detach.recapi.zst")
 	d := exec.Command(recapidBin, "--pid", fmt.Sprint(target.Process.Pid), "-o", out, "--summary=false", "--interval", "50ms")
@@ -499,16 +500,7 @@ func TestAttachSeveralVersionsAtOnce(t *testing.T) {
 		trigger, triggerHost := py.TempFile(t, "go")
 		script := stage(t, py, "attach.py")
 		n := 1000 * (i + 1)
-		argv := py.Command(script, trigger, fmt.Sprint(n))
-		cmd := exec.Command(argv[0], argv[1:]...)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		buf := make([]byte, 6)
-		_, err = io.ReadFull(stdout, buf)
-		require.NoError(t, err)
-		require.Equal(t, "ready\n", string(buf), py.Name)
+		cmd, stdout := startAttachTarget(t, py.Command(script, trigger, fmt.Sprint(n))...)
 		targets = append(targets, &running{py: py, cmd: cmd, stdout: stdout, trigger: triggerHost, script: script, wantCall: n})
 		pids = append(pids, fmt.Sprint(cmd.Process.Pid))
 	}

@@ -104,14 +104,7 @@ func TestSIGTERMKeepsEveryCall(t *testing.T) {
 	trigger := filepath.Join(dir, "go")
 	url := "sqlite:" + filepath.Join(dir, "recapi.db")
 	const n = 30000
-	target := exec.Command(testutil.DebianPython, script, trigger, fmt.Sprint(n))
-	stdout, err := target.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, target.Start())
-	defer target.Process.Kill()
-	buf := make([]byte, 6)
-	_, err = io.ReadFull(stdout, buf)
-	require.NoError(t, err)
+	target, stdout := startAttachTarget(t, testutil.DebianPython, script, trigger, fmt.Sprint(n))
 
 	// Neither drains nor flushes before the signal: only the exit path can
 	// save the counts.
