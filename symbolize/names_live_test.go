@@ -84,17 +84,24 @@ func startNamesTarget(t *testing.T, python string) (namesTarget, int) {
 	return out, pid
 }
 
+// requireLiveInterpreter skips a test whose interpreter is absent, except
+// Debian's, which privileged runs require (scripts/install-deps.sh).
+func requireLiveInterpreter(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if path == testutil.DebianPython && os.Getenv(testutil.PrivilegedEnv) == "1" {
+			t.Fatalf("%s is required: run scripts/install-deps.sh (%v)", path, err)
+		}
+		t.Skipf("%s is not available: %v", path, err)
+	}
+}
+
 // TestNamesLive reads types, strings, dicts and code objects out of running
 // interpreters and compares them with what the interpreter says itself.
 func TestNamesLive(t *testing.T) {
 	for _, it := range namesInterpreters() {
 		t.Run(it.name, func(t *testing.T) {
-			if _, err := os.Stat(it.path); err != nil {
-				if it.path == testutil.DebianPython && os.Getenv(testutil.PrivilegedEnv) == "1" {
-					t.Fatalf("%s is required: run scripts/install-deps.sh (%v)", it.path, err)
-				}
-				t.Skipf("%s is not available: %v", it.path, err)
-			}
+			requireLiveInterpreter(t, it.path)
 			target, pid := startNamesTarget(t, it.path)
 			v := Version{Major: target.Version[0], Minor: target.Version[1], Patch: target.Version[2]}
 			l, err := LayoutFor(v)

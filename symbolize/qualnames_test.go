@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +48,7 @@ func startQualnamesTarget(t *testing.T, python string) (qualnamesTarget, int) {
 func TestQualnameIndexLive(t *testing.T) {
 	for _, it := range namesInterpreters() {
 		t.Run(it.name, func(t *testing.T) {
-			if _, err := os.Stat(it.path); err != nil {
-				if it.path == testutil.DebianPython && os.Getenv(testutil.PrivilegedEnv) == "1" {
-					t.Fatalf("%s is required: run scripts/install-deps.sh (%v)", it.path, err)
-				}
-				t.Skipf("%s is not available: %v", it.path, err)
-			}
+			requireLiveInterpreter(t, it.path)
 			target, pid := startQualnamesTarget(t, it.path)
 			proc, err := FindInterpreter(pid)
 			require.NoError(t, err)
@@ -218,65 +209,38 @@ func qualnameCheckDebugOffsets(t *testing.T, m *Memory, l Layout, runtime uint64
 // TestQualnameLayoutMatchesDWARF checks the object graph offsets that
 // BuildQualnameIndex uses against the debug info of the pyenv builds.
 func TestQualnameLayoutMatchesDWARF(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs gdb on every pyenv build")
-	}
-	gdb, err := exec.LookPath("gdb")
-	if err != nil {
-		t.Skip("gdb is not installed")
-	}
-	line := regexp.MustCompile(`^(\w+)=(-?\d+)$`)
-	for _, tt := range elfTestBinaries() {
-		if !strings.HasPrefix(tt.name, "pyenv-") {
-			continue // the Debian build has no debug info
+	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l Layout) {
+		off := func(typ, field string) string { return fmt.Sprintf("&((%s*)0)->%s", typ, field) }
+		modules := "modules"
+		if l.Minor >= 12 {
+			modules = "imports.modules"
 		}
-		t.Run(tt.name, func(t *testing.T) {
-			elfTestRequire(t, tt.path)
-			l, err := LayoutFor(tt.version)
-			require.NoError(t, err)
-			off := func(typ, field string) string { return fmt.Sprintf("&((%s*)0)->%s", typ, field) }
-			modules := "modules"
-			if l.Minor >= 12 {
-				modules = "imports.modules"
+		fields := []layoutDWARFField{
+			{"PyRuntimeState_interpreters_head", off("_PyRuntimeState", "interpreters.head"), l.PyRuntimeState_interpreters_head},
+			{"PyInterpreterState_modules", off("PyInterpreterState", modules), l.PyInterpreterState_modules},
+			{"PyModuleObject_md_dict", off("PyModuleObject", "md_dict"), l.PyModuleObject_md_dict},
+			{"PyTypeObject_tp_base", off("PyTypeObject", "tp_base"), l.PyTypeObject_tp_base},
+			{"PyFunctionObject_func_code", off("PyFunctionObject", "func_code"), l.PyFunctionObject_func_code},
+			{"PyFunctionObject_func_qualname", off("PyFunctionObject", "func_qualname"), l.PyFunctionObject_func_qualname},
+			{"PyFunctionObject_func_module", off("PyFunctionObject", "func_module"), l.PyFunctionObject_func_module},
+			{"PyFunctionObject_func_closure", off("PyFunctionObject", "func_closure"), l.PyFunctionObject_func_closure},
+			{"PyFunctionObject_func_dict", off("PyFunctionObject", "func_dict"), l.PyFunctionObject_func_dict},
+			{"Staticmethod_sm_callable", off("staticmethod", "sm_callable"), l.Staticmethod_sm_callable},
+			{"Classmethod_cm_callable", off("classmethod", "cm_callable"), l.Classmethod_cm_callable},
+			{"Propertyobject_prop_get", off("propertyobject", "prop_get"), l.Propertyobject_prop_get},
+			{"Propertyobject_prop_set", off("propertyobject", "prop_set"), l.Propertyobject_prop_set},
+			{"Propertyobject_prop_del", off("propertyobject", "prop_del"), l.Propertyobject_prop_del},
+			{"PyCellObject_ob_ref", off("PyCellObject", "ob_ref"), l.PyCellObject_ob_ref},
+			{"PyDictObject_ma_used", off("PyDictObject", "ma_used"), l.PyVarObject_ob_size},
+		}
+		got, out := gdbOffsets(t, tt.path, fields)
+		for _, f := range fields {
+			v, ok := got[f.name]
+			if assert.True(t, ok, "%s: %s not in DWARF:\n%s", f.name, f.expr, out) {
+				assert.Equal(t, f.want, v, "%s (%s)", f.name, f.expr)
 			}
-			fields := []layoutDWARFField{
-				{"PyRuntimeState_interpreters_head", off("_PyRuntimeState", "interpreters.head"), l.PyRuntimeState_interpreters_head},
-				{"PyInterpreterState_modules", off("PyInterpreterState", modules), l.PyInterpreterState_modules},
-				{"PyModuleObject_md_dict", off("PyModuleObject", "md_dict"), l.PyModuleObject_md_dict},
-				{"PyTypeObject_tp_base", off("PyTypeObject", "tp_base"), l.PyTypeObject_tp_base},
-				{"PyFunctionObject_func_code", off("PyFunctionObject", "func_code"), l.PyFunctionObject_func_code},
-				{"PyFunctionObject_func_qualname", off("PyFunctionObject", "func_qualname"), l.PyFunctionObject_func_qualname},
-				{"PyFunctionObject_func_module", off("PyFunctionObject", "func_module"), l.PyFunctionObject_func_module},
-				{"PyFunctionObject_func_closure", off("PyFunctionObject", "func_closure"), l.PyFunctionObject_func_closure},
-				{"PyFunctionObject_func_dict", off("PyFunctionObject", "func_dict"), l.PyFunctionObject_func_dict},
-				{"Staticmethod_sm_callable", off("staticmethod", "sm_callable"), l.Staticmethod_sm_callable},
-				{"Classmethod_cm_callable", off("classmethod", "cm_callable"), l.Classmethod_cm_callable},
-				{"Propertyobject_prop_get", off("propertyobject", "prop_get"), l.Propertyobject_prop_get},
-				{"Propertyobject_prop_set", off("propertyobject", "prop_set"), l.Propertyobject_prop_set},
-				{"Propertyobject_prop_del", off("propertyobject", "prop_del"), l.Propertyobject_prop_del},
-				{"PyCellObject_ob_ref", off("PyCellObject", "ob_ref"), l.PyCellObject_ob_ref},
-				{"PyDictObject_ma_used", off("PyDictObject", "ma_used"), l.PyVarObject_ob_size},
-			}
-			args := []string{"-batch", "-nx"}
-			for _, f := range fields {
-				args = append(args, "-ex", fmt.Sprintf(`printf "%s=%%ld\n", (long)%s`, f.name, f.expr))
-			}
-			out, err := exec.CommandContext(t.Context(), gdb, append(args, tt.path)...).CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			got := map[string]int{}
-			for _, s := range strings.Split(string(out), "\n") {
-				if m := line.FindStringSubmatch(s); m != nil {
-					got[m[1]], _ = strconv.Atoi(m[2])
-				}
-			}
-			for _, f := range fields {
-				v, ok := got[f.name]
-				if assert.True(t, ok, "%s: %s not in DWARF:\n%s", f.name, f.expr, out) {
-					assert.Equal(t, f.want, v, "%s (%s)", f.name, f.expr)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // qualnameFakeWorld is a small interpreter in a namesFakeRuntime: module

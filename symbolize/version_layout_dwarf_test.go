@@ -98,63 +98,83 @@ func layoutDWARFFields(l Layout) []layoutDWARFField {
 // TestLayoutMatchesDWARF checks every offset in layout.go against the debug
 // info of the pyenv builds with gdb, and the frame argument of
 // _PyEval_EvalFrameDefault against its prototype.
-func TestLayoutMatchesDWARF(t *testing.T) {
+// forEachDWARFBuild runs fn for every pyenv build (they carry debug info;
+// the Debian build does not) with the layout of its version.
+func forEachDWARFBuild(t *testing.T, fn func(t *testing.T, tt elfTestBinary, l Layout)) {
 	if testing.Short() {
 		t.Skip("runs gdb on every pyenv build")
 	}
-	gdb, err := exec.LookPath("gdb")
-	if err != nil {
+	if _, err := exec.LookPath("gdb"); err != nil {
 		t.Skip("gdb is not installed")
 	}
-	line := regexp.MustCompile(`^(\w+)=(-?\d+)$`)
 	for _, tt := range elfTestBinaries() {
 		if !strings.HasPrefix(tt.name, "pyenv-") {
-			continue // the Debian build has no debug info
+			continue
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			elfTestRequire(t, tt.path)
 			l, err := LayoutFor(tt.version)
 			require.NoError(t, err)
-			fields := layoutDWARFFields(l)
-			args := []string{"-batch", "-nx"}
-			for _, f := range fields {
-				args = append(args, "-ex", fmt.Sprintf(`printf "%s=%%ld\n", (long)%s`, f.name, f.expr))
-			}
-			args = append(args, "-ex", "whatis _PyEval_EvalFrameDefault", tt.path)
-			out, err := exec.CommandContext(t.Context(), gdb, args...).CombinedOutput()
-			require.NoError(t, err, "%s", out)
-
-			got := map[string]int{}
-			var proto string
-			for _, s := range strings.Split(string(out), "\n") {
-				if m := line.FindStringSubmatch(s); m != nil {
-					got[m[1]], _ = strconv.Atoi(m[2])
-				}
-				if strings.HasPrefix(s, "type = ") {
-					proto = s
-				}
-			}
-			require.GreaterOrEqual(t, len(got), len(fields)/2, "gdb printed too few offsets:\n%s", out)
-			for _, f := range fields {
-				v, ok := got[f.name]
-				if f.want < 0 {
-					assert.False(t, ok, "%s: layout says absent, DWARF has %s = %d", f.name, f.expr, v)
-					continue
-				}
-				if assert.True(t, ok, "%s: %s not in DWARF", f.name, f.expr) {
-					assert.Equal(t, f.want, v, "%s (%s)", f.name, f.expr)
-				}
-			}
-
-			// "type = PyObject *(PyThreadState *, _PyInterpreterFrame *, int)"
-			params := strings.Split(proto[strings.LastIndex(proto, "(")+1:], ",")
-			frameArg := 0
-			for i, p := range params {
-				if strings.Contains(p, "Frame") {
-					frameArg = i + 1
-				}
-			}
-			assert.Equal(t, l.EvalFrameArg, frameArg, "frame argument of %s", proto)
+			fn(t, tt, l)
 		})
 	}
+}
+
+var gdbOffsetLine = regexp.MustCompile(`^(\w+)=(-?\d+)$`)
+
+// gdbOffsets evaluates each field's expression with gdb on the ELF file at
+// path, plus the extra gdb commands, and returns the values by field name
+// and gdb's whole output.
+func gdbOffsets(t *testing.T, path string, fields []layoutDWARFField, extra ...string) (map[string]int, string) {
+	t.Helper()
+	args := []string{"-batch", "-nx"}
+	for _, f := range fields {
+		args = append(args, "-ex", fmt.Sprintf(`printf "%s=%%ld\n", (long)%s`, f.name, f.expr))
+	}
+	for _, e := range extra {
+		args = append(args, "-ex", e)
+	}
+	out, err := exec.CommandContext(t.Context(), "gdb", append(args, path)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	got := map[string]int{}
+	for _, s := range strings.Split(string(out), "\n") {
+		if m := gdbOffsetLine.FindStringSubmatch(s); m != nil {
+			got[m[1]], _ = strconv.Atoi(m[2])
+		}
+	}
+	return got, string(out)
+}
+
+func TestLayoutMatchesDWARF(t *testing.T) {
+	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l Layout) {
+		fields := layoutDWARFFields(l)
+		got, out := gdbOffsets(t, tt.path, fields, "whatis _PyEval_EvalFrameDefault")
+		var proto string
+		for _, s := range strings.Split(out, "\n") {
+			if strings.HasPrefix(s, "type = ") {
+				proto = s
+			}
+		}
+		require.GreaterOrEqual(t, len(got), len(fields)/2, "gdb printed too few offsets:\n%s", out)
+		for _, f := range fields {
+			v, ok := got[f.name]
+			if f.want < 0 {
+				assert.False(t, ok, "%s: layout says absent, DWARF has %s = %d", f.name, f.expr, v)
+				continue
+			}
+			if assert.True(t, ok, "%s: %s not in DWARF", f.name, f.expr) {
+				assert.Equal(t, f.want, v, "%s (%s)", f.name, f.expr)
+			}
+		}
+
+		// "type = PyObject *(PyThreadState *, _PyInterpreterFrame *, int)"
+		params := strings.Split(proto[strings.LastIndex(proto, "(")+1:], ",")
+		frameArg := 0
+		for i, p := range params {
+			if strings.Contains(p, "Frame") {
+				frameArg = i + 1
+			}
+		}
+		assert.Equal(t, l.EvalFrameArg, frameArg, "frame argument of %s", proto)
+	})
 }
