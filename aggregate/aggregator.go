@@ -7,8 +7,9 @@ import (
 )
 
 // Aggregator merges records with the same key (Function, Caller, Params,
-// Returns, CodeKind, Python), adding Calls and Resumptions and OR-ing Partial.
-// A nil and an empty Params are the same key.
+// Returns, Yields, CodeKind, Python), adding the counts (Calls, Resumptions,
+// Raised, Created) and OR-ing Partial. A nil and an empty Params are the
+// same key.
 //
 // The zero value is not ready to use; call NewAggregator. An Aggregator is not
 // safe for concurrent use.
@@ -27,8 +28,8 @@ func NewAggregator() *Aggregator {
 }
 
 // Add merges r into the aggregate. The first record of a key is copied (its
-// Params, Caller and Returns included), so the caller may reuse r's memory
-// afterwards; adding a known key allocates nothing.
+// Params, Caller, Returns and Yields included), so the caller may reuse r's
+// memory afterwards; adding a known key allocates nothing.
 func (a *Aggregator) Add(r Record) {
 	a.add(&r)
 }
@@ -37,7 +38,7 @@ func (a *Aggregator) Add(r Record) {
 func (a *Aggregator) add(r *Record) int {
 	a.buf = appendKey(a.buf[:0], r)
 	if i, ok := a.index[string(a.buf)]; ok {
-		a.addCounts(i, r.Calls, r.Resumptions, r.Partial)
+		a.addCounts(i, countsOf(r))
 		if e := &a.records[i]; e.Binding == "" {
 			e.Binding = r.Binding
 		}
@@ -49,12 +50,28 @@ func (a *Aggregator) add(r *Record) int {
 	return i
 }
 
-// addCounts adds counts to the record at position i.
-func (a *Aggregator) addCounts(i int, calls, resumptions uint64, partial bool) {
-	e := &a.records[i]
-	e.Calls += calls
-	e.Resumptions += resumptions
-	e.Partial = e.Partial || partial
+// counts are the fields of a record that are not part of its key and add
+// up (or, for partial, OR) when records merge.
+type counts struct {
+	calls, resumptions, raised, created uint64
+	partial                             bool
+}
+
+func countsOf(r *Record) counts {
+	return counts{calls: r.Calls, resumptions: r.Resumptions, raised: r.Raised, created: r.Created, partial: r.Partial}
+}
+
+// addCounts adds c to the record at position i.
+func (a *Aggregator) addCounts(i int, c counts) {
+	a.records[i].addCounts(c)
+}
+
+func (r *Record) addCounts(c counts) {
+	r.Calls += c.calls
+	r.Resumptions += c.resumptions
+	r.Raised += c.raised
+	r.Created += c.created
+	r.Partial = r.Partial || c.partial
 }
 
 // Len returns the number of distinct keys.
@@ -72,8 +89,9 @@ func (a *Aggregator) Records() []Record {
 }
 
 // SortRecords sorts records by calls plus resumptions, most first, then by
-// module, qualname, file and line, then by caller, params, returns, code kind
-// and Python version, so that any set of records has one order.
+// module, qualname, file and line, then by caller, params, returns, yields,
+// code kind and Python version, then by the counts, so that any set of
+// records has one order.
 func SortRecords(rs []Record) {
 	slices.SortStableFunc(rs, compareRecords)
 }
@@ -100,6 +118,9 @@ func compareShape(a, b Record) int {
 	if c := comparePtr(a.Returns, b.Returns, cmp.Compare[string]); c != 0 {
 		return c
 	}
+	if c := comparePtr(a.Yields, b.Yields, cmp.Compare[string]); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.CodeKind, b.CodeKind); c != 0 {
 		return c
 	}
@@ -110,6 +131,12 @@ func compareShape(a, b Record) int {
 		return c
 	}
 	if c := cmp.Compare(b.Resumptions, a.Resumptions); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Created, a.Created); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Raised, a.Raised); c != 0 {
 		return c
 	}
 	return compareBool(a.Partial, b.Partial)
@@ -178,6 +205,10 @@ func cloneRecord(r Record) Record {
 		s := *r.Returns
 		r.Returns = &s
 	}
+	if r.Yields != nil {
+		s := *r.Yields
+		r.Yields = &s
+	}
 	return r
 }
 
@@ -196,8 +227,8 @@ func appendKey(b []byte, r *Record) []byte {
 	return appendString(b, r.Python)
 }
 
-// appendSignature appends the params and returns of r, the part of the key
-// that Summarize groups signatures by.
+// appendSignature appends the params, returns and yields of r, the part of
+// the key that Summarize groups signatures by.
 func appendSignature(b []byte, r *Record) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.Params)))
 	for i := range r.Params {
@@ -221,11 +252,17 @@ func appendSignature(b []byte, r *Record) []byte {
 		}
 		b = appendString(b, p.Type)
 	}
-	if r.Returns == nil {
+	b = appendOptional(b, r.Returns)
+	return appendOptional(b, r.Yields)
+}
+
+// appendOptional appends 0 for nil, else 1 and the string.
+func appendOptional(b []byte, s *string) []byte {
+	if s == nil {
 		return append(b, 0)
 	}
 	b = append(b, 1)
-	return appendString(b, *r.Returns)
+	return appendString(b, *s)
 }
 
 func appendFunction(b []byte, f *Function) []byte {

@@ -46,6 +46,8 @@ func TestAggregatorMerges(t *testing.T) {
 		{name: "equal values at other addresses", other: with(func(r *aggregate.Record) { r.Calls = 5 }), wantMerge: true},
 		{name: "partial does not split", other: with(func(r *aggregate.Record) { r.Partial = true }), wantMerge: true},
 		{name: "resumptions do not split", other: with(func(r *aggregate.Record) { r.Resumptions = 3 }), wantMerge: true},
+		{name: "raised does not split", other: with(func(r *aggregate.Record) { r.Raised = 2 }), wantMerge: true},
+		{name: "created does not split", other: with(func(r *aggregate.Record) { r.Created = 4 }), wantMerge: true},
 		{name: "other file", other: with(func(r *aggregate.Record) { r.Function.File = "/x.py" }), wantMerge: false},
 		{name: "other line", other: with(func(r *aggregate.Record) { r.Function.Line = 2 }), wantMerge: false},
 		{name: "no caller", other: with(func(r *aggregate.Record) { r.Caller = nil }), wantMerge: false},
@@ -57,6 +59,9 @@ func TestAggregatorMerges(t *testing.T) {
 		{name: "fewer params", other: with(func(r *aggregate.Record) { r.Params = r.Params[:1] }), wantMerge: false},
 		{name: "return not observed", other: with(func(r *aggregate.Record) { r.Returns = nil }), wantMerge: false},
 		{name: "empty return type", other: with(func(r *aggregate.Record) { r.Returns = strp("") }), wantMerge: false},
+		{name: "yields", other: with(func(r *aggregate.Record) { r.Yields = strp("builtins.int") }), wantMerge: false},
+		{name: "yields instead of returns", other: with(func(r *aggregate.Record) { r.Returns, r.Yields = nil, strp("None") }), wantMerge: false},
+		{name: "empty yield type", other: with(func(r *aggregate.Record) { r.Yields = strp("") }), wantMerge: false},
 		{name: "code kind", other: with(func(r *aggregate.Record) { r.CodeKind = aggregate.CodeGenerator }), wantMerge: false},
 		{name: "python version", other: with(func(r *aggregate.Record) { r.Python = "3.12" }), wantMerge: false},
 		// Fields are length-prefixed in the key: text moved from one
@@ -77,6 +82,8 @@ func TestAggregatorMerges(t *testing.T) {
 			got := a.Records()[0]
 			assert.Equal(t, base.Calls+tt.other.Calls, got.Calls)
 			assert.Equal(t, base.Resumptions+tt.other.Resumptions, got.Resumptions)
+			assert.Equal(t, base.Raised+tt.other.Raised, got.Raised)
+			assert.Equal(t, base.Created+tt.other.Created, got.Created)
 			assert.Equal(t, base.Partial || tt.other.Partial, got.Partial)
 		})
 	}
@@ -109,28 +116,34 @@ func TestAggregatorPartialIsOred(t *testing.T) {
 func TestAggregatorCopiesItsInput(t *testing.T) {
 	caller := fn("app", "main")
 	r := aggregate.Record{Function: fn("app", "f"), Caller: &caller, Params: intStr(), Returns: strp("None"), Calls: 1}
+	g := aggregate.Record{Function: fn("app", "g"), Yields: strp("builtins.int"), Calls: 1, CodeKind: aggregate.CodeGenerator}
 	a := aggregate.NewAggregator()
 	a.Add(r)
+	a.Add(g)
 
 	// The daemon reuses its buffers between events.
 	r.Params[0].Type = "builtins.float"
 	caller.Qualname = "changed"
 	*r.Returns = "changed"
+	*g.Yields = "changed"
 
 	got := a.Records()
-	require.Len(t, got, 1)
+	require.Len(t, got, 2)
 	assert.Equal(t, "builtins.int", got[0].Params[0].Type)
 	assert.Equal(t, "main", got[0].Caller.Qualname)
 	assert.Equal(t, "None", *got[0].Returns)
+	assert.Equal(t, "builtins.int", *got[1].Yields)
 
 	// Nor does changing what Records returned change the aggregate.
 	got[0].Params[0].Type = "x"
 	got[0].Caller.Qualname = "x"
 	*got[0].Returns = "x"
+	*got[1].Yields = "x"
 	again := a.Records()
 	assert.Equal(t, "builtins.int", again[0].Params[0].Type)
 	assert.Equal(t, "main", again[0].Caller.Qualname)
 	assert.Equal(t, "None", *again[0].Returns)
+	assert.Equal(t, "builtins.int", *again[1].Yields)
 }
 
 func TestAggregatorOrder(t *testing.T) {
@@ -150,12 +163,15 @@ func TestAggregatorOrder(t *testing.T) {
 		{Function: fn("d", "f"), Params: intStr(), Calls: 1},
 		{Function: fn("d", "f"), Params: intStr()[:1], Calls: 1},
 		{Function: fn("d", "f"), Params: intStr()[:1], Returns: strp("None"), Calls: 1},
+		{Function: fn("d", "f"), Params: intStr()[:1], Yields: strp("None"), Calls: 1},
+		{Function: fn("d", "f"), Params: intStr()[:1], Yields: strp("builtins.int"), Calls: 1},
 	}
 	want := []string{
 		"z.hot", "z.gen",
 		"a.f", "a.f /a.py:2", "a.f /a.py:9", "a.f /b.py:0", "a.g", "b.f",
 		"c.f caller=<nil>", "c.f caller=app.a", "c.f caller=app.b",
-		"d.f params=1 returns=<nil>", "d.f params=1 returns=None", "d.f params=2 returns=<nil>",
+		"d.f params=1 returns=<nil>", "d.f params=1 returns=<nil> yields=None", "d.f params=1 returns=<nil> yields=builtins.int",
+		"d.f params=1 returns=None", "d.f params=2 returns=<nil>",
 	}
 
 	// Every order of adding gives the same result.
@@ -185,6 +201,9 @@ func TestAggregatorOrder(t *testing.T) {
 						ret = *r.Returns
 					}
 					s += fmt.Sprintf(" params=%d returns=%s", len(r.Params), ret)
+					if r.Yields != nil {
+						s += " yields=" + *r.Yields
+					}
 				}
 				got = append(got, s)
 			}
@@ -200,10 +219,14 @@ func TestSortRecordsIsTotal(t *testing.T) {
 		{Function: fn("m", "f"), Calls: 1, Resumptions: 2},
 		{Function: fn("m", "f"), Calls: 2, Resumptions: 1},
 		{Function: fn("m", "f"), Calls: 3, Partial: true},
+		{Function: fn("m", "f"), Calls: 3, Raised: 1},
+		{Function: fn("m", "f"), Calls: 3, Created: 1},
 		{Function: fn("m", "f"), Calls: 3},
 	}
 	aggregate.SortRecords(rs)
 	assert.Equal(t, []aggregate.Record{
+		{Function: fn("m", "f"), Calls: 3, Created: 1},
+		{Function: fn("m", "f"), Calls: 3, Raised: 1},
 		{Function: fn("m", "f"), Calls: 3},
 		{Function: fn("m", "f"), Calls: 3, Partial: true},
 		{Function: fn("m", "f"), Calls: 2, Resumptions: 1},

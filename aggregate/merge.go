@@ -65,11 +65,11 @@ func (m *Merger) AddFile(path string) error {
 
 // addLine merges one record line.
 func (m *Merger) addLine(line []byte) error {
-	key, calls, res, partial, ok := splitCounts(m.key[:0], line)
+	key, c, ok := splitCounts(m.key[:0], line)
 	m.key = key
 	if ok {
 		if i, hit := m.raw[string(key)]; hit {
-			m.agg.addCounts(i, calls, res, partial)
+			m.agg.addCounts(i, c)
 			return nil
 		}
 	}
@@ -78,7 +78,15 @@ func (m *Merger) addLine(line []byte) error {
 		return err
 	}
 	i := m.agg.add(&r)
-	if ok {
+	// A key with a count in it must not be looked up again: the next line
+	// with that key would not add that count. Only keys of lines never
+	// seen before are checked, so lines merged without decoding cost
+	// nothing more; and since a key holds the members of its line before
+	// the counts verbatim, no line that hits a key checked here has a count
+	// before "calls" either. countInKey finds count names as Encode and
+	// people write them; comparing with the decoded counts also catches
+	// the names it does not see ("raise\u0064").
+	if ok && c == countsOf(&r) && !countInKey(line) {
 		m.raw[string(key)] = i
 	}
 	return nil
@@ -142,23 +150,30 @@ func compareInterpreter(a, b Interpreter) int {
 }
 
 // splitCounts appends to key the top-level members of the JSON object line
-// except "calls", "resumptions" and "partial", and returns those three. It
-// does not validate the JSON: ok is false when the line does not have the
-// simple shape Encode writes (then the caller decodes it in full), and a
-// line it accepts is always decoded in full the first time its key is seen.
-func splitCounts(key, line []byte) (_ []byte, calls, res uint64, partial, ok bool) {
+// except the counts ("calls", "resumptions", "raised", "created") and
+// "partial", and returns those. It does not validate the JSON: ok is false
+// when the line does not have the simple shape Encode writes (then the
+// caller decodes it in full), and a line it accepts is always decoded in
+// full the first time its key is seen. A count that stands before the last
+// "calls" (never in a line Encode writes) stays in the key on the fast path
+// and is not returned: see countInKey.
+func splitCounts(key, line []byte) (_ []byte, c counts, ok bool) {
 	if len(line) == 0 || line[0] != '{' {
-		return key, 0, 0, false, false
+		return key, counts{}, false
 	}
-	// Fast path: Encode writes the counts after every nested member, and
-	// the bytes `,"calls":` (with an unescaped quote) cannot occur inside a
-	// JSON string, so the last of them starts the scalar tail of the object.
-	// Everything before it is kept as the key, as the full scan would keep
-	// it; a tail that is not the shape Encode writes falls back to the scan.
+	// Fast path: Encode writes "calls" after every nested member (function,
+	// caller, params) and after "returns" and "yields", and the bytes
+	// `,"calls":` (with an unescaped quote) cannot occur inside a JSON
+	// string, so the last of them starts the scalar tail of the object:
+	// calls, resumptions, raised, created, code_kind, partial, python,
+	// binding. Everything before it is kept as the key, as the full scan
+	// would keep it; the tail is scanned member by member, so the counts in
+	// it are found whatever their order, and a tail that is not the shape
+	// Encode writes falls back to the full scan.
 	if p := bytes.LastIndex(line, callsMember); p > 0 {
 		k := append(append(key, line[1:p]...), ',')
-		if k, calls, res, partial, ok = scanMembers(k, line, p+1); ok {
-			return k, calls, res, partial, true
+		if k, c, ok = scanMembers(k, line, p+1); ok {
+			return k, c, true
 		}
 	}
 	return scanMembers(key, line, 1)
@@ -166,55 +181,98 @@ func splitCounts(key, line []byte) (_ []byte, calls, res uint64, partial, ok boo
 
 var callsMember = []byte(`,"calls":`)
 
+// addedMembers are the names, with their opening quote, of the counts
+// other than "calls" that merging adds up.
+var addedMembers = [][]byte{[]byte(`"resumptions`), []byte(`"raised`), []byte(`"created`)}
+
+// countInKey reports whether the key splitCounts makes of line may hold a
+// count that merging adds: a handwritten line can put "resumptions" before
+// "calls", and the fast path keeps it in the key instead of returning it.
+// ("partial" there is harmless: it is OR-ed, and part of the key then.) A
+// count name inside a nested value also says yes: that line is then only
+// decoded in full every time.
+func countInKey(line []byte) bool {
+	p := bytes.LastIndex(line, callsMember)
+	if p <= 0 {
+		return false // no fast path: the full scan returns every count
+	}
+	head := line[:p]
+	// One pass over the member separators `":`, checking the names that
+	// end there.
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(head[i:], ':')
+		if j < 0 {
+			return false
+		}
+		i += j
+		k := i - 1 // JSON allows white space between a name and its colon
+		for k >= 0 && (head[k] == ' ' || head[k] == '\t' || head[k] == '\n' || head[k] == '\r') {
+			k--
+		}
+		if k < 0 || head[k] != '"' {
+			continue
+		}
+		for _, m := range addedMembers {
+			if bytes.HasSuffix(head[:k], m) {
+				return true
+			}
+		}
+	}
+}
+
 // scanMembers scans the members of the object line from index i (a member's
 // opening quote): see splitCounts.
-func scanMembers(key, line []byte, i int) (_ []byte, calls, res uint64, partial, ok bool) {
+func scanMembers(key, line []byte, i int) (_ []byte, c counts, ok bool) {
 	for {
 		if i >= len(line) {
-			return key, 0, 0, false, false
+			return key, counts{}, false
 		}
 		if line[i] == '}' {
-			return key, calls, res, partial, i == len(line)-1
+			return key, c, i == len(line)-1
 		}
 		if line[i] != '"' {
-			return key, 0, 0, false, false
+			return key, counts{}, false
 		}
 		start := i
 		end := skipString(line, i)
 		if end < 0 || end >= len(line) || line[end] != ':' {
-			return key, 0, 0, false, false
+			return key, counts{}, false
 		}
 		name := line[start+1 : end-1]
 		vs := end + 1
 		ve := skipValue(line, vs)
 		if ve < 0 {
-			return key, 0, 0, false, false
+			return key, counts{}, false
 		}
 		val := line[vs:ve]
+		var count *uint64
 		switch string(name) {
 		case "calls":
-			n, good := parseUint(val)
-			if !good {
-				return key, 0, 0, false, false
-			}
-			calls = n
+			count = &c.calls
 		case "resumptions":
-			n, good := parseUint(val)
-			if !good {
-				return key, 0, 0, false, false
-			}
-			res = n
+			count = &c.resumptions
+		case "raised":
+			count = &c.raised
+		case "created":
+			count = &c.created
 		case "partial":
 			switch string(val) {
 			case "true":
-				partial = true
+				c.partial = true
 			case "false":
 			default:
-				return key, 0, 0, false, false
+				return key, counts{}, false
 			}
 		default:
 			key = append(key, line[start:ve]...)
 			key = append(key, ',')
+		}
+		if count != nil {
+			n, good := parseUint(val)
+			if !good {
+				return key, counts{}, false
+			}
+			*count = n
 		}
 		i = ve
 		if i < len(line) && line[i] == ',' {

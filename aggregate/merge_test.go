@@ -60,6 +60,16 @@ func TestMergerCountsAddUpInAnyOrder(t *testing.T) {
 	assert.Len(t, first.Header.Interpreters, 2, "identical interpreters are kept once")
 	assert.Equal(t, uint64(9), first.Header.Stats["lost_events"])
 
+	// Raised and created add up too, also on the fast path (lines seen
+	// before, merged without decoding).
+	var raised, created uint64
+	for _, r := range first.Records {
+		raised += r.Raised
+		created += r.Created
+	}
+	assert.Equal(t, uint64(3*(12+2)), raised)
+	assert.Equal(t, uint64(3*(40+5+120)), created)
+
 	// The in-memory path gives the same result as the streaming one.
 	m := aggregate.NewMerger()
 	for _, s := range in {
@@ -88,6 +98,36 @@ func TestMergerHandwrittenLines(t *testing.T) {
 	assert.Equal(t, uint64(114), got[0].Calls)
 	assert.Equal(t, uint64(10), got[1].Calls)
 	assert.True(t, got[1].Partial)
+}
+
+func TestMergerNewFieldsHandwritten(t *testing.T) {
+	// Yields is part of the key, raised and created are counts, wherever
+	// they stand in the line.
+	text := `{"recapi_snapshot":1,"created":"2025-06-01T12:00:00Z","host":"h","mode":"exact","interpreters":[]}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"yields":"builtins.int","calls":3,"raised":1,"created":4,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"yields":"builtins.int","calls":3,"raised":1,"created":4,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"raised":2,"created":5,"caller":null,"params":[],"returns":null,"yields":"builtins.int","calls":1,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"raised":2,"created":5,"caller":null,"params":[],"returns":null,"yields":"builtins.int","calls":1,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"yields":"builtins.str","calls":7,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":"builtins.int","calls":7,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"calls":0,"created":6,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"calls":0,"created":6,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null, "raise\u0064" : 1,"calls":0,"created":6,"code_kind":"generator","python":"3.11"}
+{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null, "raise\u0064" : 1,"calls":0,"created":6,"code_kind":"generator","python":"3.11"}
+`
+	path := writeTemp(t, "g.recapi.zst", compress(t, text))
+	m := aggregate.NewMerger()
+	require.NoError(t, m.AddFile(path))
+	require.NoError(t, m.AddFile(path))
+	got := m.Snapshot().Records
+	g := fn("m", "g")
+	gen := aggregate.CodeGenerator
+	assert.Equal(t, []aggregate.Record{
+		{Function: g, Yields: strp("builtins.int"), Calls: 16, Raised: 12, Created: 36, CodeKind: gen, Python: "3.11"},
+		{Function: g, Yields: strp("builtins.str"), Calls: 14, CodeKind: gen, Python: "3.11"},
+		{Function: g, Returns: strp("builtins.int"), Calls: 14, CodeKind: gen, Python: "3.11"},
+		{Function: g, Raised: 4, Created: 48, CodeKind: gen, Python: "3.11"},
+	}, got)
 }
 
 func TestMergerErrorsNameTheFile(t *testing.T) {

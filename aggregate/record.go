@@ -63,15 +63,32 @@ type Param struct {
 
 // Record is one distinct call shape and how often it was seen.
 type Record struct {
-	Function    Function  `json:"function"`
-	Caller      *Function `json:"caller"`                // null when the caller is not Python code
-	Params      []Param   `json:"params"`                // never null in JSON: [] for no params
-	Returns     *string   `json:"returns"`               // null when not observed
-	Calls       uint64    `json:"calls"`                 // calls, including generator/coroutine starts
-	Resumptions uint64    `json:"resumptions,omitempty"` // generator/coroutine resumptions (these records carry no param types)
-	CodeKind    string    `json:"code_kind,omitempty"`   // "", "generator", "coroutine", "async_generator"
-	Partial     bool      `json:"partial,omitempty"`     // some names could not be read before the process exited
-	Python      string    `json:"python"`                // "3.11"
+	Function Function  `json:"function"`
+	Caller   *Function `json:"caller"`  // null when the caller is not Python code
+	Params   []Param   `json:"params"`  // never null in JSON: [] for no params
+	Returns  *string   `json:"returns"` // null when not observed
+	// Yields is the type of the value a generator or coroutine frame
+	// yielded when the call or resumption suspended; nil when it did not
+	// suspend or that was not observed. A call or resumption ends by
+	// returning (Returns set), by yielding (Yields set), by raising (both
+	// nil, counted in Raised) or unobserved (both nil). Like Returns it is
+	// part of the key.
+	Yields      *string `json:"yields,omitempty"`
+	Calls       uint64  `json:"calls"`                 // calls, including generator/coroutine starts
+	Resumptions uint64  `json:"resumptions,omitempty"` // generator/coroutine resumptions (these records carry no param types)
+	// Raised is how many of Calls plus Resumptions ended by an exception
+	// propagating out of the frame; such records have Returns and Yields
+	// nil. A count like Calls: added on merge, not part of the key.
+	Raised uint64 `json:"raised,omitempty"`
+	// Created is how many generator, coroutine or async generator objects
+	// calling the function with these argument types from this caller
+	// created: the call that only makes the object, before it first runs.
+	// Calls counts starts (the first next(), send() or await), so a record
+	// may have Calls 0 and Created > 0. A count, not part of the key.
+	Created  uint64 `json:"created,omitempty"`
+	CodeKind string `json:"code_kind,omitempty"` // "", "generator", "coroutine", "async_generator"
+	Partial  bool   `json:"partial,omitempty"`   // some names could not be read before the process exited
+	Python   string `json:"python"`              // "3.11"
 	// Binding says how the first parameter is bound when the function is
 	// a method: BindingInstance (self), BindingClass (cls), or "" when the
 	// recorder did not say or the function is not a method. Like

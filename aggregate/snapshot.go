@@ -313,12 +313,15 @@ func parseHeader(line []byte, n int) (Header, *FormatError) {
 
 func parseRecord(line []byte) (Record, error) {
 	var r Record
-	if err := json.Unmarshal(line, &r); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if r.Function.Qualname == "" {
+	err := json.Unmarshal(line, &r)
+	if err != nil || r.Function.Qualname == "" {
+		// A header does not decode as a record (its "created" is a time,
+		// a record's a count): say what it is first.
 		if bytes.Contains(line, []byte(`"recapi_snapshot"`)) {
 			return Record{}, fmt.Errorf("%w: a second snapshot header (concatenated snapshots? combine them with recapi merge)", ErrMalformed)
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		return Record{}, fmt.Errorf("%w: no function qualname", ErrMalformed)
 	}

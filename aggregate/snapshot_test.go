@@ -80,6 +80,28 @@ func TestEncodeDefaultsVersionAndEmptyLists(t *testing.T) {
 	assert.Nil(t, s.Records[0].Params)
 }
 
+func TestEncodeNewFields(t *testing.T) {
+	// yields follows returns; raised and created follow the other counts
+	// and are left out when 0.
+	s := &aggregate.Snapshot{
+		Header: aggregate.Header{Created: aggregatetest.Created, Host: "h", Mode: aggregate.ModeExact},
+		Records: []aggregate.Record{
+			{Function: fn("m", "g"), Yields: strp("builtins.tuple[builtins.int, ...]"), Calls: 2, Resumptions: 5, Raised: 1, Created: 3, CodeKind: aggregate.CodeGenerator, Python: "3.11"},
+			{Function: fn("m", "f"), Returns: strp("builtins.list[()]"), Calls: 1, Python: "3.11"},
+		},
+	}
+	data := encode(t, s)
+	text := decompress(t, data)
+	assert.Equal(t,
+		`{"recapi_snapshot":1,"created":"2025-06-01T12:00:00Z","host":"h","mode":"exact","interpreters":[]}`+"\n"+
+			`{"function":{"module":"m","qualname":"g"},"caller":null,"params":[],"returns":null,"yields":"builtins.tuple[builtins.int, ...]","calls":2,"resumptions":5,"raised":1,"created":3,"code_kind":"generator","python":"3.11"}`+"\n"+
+			`{"function":{"module":"m","qualname":"f"},"caller":null,"params":[],"returns":"builtins.list[()]","calls":1,"python":"3.11"}`+"\n",
+		text)
+	got, err := aggregate.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	assert.Equal(t, s.Records, got.Records)
+}
+
 // TestZstdCommandLine checks the promise in design.md: snapshots read with
 // zstdcat, and JSON Lines compressed with zstd read back.
 func TestZstdCommandLine(t *testing.T) {
@@ -140,6 +162,7 @@ func TestDecodeIgnoresUnknownFields(t *testing.T) {
 		{
 			Function: fn("m", "f"),
 			Params:   []aggregate.Param{{Name: "a", Kind: aggregate.KindPositionalOrKeyword, Type: "builtins.int"}},
+			Yields:   strp("builtins.int"),
 			Calls:    3, Python: "3.14",
 		},
 		{Function: fn("m", "g"), Calls: 1, Python: "3.14"},

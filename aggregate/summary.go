@@ -18,8 +18,9 @@ import (
 // parameters follow a bare "*" when there is no *args, and positional-only
 // parameters are followed by "/". A parameter of unknown type is shown by
 // name alone, one of unknown name as "?". The return type is shown when it was
-// observed. With short, the "builtins." prefix is dropped from every type name
-// (also inside brackets: "dict[str, list[int]]").
+// observed ("-> builtins.int"), the type a generator or coroutine yielded as
+// "-> yields builtins.int". With short, the "builtins." prefix is dropped
+// from every type name (also inside brackets: "dict[str, list[int]]").
 func Signature(r Record, short bool) string {
 	var b strings.Builder
 	b.WriteString(defName(r.Function.Qualname))
@@ -56,9 +57,13 @@ func Signature(r Record, short bool) string {
 		}
 	}
 	b.WriteByte(')')
-	if r.Returns != nil {
+	switch {
+	case r.Returns != nil:
 		b.WriteString(" -> ")
 		b.WriteString(typeName(*r.Returns, short))
+	case r.Yields != nil:
+		b.WriteString(" -> yields ")
+		b.WriteString(typeName(*r.Yields, short))
 	}
 	return b.String()
 }
@@ -130,19 +135,27 @@ type FunctionSummary struct {
 	Function    Function
 	Calls       uint64
 	Resumptions uint64
-	// Signatures is the number of distinct signatures (params and returns).
+	// Raised counts the calls and resumptions that ended by an exception.
+	Raised uint64
+	// Created counts the generator, coroutine and async generator objects
+	// the function made (see Record.Created).
+	Created uint64
+	// Signatures is the number of distinct signatures (params, returns and
+	// yields).
 	Signatures int
 	// Top holds one record per distinct signature, most common first, with
-	// Calls and Resumptions summed over callers and Python versions and
-	// Partial OR-ed. Its Caller is nil and its Python empty unless all the
-	// merged records agree on them. Records that only count resumptions
-	// carry no types and are left out, unless the function has nothing else.
+	// the counts (Calls, Resumptions, Raised, Created) summed over callers
+	// and Python versions and Partial OR-ed. Its Caller is nil and its
+	// Python empty unless all the merged records agree on them. Records
+	// without calls (resumptions only, which carry no types, or objects
+	// created and never started) are left out, unless the function has
+	// nothing else.
 	Top      []Record
 	CodeKind string
 }
 
 // Summarize groups records by function, sorted by calls (most first), then
-// resumptions, then name.
+// resumptions, then objects created, then name.
 func Summarize(records []Record) []FunctionSummary {
 	type fnKey struct{ module, qualname string }
 	type group struct {
@@ -164,6 +177,8 @@ func Summarize(records []Record) []FunctionSummary {
 		}
 		g.sum.Calls += r.Calls
 		g.sum.Resumptions += r.Resumptions
+		g.sum.Raised += r.Raised
+		g.sum.Created += r.Created
 		if g.sum.CodeKind == "" {
 			g.sum.CodeKind = r.CodeKind
 		}
@@ -183,6 +198,9 @@ func Summarize(records []Record) []FunctionSummary {
 		if c := cmp.Compare(b.Resumptions, a.Resumptions); c != 0 {
 			return c
 		}
+		if c := cmp.Compare(b.Created, a.Created); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.Function.Module, b.Function.Module); c != 0 {
 			return c
 		}
@@ -191,14 +209,24 @@ func Summarize(records []Record) []FunctionSummary {
 	return out
 }
 
-// signatures merges the records of one function by params and returns.
+// signatures merges the records of one function by params, returns and
+// yields.
 func signatures(recs []Record) []Record {
-	typed := slices.ContainsFunc(recs, func(r Record) bool { return r.Calls > 0 })
+	// The records that show how the function is called: those with calls;
+	// without any, those that created objects never started (they carry
+	// the argument types too); without those, every record.
+	keep := func(r *Record) bool { return true }
+	switch {
+	case slices.ContainsFunc(recs, func(r Record) bool { return r.Calls > 0 }):
+		keep = func(r *Record) bool { return r.Calls > 0 }
+	case slices.ContainsFunc(recs, func(r Record) bool { return r.Created > 0 }):
+		keep = func(r *Record) bool { return r.Created > 0 }
+	}
 	index := make(map[string]int)
 	var out []Record
 	var key []byte
 	for _, r := range recs {
-		if typed && r.Calls == 0 {
+		if !keep(&r) {
 			continue
 		}
 		key = appendSignature(key[:0], &r)
@@ -209,9 +237,7 @@ func signatures(recs []Record) []Record {
 			continue
 		}
 		e := &out[i]
-		e.Calls += r.Calls
-		e.Resumptions += r.Resumptions
-		e.Partial = e.Partial || r.Partial
+		e.addCounts(countsOf(&r))
 		if e.Caller != nil && (r.Caller == nil || *e.Caller != *r.Caller) {
 			e.Caller = nil
 		}
@@ -229,8 +255,10 @@ func signatures(recs []Record) []Record {
 // WriteTable writes the first top summaries (all when top <= 0) as an aligned
 // text table with the columns CALLS, FUNCTION (module.qualname, with its code
 // kind when it is not a plain function), SIGNATURES and MOST COMMON SIGNATURE
-// (types without "builtins."). Rows of generators and coroutines also show
-// their resumptions. Control characters in names are escaped, so a snapshot
+// (types without "builtins."). The CALLS column also shows, when there are
+// any, the resumptions of generators and coroutines ("+N resumed"), the
+// objects they created ("N created") and the calls and resumptions that
+// raised ("N raised"): "40 (+4000 resumed, 40 created, 2 raised)". Control characters in names are escaped, so a snapshot
 // from elsewhere cannot send escape sequences to a terminal.
 func WriteTable(w io.Writer, s []FunctionSummary, top int) error {
 	rest := 0
@@ -242,8 +270,18 @@ func WriteTable(w io.Writer, s []FunctionSummary, top int) error {
 	fmt.Fprintln(tw, "CALLS\tFUNCTION\tSIGNATURES\tMOST COMMON SIGNATURE")
 	for _, f := range s {
 		calls := strconv.FormatUint(f.Calls, 10)
+		var extra []string
 		if f.Resumptions > 0 {
-			calls += fmt.Sprintf(" (+%d resumed)", f.Resumptions)
+			extra = append(extra, fmt.Sprintf("+%d resumed", f.Resumptions))
+		}
+		if f.Created > 0 {
+			extra = append(extra, fmt.Sprintf("%d created", f.Created))
+		}
+		if f.Raised > 0 {
+			extra = append(extra, fmt.Sprintf("%d raised", f.Raised))
+		}
+		if len(extra) > 0 {
+			calls += " (" + strings.Join(extra, ", ") + ")"
 		}
 		name := f.Function.Name()
 		if f.CodeKind != "" {

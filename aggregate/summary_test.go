@@ -29,6 +29,7 @@ func TestSignature(t *testing.T) {
 		qualname  string
 		params    []aggregate.Param
 		returns   *string
+		yields    *string
 		want      string
 		wantShort string
 	}{
@@ -113,10 +114,23 @@ func TestSignature(t *testing.T) {
 			name: "no qualname at all", qualname: "",
 			want: "()",
 		},
+		{
+			name: "yields", qualname: "items",
+			params:    []aggregate.Param{p("n", pk, "builtins.int")},
+			yields:    strp("builtins.tuple[builtins.int, ...]"),
+			want:      "items(n: builtins.int) -> yields builtins.tuple[builtins.int, ...]",
+			wantShort: "items(n: int) -> yields tuple[int, ...]",
+		},
+		{
+			name: "empty container", qualname: "f",
+			params:    []aggregate.Param{p("xs", pk, "builtins.list[()]")},
+			returns:   strp("builtins.dict[builtins.str, builtins.list[builtins.int]]"),
+			wantShort: "f(xs: list[()]) -> dict[str, list[int]]",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := aggregate.Record{Function: fn("m", tt.qualname), Params: tt.params, Returns: tt.returns}
+			r := aggregate.Record{Function: fn("m", tt.qualname), Params: tt.params, Returns: tt.returns, Yields: tt.yields}
 			if tt.want != "" {
 				assert.Equal(t, tt.want, aggregate.Signature(r, false))
 			}
@@ -162,7 +176,7 @@ func TestSummarize(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"app.util.parse", "app.models.User.save", "app.log.emit", "app.http.fetch", "app.http.get_json",
-		"app.mathx.clamp", "app.views.handle.<locals>.<lambda>", "app.feed.items", "app.cli.banner", "app.cli.shutdown",
+		"app.mathx.clamp", "app.views.handle.<locals>.<lambda>", "app.feed.items", "app.feed.stream", "app.cli.banner", "app.cli.shutdown",
 	}, names, "by calls, then resumptions, then name")
 
 	parse := sum[0]
@@ -175,13 +189,45 @@ func TestSummarize(t *testing.T) {
 	assert.Equal(t, "app.views", parse.Top[0].Caller.Module, "one caller: kept")
 	assert.Equal(t, "3.11", parse.Top[0].Python)
 
+	fetch := sum[3]
+	assert.Equal(t, "app.http.fetch", fetch.Function.Name())
+	assert.Equal(t, uint64(312), fetch.Calls)
+	assert.Equal(t, uint64(12), fetch.Raised)
+	require.Len(t, fetch.Top, 2, "calls that raised have no return type: another signature")
+	assert.Equal(t, "fetch(url: str, *, timeout: float, retries: int)", aggregate.Signature(fetch.Top[1], true))
+	assert.Equal(t, uint64(12), fetch.Top[1].Raised)
+	assert.Zero(t, fetch.Top[0].Raised)
+
+	getJSON := sum[4]
+	assert.Equal(t, "app.http.get_json", getJSON.Function.Name())
+	assert.Equal(t, []uint64{120, 120, 120, 2}, []uint64{getJSON.Calls, getJSON.Resumptions, getJSON.Created, getJSON.Raised})
+
 	items := sum[7]
 	assert.Equal(t, "app.feed.items", items.Function.Name())
 	assert.Equal(t, uint64(40), items.Calls)
 	assert.Equal(t, uint64(4000), items.Resumptions)
+	assert.Equal(t, uint64(40), items.Created)
+	assert.Zero(t, items.Raised)
 	assert.Equal(t, aggregate.CodeGenerator, items.CodeKind)
-	assert.Equal(t, 1, items.Signatures, "the untyped resumption record is no signature")
-	assert.Equal(t, "items(n: int) -> generator", aggregate.Signature(items.Top[0], true))
+	assert.Equal(t, 1, items.Signatures, "neither the untyped resumption records nor the record of created objects are signatures")
+	assert.Equal(t, "items(n: int) -> yields int", aggregate.Signature(items.Top[0], true))
+	assert.Zero(t, items.Top[0].Created, "the signature is of the calls that started a generator")
+}
+
+func TestSummarizeCreatedNeverStarted(t *testing.T) {
+	// Generators created and never iterated: the record of their creation
+	// carries the argument types, the resumptions (of others, started
+	// before recapid attached) none.
+	recs := []aggregate.Record{
+		{Function: fn("m", "gen"), Params: []aggregate.Param{p("n", pk, "builtins.int")}, Created: 3, CodeKind: aggregate.CodeGenerator},
+		{Function: fn("m", "gen"), Params: []aggregate.Param{p("n", pk, "")}, Yields: strp("builtins.str"), Resumptions: 9, CodeKind: aggregate.CodeGenerator},
+	}
+	sum := aggregate.Summarize(recs)
+	require.Len(t, sum, 1)
+	assert.Equal(t, uint64(3), sum[0].Created)
+	assert.Equal(t, 1, sum[0].Signatures)
+	assert.Equal(t, "gen(n: int)", aggregate.Signature(sum[0].Top[0], true))
+	assert.Equal(t, uint64(3), sum[0].Top[0].Created)
 }
 
 func TestSummarizeMergesAcrossCallersAndPaths(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -28,20 +29,53 @@ type (
 	CodeEvent = recapiCodeEvent
 	// TypeEvent carries the names of a type object at first sight.
 	TypeEvent = recapiTypeEvent
+	// OutcomeKey is a call shape counted at its end, with how it ended.
+	OutcomeKey = recapiOutcomeKey
+	// PendingCall is a call waiting for its end.
+	PendingCall = recapiPendingCall
 )
+
+// ValueEvent is an EVENT_SIG or EVENT_VALUE event: the type descriptions of
+// Nparams values, NodesPerValue nodes each (see include/events.h).
+type ValueEvent struct {
+	Hdr     recapiEventHeader
+	Nparams uint32
+	Nodes   []uint64
+}
 
 // Constants mirrored from include/events.h.
 const (
 	MaxParams = 64
 
 	CfgOldFrames = 1
+	CfgOutcomes  = 2
 
-	CallStart  = 1
-	CallResume = 2
+	CallStart   = 1
+	CallResume  = 2
+	CallCreate  = 3
+	CallPending = 0x80
 
-	EventSig  = 1
-	EventCode = 2
-	EventType = 3
+	EventSig   = 1
+	EventCode  = 2
+	EventType  = 3
+	EventValue = 4
+
+	OutcomeReturned = 1
+	OutcomeYielded  = 2
+	OutcomeRaised   = 3
+	OutcomeUnseen   = 4
+
+	NodesPerValue  = 24
+	MaxElems       = 8
+	NodeHdr        = 0x100
+	NodeLongTuple  = 0x200
+	NodeUnexpanded = 0x300
+
+	// Attach cookies: how a probe point is used.
+	ProbeCall        = 0
+	ProbeCreate      = 1
+	ProbeReturnValue = 2
+	ProbeReturnConst = 3
 
 	StrFilename = 1
 	StrName     = 2
@@ -58,6 +92,7 @@ const (
 var StatNames = []string{
 	"hits_without_config", "frames_unreadable", "code_unreadable",
 	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys", "resumes_run_again",
+	"pending_map_full", "outcomes_map_full", "ends_without_return",
 }
 
 // Objects are the loaded BPF maps and the call programs loaded so far.
@@ -66,11 +101,12 @@ type Objects struct {
 	maps *ebpf.Collection // every map of the spec, no programs
 	// progs holds the register-specific call programs, loaded on first use:
 	// each costs a verifier run, and a process needs one or two of them.
-	progs map[uint8]*ebpf.Program
+	progs map[string]*ebpf.Program
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
 	pidToConfig, callToCount0, callToCount1, activeCounts, stats, events *ebpf.Map
+	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
 }
 
 // Load loads the BPF objects into the kernel.
@@ -83,7 +119,7 @@ func Load() (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
-	o := &Objects{spec: spec, progs: map[uint8]*ebpf.Program{}}
+	o := &Objects{spec: spec, progs: map[string]*ebpf.Program{}}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	if o.maps, err = ebpf.NewCollection(mapsOnly); err != nil {
@@ -99,6 +135,7 @@ func Load() (*Objects, error) {
 	m := o.maps.Maps
 	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
 	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
+	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
 	// Verify one program now, so that a kernel that rejects it fails at start.
 	if _, err := o.callProgram(RegRBX); err != nil {
 		o.Close()
@@ -149,14 +186,44 @@ var callProgramNames = map[uint8]string{
 	13: "on_call_r12", 14: "on_call_r13", 15: "on_call_r14", 16: "on_call_r15",
 }
 
+// SetOutcomes turns counting calls at their end on or off for a PID. Turn it
+// on only after the outcome probes are attached, and off before they are
+// detached, so that no call waits for an end no probe will see.
+func (o *Objects) SetOutcomes(pid uint32, on bool) error {
+	var c PyConfig
+	if err := o.pidToConfig.Lookup(pid, &c); err != nil {
+		return fmt.Errorf("read config of pid %d: %w", pid, err)
+	}
+	if on {
+		c.Flags |= CfgOutcomes
+	} else {
+		c.Flags &^= CfgOutcomes
+	}
+	return o.SetConfig(pid, &c)
+}
+
 // callProgram loads (once) the call program for frames held in reg.
 func (o *Objects) callProgram(reg uint8) (*ebpf.Program, error) {
-	if p := o.progs[reg]; p != nil {
-		return p, nil
-	}
 	name, ok := callProgramNames[reg]
 	if !ok {
 		return nil, fmt.Errorf("no BPF program reads the frame from register %d", reg)
+	}
+	return o.program(name)
+}
+
+// returnProgram loads (once) the return-handler program for frames held in reg.
+func (o *Objects) returnProgram(reg uint8) (*ebpf.Program, error) {
+	name, ok := callProgramNames[reg]
+	if !ok {
+		return nil, fmt.Errorf("no BPF program reads the frame from register %d", reg)
+	}
+	return o.program("on_return_" + strings.TrimPrefix(name, "on_call_"))
+}
+
+// program loads (once) the named program of the spec, sharing the maps.
+func (o *Objects) program(name string) (*ebpf.Program, error) {
+	if p := o.progs[name]; p != nil {
+		return p, nil
 	}
 	one := o.spec.Copy()
 	for n := range one.Programs {
@@ -174,7 +241,7 @@ func (o *Objects) callProgram(reg uint8) (*ebpf.Program, error) {
 	}
 	defer coll.Close()
 	p := coll.DetachProgram(name)
-	o.progs[reg] = p
+	o.progs[name] = p
 	return p, nil
 }
 
@@ -194,11 +261,107 @@ func (o *Objects) AttachCall(ex *link.Executable, fileOffset uint64, pid int, fr
 	if err != nil {
 		return nil, err
 	}
-	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid})
+	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: ProbeCall})
 	if err != nil {
 		return nil, fmt.Errorf("attach uprobe at file offset %#x for pid %d: %w", fileOffset, pid, err)
 	}
 	return l, nil
+}
+
+// AttachOutcome attaches the program for one outcome probe point: how is
+// ProbeCreate, ProbeReturnValue or ProbeReturnConst for a bytecode handler
+// whose frame is in frameReg, or ProbeEvalReturn for the uretprobe on the
+// eval loop (3.8-3.10), whose fileOffset is the function's entry.
+func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int, frameReg uint8, how uint64) (link.Link, error) {
+	var (
+		prog *ebpf.Program
+		err  error
+		l    link.Link
+	)
+	opts := &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: how}
+	switch how {
+	case ProbeEvalReturn:
+		if prog, err = o.program("on_eval_return"); err == nil {
+			l, err = ex.Uretprobe("", prog, opts)
+		}
+	case ProbeCreate:
+		if prog, err = o.callProgram(frameReg); err == nil {
+			l, err = ex.Uprobe("", prog, opts)
+		}
+	default:
+		if prog, err = o.returnProgram(frameReg); err == nil {
+			l, err = ex.Uprobe("", prog, opts)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach outcome probe %d at file offset %#x for pid %d: %w", how, fileOffset, pid, err)
+	}
+	return l, nil
+}
+
+// ProbeEvalReturn marks the eval-loop uretprobe for AttachOutcome (never a
+// cookie: the uretprobe program knows what it is).
+const ProbeEvalReturn = 4
+
+// DrainOutcomes calls fn for each key and count of the outcome map that is
+// not active (see SwapCounts), then clears it.
+func (o *Objects) DrainOutcomes(fn func(k *OutcomeKey, n uint64)) error {
+	m := o.outcomeToCount0
+	if o.active == 0 {
+		m = o.outcomeToCount1
+	}
+	var (
+		k    OutcomeKey
+		n    uint64
+		keys []OutcomeKey
+	)
+	it := m.Iterate()
+	for it.Next(&k, &n) {
+		fn(&k, n)
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read outcome counts: %w", err)
+	}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear outcome counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// SweepPending removes the calls still waiting for their end, of one PID
+// (all when pid is 0), and calls fn for each it removed. A call whose end
+// BPF counts concurrently is not passed to fn: whoever deletes it counts it.
+func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
+	var (
+		k     recapiFrameKey
+		v     PendingCall
+		found []recapiFrameKey
+		calls []PendingCall
+	)
+	it := o.frameToCall.Iterate()
+	for it.Next(&k, &v) {
+		if pid == 0 || k.Pid == pid {
+			found = append(found, k)
+			calls = append(calls, v)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read pending calls: %w", err)
+	}
+	for i := range found {
+		err := o.frameToCall.Delete(&found[i])
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("remove pending call: %w", err)
+		}
+		fn(&calls[i].Key)
+	}
+	return nil
 }
 
 // SwapCounts switches BPF to the other count map and waits for programs
@@ -298,7 +461,8 @@ func (o *Objects) NewEventReader() (*ringbuf.Reader, error) {
 
 // Event is one decoded ring-buffer event: exactly one field is set.
 type Event struct {
-	Sig  *SigEvent
+	Sig  *ValueEvent // EventSig: argument descriptions behind a sig hash
+	Val  *ValueEvent // EventValue: a returned or yielded container's description
 	Code *CodeEvent
 	Type *TypeEvent
 }
@@ -311,9 +475,17 @@ func DecodeEvent(raw []byte) (Event, error) {
 	var dst any
 	var ev Event
 	switch t := binary.LittleEndian.Uint32(raw); t {
-	case EventSig:
-		ev.Sig = new(SigEvent)
-		dst = ev.Sig
+	case EventSig, EventValue:
+		v, err := decodeValueEvent(raw)
+		if err != nil {
+			return Event{}, err
+		}
+		if t == EventSig {
+			ev.Sig = v
+		} else {
+			ev.Val = v
+		}
+		return ev, nil
 	case EventCode:
 		ev.Code = new(CodeEvent)
 		dst = ev.Code
@@ -340,4 +512,26 @@ func CString(b []int8) string {
 		out[i] = byte(b[i])
 	}
 	return string(out)
+}
+
+// decodeValueEvent decodes a sig_event sent with only the nodes of its values.
+func decodeValueEvent(raw []byte) (*ValueEvent, error) {
+	const head = 24 + 8 // event_header, nparams, _pad
+	if len(raw) < head {
+		return nil, fmt.Errorf("decode value event: %d bytes is shorter than its header", len(raw))
+	}
+	v := &ValueEvent{}
+	if err := binary.Read(bytes.NewReader(raw[:24]), binary.LittleEndian, &v.Hdr); err != nil {
+		return nil, fmt.Errorf("decode value event header: %w", err)
+	}
+	v.Nparams = binary.LittleEndian.Uint32(raw[24:])
+	n := int(v.Nparams) * NodesPerValue
+	if v.Nparams > MaxParams || len(raw) < head+8*n {
+		return nil, fmt.Errorf("decode value event: %d bytes cannot hold %d values", len(raw), v.Nparams)
+	}
+	v.Nodes = make([]uint64, n)
+	for i := range v.Nodes {
+		v.Nodes[i] = binary.LittleEndian.Uint64(raw[head+8*i:])
+	}
+	return v, nil
 }

@@ -38,11 +38,14 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define EVENTS_BYTES (8 << 20)
 #define MAX_CALLER_HOPS 4
 #define MAX_CELLS 32
+#define MAX_PENDING 65536
 
 /* Referenced so that their BTF is emitted for bpf2go's -type. */
 const struct code_event *unused_code_event __attribute__((unused));
 const struct type_event *unused_type_event __attribute__((unused));
 const struct sig_event *unused_sig_event __attribute__((unused));
+const struct outcome_key *unused_outcome_key __attribute__((unused));
+const struct pending_call *unused_pending_call __attribute__((unused));
 const enum stat_index *unused_stat_index __attribute__((unused));
 
 struct {
@@ -98,6 +101,34 @@ struct {
 	__uint(max_entries, EVENTS_BYTES);
 } events SEC(".maps");
 
+/*
+ * While outcome probes are on, each call waits here from its start to its
+ * end. Not an LRU: an entry that finds no room is counted at its start,
+ * without an outcome, rather than evicting another call unseen.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PENDING);
+	__type(key, struct frame_key);
+	__type(value, struct pending_call);
+} frame_to_call SEC(".maps");
+
+/* Calls counted at their end, by shape and outcome; swapped with the call
+ * maps by the same active_counts flag. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_KEYS);
+	__type(key, struct outcome_key);
+	__type(value, __u64);
+} outcome_to_count_0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_KEYS);
+	__type(key, struct outcome_key);
+	__type(value, __u64);
+} outcome_to_count_1 SEC(".maps");
+
 /* The head of a code object, read with one probe_read: every field recapid
  * needs from it lies in the first CODE_HEAD bytes on 3.8-3.13. */
 #define CODE_HEAD 176
@@ -127,13 +158,19 @@ struct code_facts {
 	__u64 globals;
 	__u64 fp;
 	__u64 instr_version; /* _co_instrumentation_version when last read (3.12+) */
+	__u64 consts;
 	__u32 flags;
 	__u32 nparams;
+	__u32 nlocalsplus;
+	__u32 _pad;
 };
 
 /* Per-call working memory: too big for the BPF stack. */
 struct scratch {
-	__u64 types[MAX_PARAMS];
+	struct sig_event sig;      /* the argument (or value) descriptions, built in place */
+	__u8 nnodes[MAX_PARAMS];   /* nodes used per parameter in sig */
+	__u64 elems[2][MAX_ELEMS]; /* sampled elements, at depth 1 and 2 */
+	__u8 slots[256];           /* dict entries or set slots being scanned */
 	__u8 code[CODE_HEAD];
 	__u8 wide[WIDE_BUF]; /* the frame, at wide + FRAME_BELOW, and what lies below it */
 	__u8 prev[FRAME_HEAD_MAX];
@@ -433,33 +470,286 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	return 0;
 }
 
-__attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams)
+/* Send the descriptions of nparams values built in s->sig (EVENT_SIG for
+ * arguments, EVENT_VALUE for a returned or yielded value), naming every type
+ * they mention that was not named yet. */
+__attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams, __u32 type)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s || nparams > MAX_PARAMS)
+		return 0;
+	for (__u32 i = 0; i < MAX_PARAMS; i++) {
+		if (i >= nparams)
+			break;
+		__u32 used = s->nnodes[i];
+		for (__u32 j = 0; j < NODES_PER_VALUE; j++) {
+			if (j >= used)
+				break;
+			__u32 at = i * NODES_PER_VALUE + j;
+			if (at >= MAX_NODES)
+				break;
+			__u64 t = s->sig.nodes[at];
+			if (t > 0xfff)
+				note_type(pid, t);
+		}
+	}
+	s->sig.hdr.type = type;
+	s->sig.hdr.pid = pid;
+	s->sig.hdr.ptr = sig;
+	s->sig.hdr.fp = 0;
+	s->sig.nparams = nparams;
+	s->sig._pad = 0;
+	__u64 size = sizeof(s->sig) - sizeof(s->sig.nodes) + (__u64)nparams * NODES_PER_VALUE * 8;
+	if (size > sizeof(s->sig))
+		return 0;
+	if (bpf_ringbuf_output(&events, &s->sig, size, 0))
+		stat_inc(STAT_EVENTS_LOST);
+	return 0;
+}
+
+/* ---- element types of containers ---- */
+
+static __always_inline int container_kind(struct py_config *cfg, __u64 tp)
+{
+	if (!tp)
+		return -1;
+	for (int i = 0; i < CT_COUNT; i++)
+		if (tp == cfg->container_types[i])
+			return i;
+	return -1;
+}
+
+/* Keep the compiler from dropping a bounds check the verifier needs. */
+#define OPAQUE(x) asm volatile("" : "+r"(x))
+
+/*
+ * Sampling the elements of a container: up to MAX_ELEMS element pointers go
+ * to s->elems[level], and the result is the header node << 8 | how many.
+ * list, set, frozenset: the first element (sets: the first live slot, the one
+ * iteration yields first); dict: the first live entry's key and value; tuple:
+ * every item when it has at most MAX_ELEMS, else the first. One global
+ * function per layout keeps each verification small.
+ */
+#define SAMPLED(hdr, n) (((__u64)(hdr) << 8) | (n))
+
+__attribute__((noinline)) __u64 sample_sequence(__u64 obj, __u32 is_tuple, __u32 level)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s)
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__u64 *out = s->elems[level & 1];
+	__u64 head[2] = {}; /* ob_size, and a list's ob_item */
+	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__s64 size = (__s64)head[0];
+	if (size <= 0)
+		return SAMPLED(NODE_HDR, 0);
+	if (!is_tuple) {
+		out[0] = rd64(head[1]);
+		return SAMPLED(NODE_HDR | 1, 1);
+	}
+	if (size > MAX_ELEMS) {
+		out[0] = rd64(obj + cfg->tuple_items);
+		return SAMPLED(NODE_LONG_TUPLE, 1);
+	}
+	__u32 n = (__u32)size;
+	OPAQUE(n);
+	if (n > MAX_ELEMS || n == 0)
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	if (bpf_probe_read_user(out, n * 8, (void *)(obj + cfg->tuple_items)))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	return SAMPLED(NODE_HDR | n, n);
+}
+
+#define DICT_SCAN 4
+
+__attribute__((noinline)) __u64 sample_dict(__u64 obj, __u32 level)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s)
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__u64 *out = s->elems[level & 1];
+	__u64 head[4] = {}; /* ma_used, ma_version_tag, ma_keys, ma_values */
+	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	if ((__s64)head[0] <= 0)
+		return SAMPLED(NODE_HDR, 0);
+	__u64 keys = head[2];
+	if (head[3] || !keys)
+		return SAMPLED(NODE_UNEXPANDED, 0); /* split table: its values are ordered elsewhere */
+	__u64 entries;
+	__u32 general = 1;
+	if (cfg->dict_flavor == DICT_KEYS_38) {
+		__u64 size = rd64(keys + 8);
+		__u64 ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
+		entries = keys + 40 + size * ix;
+	} else {
+		__u16 lk = rd16(keys + 9); /* dk_log2_index_bytes, dk_kind */
+		if ((lk & 0xff) > 40)
+			return SAMPLED(NODE_UNEXPANDED, 0);
+		entries = keys + 32 + (1ULL << (lk & 0xff));
+		general = !(lk >> 8);
+	}
+	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
+	__u64 e[3 * DICT_SCAN] = {};
+	if (bpf_probe_read_user(e, general ? 24 * DICT_SCAN : 16 * DICT_SCAN, (void *)entries))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	for (__u32 i = 0; i < DICT_SCAN; i++) {
+		__u64 k = general ? e[3 * i + 1] : e[2 * i];
+		__u64 v = general ? e[3 * i + 2] : e[2 * i + 1];
+		if (k && v) {
+			out[0] = k;
+			out[1] = v;
+			return SAMPLED(NODE_HDR | 2, 2);
+		}
+	}
+	return SAMPLED(NODE_UNEXPANDED, 0);
+}
+
+#define SET_SCAN 16
+
+__attribute__((noinline)) __u64 sample_set(__u64 obj, __u32 level)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!s)
-		return 0;
-	struct sig_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		stat_inc(STAT_EVENTS_LOST);
-		return 0;
-	}
-	ev->hdr.type = EVENT_SIG;
-	ev->hdr.pid = pid;
-	ev->hdr.ptr = sig;
-	ev->hdr.fp = 0;
-	ev->nparams = nparams;
-	ev->_pad = 0;
-	for (__u32 i = 0; i < MAX_PARAMS; i++) {
-		__u64 t = 0;
-		if (i < nparams) {
-			t = s->types[i];
-			note_type(pid, t);
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__u64 *out = s->elems[level & 1];
+	__u64 head[4] = {}; /* fill, used, mask, table */
+	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	if ((__s64)head[1] <= 0)
+		return SAMPLED(NODE_HDR, 0);
+	__u32 nslots = head[2] + 1 < SET_SCAN ? (__u32)head[2] + 1 : SET_SCAN;
+	OPAQUE(nslots);
+	if (nslots > SET_SCAN || nslots == 0)
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	/* slots are {key, hash}; hash -1 marks a deleted one (the dummy key) */
+	if (bpf_probe_read_user(s->slots, nslots * 16, (void *)head[3]))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__u64 *slot = (__u64 *)s->slots;
+	for (__u32 i = 0; i < SET_SCAN; i++) {
+		if (i >= nslots)
+			break;
+		__u64 k = slot[2 * i], h = slot[2 * i + 1];
+		if (k && h != (__u64)-1) {
+			out[0] = k;
+			return SAMPLED(NODE_HDR | 1, 1);
 		}
-		ev->types[i] = t;
 	}
-	bpf_ringbuf_submit(ev, 0);
-	return 0;
+	return SAMPLED(NODE_UNEXPANDED, 0);
+}
+
+static __always_inline __u64 sample_elements(__u64 obj, int kind, __u32 level)
+{
+	if (kind == CT_LIST || kind == CT_TUPLE)
+		return sample_sequence(obj, kind == CT_TUPLE, level);
+	if (kind == CT_DICT)
+		return sample_dict(obj, level);
+	return sample_set(obj, level);
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static __always_inline void put_node(struct scratch *s, __u32 base, __u32 at, __u64 v)
+{
+	__u32 pos = base + at;
+	OPAQUE(pos);
+	if (at < NODES_PER_VALUE && pos < MAX_NODES)
+		s->sig.nodes[pos] = v;
+}
+
+/*
+ * Put the header and element types of a container found at depth 1 into the
+ * nodes of the value at base, from position at; returns the next position.
+ */
+__attribute__((noinline)) __u32 describe_child(__u64 child, __u32 kind, __u32 base, __u32 at)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s)
+		return at;
+	__u64 r = sample_elements(child, kind, 1);
+	put_node(s, base, at++, r >> 8);
+	__u32 m = r & 0xff;
+	for (__u32 j = 0; j < MAX_ELEMS; j++) {
+		if (j >= m)
+			break;
+		__u64 g = s->elems[1][j];
+		put_node(s, base, at++, g ? rd64(g + cfg->ob_type) : 0);
+	}
+	return at;
+}
+
+/*
+ * Describe a container value into s->sig.nodes for parameter slot idx, and
+ * return the description's hash (odd, so it never equals a type pointer).
+ * A global function: verified once, called only for container values.
+ */
+__attribute__((noinline)) __u64 describe(__u64 obj, __u64 tp, __u32 idx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s || idx >= MAX_PARAMS)
+		return 0;
+	int kind = container_kind(cfg, tp);
+	__u32 base = idx * NODES_PER_VALUE;
+	__u32 at = 0;
+	put_node(s, base, at++, tp);
+	if (kind >= 0) {
+		__u64 r = sample_elements(obj, kind, 0);
+		put_node(s, base, at++, r >> 8);
+		__u32 n = r & 0xff;
+		for (__u32 i = 0; i < MAX_ELEMS; i++) {
+			if (i >= n)
+				break;
+			__u64 child = s->elems[0][i];
+			__u64 ctp = child ? rd64(child + cfg->ob_type) : 0;
+			put_node(s, base, at++, ctp);
+			int ck = container_kind(cfg, ctp);
+			if (ck >= 0 && kind != CT_TUPLE)
+				at = describe_child(child, ck, base, at);
+		}
+	}
+	if (at > NODES_PER_VALUE)
+		at = NODES_PER_VALUE;
+	__u64 h = FNV_OFFSET;
+	for (__u32 j = 0; j < NODES_PER_VALUE; j++) {
+		__u32 pos = base + j;
+		OPAQUE(pos);
+		if (j >= at || pos >= MAX_NODES)
+			break;
+		h = (h ^ s->sig.nodes[pos]) * FNV_PRIME;
+	}
+	s->nnodes[idx] = at;
+	return h | 1;
+}
+
+/* The hash of one value's description, with the description in s->sig at
+ * slot idx: a plain type is its own pointer. */
+static __always_inline __u64 value_hash(struct py_config *cfg, struct scratch *s, __u64 obj, __u64 tp, __u32 idx)
+{
+	if (container_kind(cfg, tp) >= 0 && obj)
+		return describe(obj, tp, idx);
+	__u32 at = idx * NODES_PER_VALUE;
+	OPAQUE(at);
+	if (at < MAX_NODES)
+		s->sig.nodes[at] = tp;
+	if (idx < MAX_PARAMS)
+		s->nnodes[idx] = 1;
+	return tp;
 }
 
 /* ---- the per-call path ---- */
@@ -488,6 +778,8 @@ static __always_inline struct code_facts *code_facts(struct py_config *cfg, stru
 	f->nparams = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) +
 		     !!(f->flags & 0x4) + !!(f->flags & 0x8);
 	f->instr_version = cfg->co_instr_version >= 0 ? head64(s->code, cfg->co_instr_version) : 0;
+	f->consts = head64(s->code, cfg->co_consts);
+	f->nlocalsplus = cfg->co_nlocalsplus >= 0 ? head32(s->code, cfg->co_nlocalsplus) : 0;
 	return f;
 }
 
@@ -642,7 +934,7 @@ static __always_inline __u64 old_cell_arg(struct py_config *cfg, __u64 frame, __
 	return 0;
 }
 
-static __always_inline int count_in(void *map, struct call_key *k)
+static __always_inline int count_in(void *map, void *k)
 {
 	__u64 *v = bpf_map_lookup_elem(map, k);
 	if (v) {
@@ -662,9 +954,39 @@ static __always_inline int count_in(void *map, struct call_key *k)
 	return -1;
 }
 
-/* Record one call whose frame is at frame. A global function: the verifier
+/* How a probe point is used, from its attach cookie. */
+#define PROBE_CALL 0         /* a RESUME-family handler, or the eval loop's entry */
+#define PROBE_CREATE 1       /* RETURN_GENERATOR: count the creation */
+#define PROBE_RETURN_VALUE 2 /* RETURN_VALUE: the value is in stack slot 0 */
+#define PROBE_RETURN_CONST 3 /* RETURN_CONST: the value is co_consts[oparg] */
+#define PROBE_EVAL_RETURN 4  /* uretprobe on the eval loop (3.8-3.10): rax */
+
+static __always_inline void count_outcome(__u32 pid, struct call_key *call, __u64 value, __u8 outcome)
+{
+	struct outcome_key k = {};
+	k.call = *call;
+	k.call.kind &= ~CALL_PENDING;
+	k.value = value;
+	k.outcome = outcome;
+	__u32 zero = 0;
+	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
+	int fresh = (active && *active) ? count_in(&outcome_to_count_1, &k) : count_in(&outcome_to_count_0, &k);
+	if (fresh < 0) {
+		stat_inc(STAT_OUTCOMES_FULL);
+		return;
+	}
+	if (fresh != 1 || !value)
+		return;
+	if (value & 1)
+		note_sig(pid, value, 1, EVENT_VALUE);
+	else
+		note_type(pid, value);
+}
+
+/* Record one call whose frame is at frame; sp is the stack pointer at the
+ * probe (3.8-3.10 match returns by it). A global function: the verifier
  * checks it once, not once per register program. */
-__attribute__((noinline)) int record_call(__u64 frame)
+__attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
@@ -713,26 +1035,28 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	/* Copy out: the caller's lookup may reuse the same cache slot. */
 	__u32 flags = f->flags;
 	__u32 nparams = f->nparams;
+	__u64 consts = f->consts;
+	__u32 nlocalsplus = f->nlocalsplus;
 
 	struct call_key key = {};
 	key.pid = pid;
 	key.code = code;
 	key.code_fp = f->fp;
-	key.kind = call_kind(cfg, fb, flags);
+	key.kind = how == PROBE_CREATE ? CALL_CREATE : call_kind(cfg, fb, flags);
 	__u64 caller_func = 0;
 	key.caller = caller_code(cfg, s, frame, below, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp,
 				 &caller_func);
 
 	__u32 n = 0;
-	if (key.kind == CALL_START) {
+	if (key.kind != CALL_RESUME) {
 		n = nparams;
 		if (n > MAX_PARAMS) {
 			key.truncated = 1;
 			stat_inc(STAT_TRUNCATED);
 			n = MAX_PARAMS;
 		}
-		/* FNV-1a over the type pointers */
-		__u64 sig = 0xcbf29ce484222325ULL;
+		/* FNV-1a over the argument descriptions */
+		__u64 sig = FNV_OFFSET;
 		for (__u32 i = 0; i < MAX_PARAMS; i++) {
 			if (i >= n)
 				break;
@@ -749,12 +1073,38 @@ __attribute__((noinline)) int record_call(__u64 frame)
 				obj = rd64(obj + cfg->cell_ref);
 				tp = obj ? rd64(obj + cfg->ob_type) : 0;
 			}
-			s->types[i] = tp;
-			sig = (sig ^ tp) * 0x100000001b3ULL;
+			sig = (sig ^ value_hash(cfg, s, obj, tp, i)) * FNV_PRIME;
 		}
 		key.sig = sig ^ n;
 	}
 	key.nparams = n;
+
+	if ((cfg->flags & CFG_OUTCOMES) && key.kind != CALL_CREATE) {
+		struct frame_key fk = {.pid = pid, .addr = (cfg->flags & CFG_OLD_FRAMES) ? sp : frame};
+		struct pending_call *old = bpf_map_lookup_elem(&frame_to_call, &fk);
+		if (old) {
+			/* The call that had this frame ended without a return the
+			 * probes saw: by raising, or (generators, coroutines) by
+			 * suspending. 3.8-3.10 see every end through the uretprobe,
+			 * so there a leftover only predates it. */
+			struct pending_call o = *old;
+			if (bpf_map_delete_elem(&frame_to_call, &fk) == 0) {
+				stat_inc(STAT_STALE_PENDING);
+				int raised = !(cfg->flags & CFG_OLD_FRAMES) && !(o.flags & CO_RESUMABLE);
+				count_outcome(pid, &o.key, 0, raised ? OUTCOME_RAISED : OUTCOME_UNSEEN);
+			}
+		}
+		struct pending_call pc = {};
+		pc.key = key;
+		pc.frame = frame;
+		pc.consts = consts;
+		pc.nlocalsplus = nlocalsplus;
+		pc.flags = flags;
+		if (bpf_map_update_elem(&frame_to_call, &fk, &pc, BPF_NOEXIST) == 0)
+			key.kind |= CALL_PENDING;
+		else
+			stat_inc(STAT_PENDING_FULL);
+	}
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
 	int fresh = (active && *active) ? count_in(&call_to_count_1, &key) : count_in(&call_to_count_0, &key);
@@ -763,8 +1113,8 @@ __attribute__((noinline)) int record_call(__u64 frame)
 
 	/* First sight of this call shape in this drain interval. */
 	stat_inc(STAT_NEW_KEYS);
-	if (key.kind == CALL_START)
-		note_sig(pid, key.sig, n);
+	if ((key.kind & ~CALL_PENDING) != CALL_RESUME)
+		note_sig(pid, key.sig, n, EVENT_SIG);
 	note_code(pid, code, key.code_fp,
 		  cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
 	if (key.caller)
@@ -772,13 +1122,92 @@ __attribute__((noinline)) int record_call(__u64 frame)
 	return 0;
 }
 
+/*
+ * The end of a call: a RETURN_VALUE/RETURN_CONST handler (3.11+, frame in a
+ * register) or the eval loop's return (3.8-3.10, value in rax, matched by
+ * the stack pointer). Counts the pending call with what it returned, yielded
+ * or that it raised.
+ */
+__attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __u64 how)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
+	if (!cfg)
+		return 0;
+	struct frame_key fk = {.pid = pid, .addr = how == PROBE_EVAL_RETURN ? sp - 8 : frame};
+	struct pending_call *p = bpf_map_lookup_elem(&frame_to_call, &fk);
+	if (!p)
+		return 0;
+	struct pending_call pc = *p;
+	if (bpf_map_delete_elem(&frame_to_call, &fk))
+		return 0; /* taken by the daemon's sweep */
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s)
+		return 0;
+
+	__u64 obj = 0;
+	__u8 outcome = OUTCOME_RETURNED;
+	if (how == PROBE_RETURN_VALUE) {
+		obj = rd64(frame + cfg->fr_localsplus + 8 * (__u64)pc.nlocalsplus);
+	} else if (how == PROBE_RETURN_CONST) {
+		/* The frame's instruction pointer is at the RETURN_CONST by now;
+		 * an EXTENDED_ARG before it supplies the oparg's high byte. */
+		__u64 instr = rd64(frame + cfg->fr_instr);
+		__u32 w = rd32(instr - 2);
+		__u8 op = (w >> 16) & 0xff;
+		__u32 ops = cfg->ret_const_ops;
+		if (!op || (op != (ops & 0xff) && op != ((ops >> 8) & 0xff) && op != ((ops >> 16) & 0xff) &&
+			    op != ((ops >> 24) & 0xff))) {
+			stat_inc(STAT_INSTR_UNKNOWN);
+			count_outcome(pid, &pc.key, 0, OUTCOME_UNSEEN);
+			return 0;
+		}
+		__u64 oparg = w >> 24;
+		if ((w & 0xff) == cfg->extended_arg)
+			oparg |= ((w >> 8) & 0xff) << 8;
+		obj = rd64(pc.consts + cfg->tuple_items + 8 * oparg);
+	} else {
+		obj = rax;
+		if (!obj) {
+			outcome = OUTCOME_RAISED;
+		} else if (cfg->fr_stacktop >= 0) {
+			if (rd64(pc.frame + cfg->fr_stacktop))
+				outcome = OUTCOME_YIELDED;
+		} else if (cfg->fr_state >= 0) {
+			if ((__s8)rd8(pc.frame + cfg->fr_state) == -1) /* FRAME_SUSPENDED */
+				outcome = OUTCOME_YIELDED;
+		}
+	}
+	__u64 value = 0;
+	if (obj) {
+		__u64 tp = rd64(obj + cfg->ob_type);
+		value = tp ? value_hash(cfg, s, obj, tp, 0) : 0;
+	}
+	if (outcome != OUTCOME_RAISED && !value)
+		outcome = OUTCOME_UNSEEN; /* the value could not be read */
+	count_outcome(pid, &pc.key, value, outcome);
+	return 0;
+}
+
+/* Words of x86-64 struct pt_regs. */
+#define REG_RAX 10
+#define REG_RSP 19
+
 /* One program per register that can hold the frame; the number is the
- * register's 8-byte word in x86-64 struct pt_regs. */
-#define ON_CALL(reg, word)                                     \
-	SEC("uprobe")                                              \
-	int on_call_##reg(struct pt_regs *ctx)                     \
-	{                                                          \
-		return record_call(((volatile __u64 *)ctx)[word]); \
+ * register's 8-byte word in x86-64 struct pt_regs. The attach cookie says
+ * how the probe point is used (PROBE_*). */
+#define ON_CALL(reg, word)                                                                                  \
+	SEC("uprobe")                                                                                       \
+	int on_call_##reg(struct pt_regs *ctx)                                                              \
+	{                                                                                                   \
+		volatile __u64 *r = (volatile __u64 *)ctx;                                                  \
+		return record_call(r[word], r[REG_RSP], bpf_get_attach_cookie(ctx));                        \
+	}                                                                                                   \
+	SEC("uprobe")                                                                                       \
+	int on_return_##reg(struct pt_regs *ctx)                                                            \
+	{                                                                                                   \
+		return record_return(((volatile __u64 *)ctx)[word], 0, 0, bpf_get_attach_cookie(ctx));      \
 	}
 
 ON_CALL(r15, 0)
@@ -796,3 +1225,10 @@ ON_CALL(rcx, 11)
 ON_CALL(rdx, 12)
 ON_CALL(rsi, 13)
 ON_CALL(rdi, 14)
+
+SEC("uretprobe")
+int on_eval_return(struct pt_regs *ctx)
+{
+	volatile __u64 *r = (volatile __u64 *)ctx;
+	return record_return(0, r[REG_RSP], r[REG_RAX], PROBE_EVAL_RETURN);
+}

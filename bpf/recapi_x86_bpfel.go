@@ -53,6 +53,30 @@ type recapiEventHeader struct {
 	Fp   uint64
 }
 
+type recapiFrameKey struct {
+	_    structs.HostLayout
+	Pid  uint32
+	Pad  uint32
+	Addr uint64
+}
+
+type recapiOutcomeKey struct {
+	_       structs.HostLayout
+	Call    recapiCallKey
+	Value   uint64
+	Outcome uint8
+	Pad     [7]uint8
+}
+
+type recapiPendingCall struct {
+	_           structs.HostLayout
+	Key         recapiCallKey
+	Frame       uint64
+	Consts      uint64
+	Nlocalsplus uint32
+	Flags       uint32
+}
+
 type recapiPyConfig struct {
 	_                  structs.HostLayout
 	Flags              uint32
@@ -95,27 +119,40 @@ type recapiPyConfig struct {
 	FrameHead          uint32
 	CoInstrVersion     int32
 	InterpInstrVersion int32
-	Pad3               uint32
+	CoNlocalsplus      int32
+	CoConsts           int32
+	FrStacktop         int32
+	FrState            int32
+	DictValues         int32
+	ExtendedArg        uint32
+	RetConstOps        uint32
 	_                  [4]byte
 	InterpHead         uint64
 	Interp             uint64
 	CellType           uint64
+	ContainerTypes     [5]uint64
 }
 
 type recapiScratch struct {
-	_     structs.HostLayout
-	Types [64]uint64
-	Code  [176]uint8
-	Wide  [688]uint8
-	Prev  [368]uint8
-	Cache [16]struct {
+	_      structs.HostLayout
+	Sig    recapiSigEvent
+	Nnodes [64]uint8
+	Elems  [2][8]uint64
+	Slots  [256]uint8
+	Code   [176]uint8
+	Wide   [688]uint8
+	Prev   [368]uint8
+	Cache  [16]struct {
 		_            structs.HostLayout
 		Code         uint64
 		Globals      uint64
 		Fp           uint64
 		InstrVersion uint64
+		Consts       uint64
 		Flags        uint32
 		Nparams      uint32
+		Nlocalsplus  uint32
+		Pad          uint32
 	}
 }
 
@@ -131,7 +168,7 @@ type recapiSigEvent struct {
 	Hdr     recapiEventHeader
 	Nparams uint32
 	Pad     uint32
-	Types   [64]uint64
+	Nodes   [1536]uint64
 }
 
 type recapiStatIndex uint32
@@ -146,7 +183,10 @@ const (
 	recapiStatIndexSTAT_TRUNCATED     recapiStatIndex = 6
 	recapiStatIndexSTAT_NEW_KEYS      recapiStatIndex = 7
 	recapiStatIndexSTAT_REEXECUTED    recapiStatIndex = 8
-	recapiStatIndexSTAT_MAX           recapiStatIndex = 9
+	recapiStatIndexSTAT_PENDING_FULL  recapiStatIndex = 9
+	recapiStatIndexSTAT_OUTCOMES_FULL recapiStatIndex = 10
+	recapiStatIndexSTAT_STALE_PENDING recapiStatIndex = 11
+	recapiStatIndexSTAT_MAX           recapiStatIndex = 12
 )
 
 type recapiTypeEvent struct {
@@ -169,6 +209,9 @@ const (
 	recapiMapCallToCount1      = "call_to_count_1"
 	recapiMapCpuScratch        = "cpu_scratch"
 	recapiMapEvents            = "events"
+	recapiMapFrameToCall       = "frame_to_call"
+	recapiMapOutcomeToCount0   = "outcome_to_count_0"
+	recapiMapOutcomeToCount1   = "outcome_to_count_1"
 	recapiMapPidToConfig       = "pid_to_config"
 	recapiMapSeenToFingerprint = "seen_to_fingerprint"
 	recapiMapStats             = "stats"
@@ -187,7 +230,25 @@ const (
 	recapiProgOnCallRdi        = "on_call_rdi"
 	recapiProgOnCallRdx        = "on_call_rdx"
 	recapiProgOnCallRsi        = "on_call_rsi"
+	recapiProgOnEvalReturn     = "on_eval_return"
+	recapiProgOnReturnR10      = "on_return_r10"
+	recapiProgOnReturnR11      = "on_return_r11"
+	recapiProgOnReturnR12      = "on_return_r12"
+	recapiProgOnReturnR13      = "on_return_r13"
+	recapiProgOnReturnR14      = "on_return_r14"
+	recapiProgOnReturnR15      = "on_return_r15"
+	recapiProgOnReturnR8       = "on_return_r8"
+	recapiProgOnReturnR9       = "on_return_r9"
+	recapiProgOnReturnRax      = "on_return_rax"
+	recapiProgOnReturnRbp      = "on_return_rbp"
+	recapiProgOnReturnRbx      = "on_return_rbx"
+	recapiProgOnReturnRcx      = "on_return_rcx"
+	recapiProgOnReturnRdi      = "on_return_rdi"
+	recapiProgOnReturnRdx      = "on_return_rdx"
+	recapiProgOnReturnRsi      = "on_return_rsi"
 	recapiVarUnusedCodeEvent   = "unused_code_event"
+	recapiVarUnusedOutcomeKey  = "unused_outcome_key"
+	recapiVarUnusedPendingCall = "unused_pending_call"
 	recapiVarUnusedSigEvent    = "unused_sig_event"
 	recapiVarUnusedStatIndex   = "unused_stat_index"
 	recapiVarUnusedTypeEvent   = "unused_type_event"
@@ -235,21 +296,37 @@ type recapiSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiProgramSpecs struct {
-	OnCallR10 *ebpf.ProgramSpec `ebpf:"on_call_r10"`
-	OnCallR11 *ebpf.ProgramSpec `ebpf:"on_call_r11"`
-	OnCallR12 *ebpf.ProgramSpec `ebpf:"on_call_r12"`
-	OnCallR13 *ebpf.ProgramSpec `ebpf:"on_call_r13"`
-	OnCallR14 *ebpf.ProgramSpec `ebpf:"on_call_r14"`
-	OnCallR15 *ebpf.ProgramSpec `ebpf:"on_call_r15"`
-	OnCallR8  *ebpf.ProgramSpec `ebpf:"on_call_r8"`
-	OnCallR9  *ebpf.ProgramSpec `ebpf:"on_call_r9"`
-	OnCallRax *ebpf.ProgramSpec `ebpf:"on_call_rax"`
-	OnCallRbp *ebpf.ProgramSpec `ebpf:"on_call_rbp"`
-	OnCallRbx *ebpf.ProgramSpec `ebpf:"on_call_rbx"`
-	OnCallRcx *ebpf.ProgramSpec `ebpf:"on_call_rcx"`
-	OnCallRdi *ebpf.ProgramSpec `ebpf:"on_call_rdi"`
-	OnCallRdx *ebpf.ProgramSpec `ebpf:"on_call_rdx"`
-	OnCallRsi *ebpf.ProgramSpec `ebpf:"on_call_rsi"`
+	OnCallR10    *ebpf.ProgramSpec `ebpf:"on_call_r10"`
+	OnCallR11    *ebpf.ProgramSpec `ebpf:"on_call_r11"`
+	OnCallR12    *ebpf.ProgramSpec `ebpf:"on_call_r12"`
+	OnCallR13    *ebpf.ProgramSpec `ebpf:"on_call_r13"`
+	OnCallR14    *ebpf.ProgramSpec `ebpf:"on_call_r14"`
+	OnCallR15    *ebpf.ProgramSpec `ebpf:"on_call_r15"`
+	OnCallR8     *ebpf.ProgramSpec `ebpf:"on_call_r8"`
+	OnCallR9     *ebpf.ProgramSpec `ebpf:"on_call_r9"`
+	OnCallRax    *ebpf.ProgramSpec `ebpf:"on_call_rax"`
+	OnCallRbp    *ebpf.ProgramSpec `ebpf:"on_call_rbp"`
+	OnCallRbx    *ebpf.ProgramSpec `ebpf:"on_call_rbx"`
+	OnCallRcx    *ebpf.ProgramSpec `ebpf:"on_call_rcx"`
+	OnCallRdi    *ebpf.ProgramSpec `ebpf:"on_call_rdi"`
+	OnCallRdx    *ebpf.ProgramSpec `ebpf:"on_call_rdx"`
+	OnCallRsi    *ebpf.ProgramSpec `ebpf:"on_call_rsi"`
+	OnEvalReturn *ebpf.ProgramSpec `ebpf:"on_eval_return"`
+	OnReturnR10  *ebpf.ProgramSpec `ebpf:"on_return_r10"`
+	OnReturnR11  *ebpf.ProgramSpec `ebpf:"on_return_r11"`
+	OnReturnR12  *ebpf.ProgramSpec `ebpf:"on_return_r12"`
+	OnReturnR13  *ebpf.ProgramSpec `ebpf:"on_return_r13"`
+	OnReturnR14  *ebpf.ProgramSpec `ebpf:"on_return_r14"`
+	OnReturnR15  *ebpf.ProgramSpec `ebpf:"on_return_r15"`
+	OnReturnR8   *ebpf.ProgramSpec `ebpf:"on_return_r8"`
+	OnReturnR9   *ebpf.ProgramSpec `ebpf:"on_return_r9"`
+	OnReturnRax  *ebpf.ProgramSpec `ebpf:"on_return_rax"`
+	OnReturnRbp  *ebpf.ProgramSpec `ebpf:"on_return_rbp"`
+	OnReturnRbx  *ebpf.ProgramSpec `ebpf:"on_return_rbx"`
+	OnReturnRcx  *ebpf.ProgramSpec `ebpf:"on_return_rcx"`
+	OnReturnRdi  *ebpf.ProgramSpec `ebpf:"on_return_rdi"`
+	OnReturnRdx  *ebpf.ProgramSpec `ebpf:"on_return_rdx"`
+	OnReturnRsi  *ebpf.ProgramSpec `ebpf:"on_return_rsi"`
 }
 
 // recapiMapSpecs contains maps before they are loaded into the kernel.
@@ -261,6 +338,9 @@ type recapiMapSpecs struct {
 	CallToCount1      *ebpf.MapSpec `ebpf:"call_to_count_1"`
 	CpuScratch        *ebpf.MapSpec `ebpf:"cpu_scratch"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
+	FrameToCall       *ebpf.MapSpec `ebpf:"frame_to_call"`
+	OutcomeToCount0   *ebpf.MapSpec `ebpf:"outcome_to_count_0"`
+	OutcomeToCount1   *ebpf.MapSpec `ebpf:"outcome_to_count_1"`
 	PidToConfig       *ebpf.MapSpec `ebpf:"pid_to_config"`
 	SeenToFingerprint *ebpf.MapSpec `ebpf:"seen_to_fingerprint"`
 	Stats             *ebpf.MapSpec `ebpf:"stats"`
@@ -270,10 +350,12 @@ type recapiMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiVariableSpecs struct {
-	UnusedCodeEvent *ebpf.VariableSpec `ebpf:"unused_code_event"`
-	UnusedSigEvent  *ebpf.VariableSpec `ebpf:"unused_sig_event"`
-	UnusedStatIndex *ebpf.VariableSpec `ebpf:"unused_stat_index"`
-	UnusedTypeEvent *ebpf.VariableSpec `ebpf:"unused_type_event"`
+	UnusedCodeEvent   *ebpf.VariableSpec `ebpf:"unused_code_event"`
+	UnusedOutcomeKey  *ebpf.VariableSpec `ebpf:"unused_outcome_key"`
+	UnusedPendingCall *ebpf.VariableSpec `ebpf:"unused_pending_call"`
+	UnusedSigEvent    *ebpf.VariableSpec `ebpf:"unused_sig_event"`
+	UnusedStatIndex   *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedTypeEvent   *ebpf.VariableSpec `ebpf:"unused_type_event"`
 }
 
 // recapiObjects contains all objects after they have been loaded into the kernel.
@@ -301,6 +383,9 @@ type recapiMaps struct {
 	CallToCount1      *ebpf.Map `ebpf:"call_to_count_1"`
 	CpuScratch        *ebpf.Map `ebpf:"cpu_scratch"`
 	Events            *ebpf.Map `ebpf:"events"`
+	FrameToCall       *ebpf.Map `ebpf:"frame_to_call"`
+	OutcomeToCount0   *ebpf.Map `ebpf:"outcome_to_count_0"`
+	OutcomeToCount1   *ebpf.Map `ebpf:"outcome_to_count_1"`
 	PidToConfig       *ebpf.Map `ebpf:"pid_to_config"`
 	SeenToFingerprint *ebpf.Map `ebpf:"seen_to_fingerprint"`
 	Stats             *ebpf.Map `ebpf:"stats"`
@@ -313,6 +398,9 @@ func (m *recapiMaps) Close() error {
 		m.CallToCount1,
 		m.CpuScratch,
 		m.Events,
+		m.FrameToCall,
+		m.OutcomeToCount0,
+		m.OutcomeToCount1,
 		m.PidToConfig,
 		m.SeenToFingerprint,
 		m.Stats,
@@ -323,31 +411,49 @@ func (m *recapiMaps) Close() error {
 //
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiVariables struct {
-	UnusedCodeEvent *ebpf.Variable `ebpf:"unused_code_event"`
-	UnusedSigEvent  *ebpf.Variable `ebpf:"unused_sig_event"`
-	UnusedStatIndex *ebpf.Variable `ebpf:"unused_stat_index"`
-	UnusedTypeEvent *ebpf.Variable `ebpf:"unused_type_event"`
+	UnusedCodeEvent   *ebpf.Variable `ebpf:"unused_code_event"`
+	UnusedOutcomeKey  *ebpf.Variable `ebpf:"unused_outcome_key"`
+	UnusedPendingCall *ebpf.Variable `ebpf:"unused_pending_call"`
+	UnusedSigEvent    *ebpf.Variable `ebpf:"unused_sig_event"`
+	UnusedStatIndex   *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedTypeEvent   *ebpf.Variable `ebpf:"unused_type_event"`
 }
 
 // recapiPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiPrograms struct {
-	OnCallR10 *ebpf.Program `ebpf:"on_call_r10"`
-	OnCallR11 *ebpf.Program `ebpf:"on_call_r11"`
-	OnCallR12 *ebpf.Program `ebpf:"on_call_r12"`
-	OnCallR13 *ebpf.Program `ebpf:"on_call_r13"`
-	OnCallR14 *ebpf.Program `ebpf:"on_call_r14"`
-	OnCallR15 *ebpf.Program `ebpf:"on_call_r15"`
-	OnCallR8  *ebpf.Program `ebpf:"on_call_r8"`
-	OnCallR9  *ebpf.Program `ebpf:"on_call_r9"`
-	OnCallRax *ebpf.Program `ebpf:"on_call_rax"`
-	OnCallRbp *ebpf.Program `ebpf:"on_call_rbp"`
-	OnCallRbx *ebpf.Program `ebpf:"on_call_rbx"`
-	OnCallRcx *ebpf.Program `ebpf:"on_call_rcx"`
-	OnCallRdi *ebpf.Program `ebpf:"on_call_rdi"`
-	OnCallRdx *ebpf.Program `ebpf:"on_call_rdx"`
-	OnCallRsi *ebpf.Program `ebpf:"on_call_rsi"`
+	OnCallR10    *ebpf.Program `ebpf:"on_call_r10"`
+	OnCallR11    *ebpf.Program `ebpf:"on_call_r11"`
+	OnCallR12    *ebpf.Program `ebpf:"on_call_r12"`
+	OnCallR13    *ebpf.Program `ebpf:"on_call_r13"`
+	OnCallR14    *ebpf.Program `ebpf:"on_call_r14"`
+	OnCallR15    *ebpf.Program `ebpf:"on_call_r15"`
+	OnCallR8     *ebpf.Program `ebpf:"on_call_r8"`
+	OnCallR9     *ebpf.Program `ebpf:"on_call_r9"`
+	OnCallRax    *ebpf.Program `ebpf:"on_call_rax"`
+	OnCallRbp    *ebpf.Program `ebpf:"on_call_rbp"`
+	OnCallRbx    *ebpf.Program `ebpf:"on_call_rbx"`
+	OnCallRcx    *ebpf.Program `ebpf:"on_call_rcx"`
+	OnCallRdi    *ebpf.Program `ebpf:"on_call_rdi"`
+	OnCallRdx    *ebpf.Program `ebpf:"on_call_rdx"`
+	OnCallRsi    *ebpf.Program `ebpf:"on_call_rsi"`
+	OnEvalReturn *ebpf.Program `ebpf:"on_eval_return"`
+	OnReturnR10  *ebpf.Program `ebpf:"on_return_r10"`
+	OnReturnR11  *ebpf.Program `ebpf:"on_return_r11"`
+	OnReturnR12  *ebpf.Program `ebpf:"on_return_r12"`
+	OnReturnR13  *ebpf.Program `ebpf:"on_return_r13"`
+	OnReturnR14  *ebpf.Program `ebpf:"on_return_r14"`
+	OnReturnR15  *ebpf.Program `ebpf:"on_return_r15"`
+	OnReturnR8   *ebpf.Program `ebpf:"on_return_r8"`
+	OnReturnR9   *ebpf.Program `ebpf:"on_return_r9"`
+	OnReturnRax  *ebpf.Program `ebpf:"on_return_rax"`
+	OnReturnRbp  *ebpf.Program `ebpf:"on_return_rbp"`
+	OnReturnRbx  *ebpf.Program `ebpf:"on_return_rbx"`
+	OnReturnRcx  *ebpf.Program `ebpf:"on_return_rcx"`
+	OnReturnRdi  *ebpf.Program `ebpf:"on_return_rdi"`
+	OnReturnRdx  *ebpf.Program `ebpf:"on_return_rdx"`
+	OnReturnRsi  *ebpf.Program `ebpf:"on_return_rsi"`
 }
 
 func (p *recapiPrograms) Close() error {
@@ -367,6 +473,22 @@ func (p *recapiPrograms) Close() error {
 		p.OnCallRdi,
 		p.OnCallRdx,
 		p.OnCallRsi,
+		p.OnEvalReturn,
+		p.OnReturnR10,
+		p.OnReturnR11,
+		p.OnReturnR12,
+		p.OnReturnR13,
+		p.OnReturnR14,
+		p.OnReturnR15,
+		p.OnReturnR8,
+		p.OnReturnR9,
+		p.OnReturnRax,
+		p.OnReturnRbp,
+		p.OnReturnRbx,
+		p.OnReturnRcx,
+		p.OnReturnRdi,
+		p.OnReturnRdx,
+		p.OnReturnRsi,
 	)
 }
 

@@ -29,6 +29,11 @@ type Config struct {
 	LogFormat string
 	BPFStats  bool // record the BPF program's own run time in the snapshot (benchmarks)
 
+	// Returns says when return types, yields and raises are recorded
+	// (auto, always, off); ReturnsWindow is how long an auto window lasts.
+	Returns       string
+	ReturnsWindow time.Duration
+
 	// Store is the --store URL: "" picks the default (see storeURL), "none"
 	// disables the store.
 	Store         string
@@ -110,6 +115,9 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", "", "write rotating snapshots of everything recorded so far into `DIR` (recapi-TIME.recapi.zst)")
 	fs.DurationVar(&c.SnapshotEvery, "snapshot-every", 5*time.Minute, "how often to write a snapshot into --snapshot-dir")
 	fs.IntVar(&c.SnapshotKeep, "snapshot-keep", 12, "rotating snapshots to keep in --snapshot-dir; older ones are removed")
+	fs.StringVar(&c.Returns, "returns", "auto", "when to record return and yield types and raised exceptions, which costs a second trap per call: "+
+		"auto (from the start for --returns-window, then again for a window when new call shapes appear, at most 10% of the time), always, or off")
+	fs.DurationVar(&c.ReturnsWindow, "returns-window", 10*time.Second, "how long an auto --returns window lasts")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	// Settings a service manager passes in the environment; flags win.
 	for _, e := range envDefaults {
@@ -142,6 +150,7 @@ var envDefaults = []struct{ flag, env string }{
 	{"interval", "RECAPI_INTERVAL"},
 	{"log-level", "RECAPI_LOG_LEVEL"},
 	{"log-format", "RECAPI_LOG_FORMAT"},
+	{"returns", "RECAPI_RETURNS"},
 }
 
 // errUsage marks command-line mistakes (exit code 2).
@@ -176,6 +185,10 @@ func (c *Config) Validate() error {
 		return &UsageError{fmt.Sprintf("--snapshot-every %v is too short: use at least 1s", c.SnapshotEvery)}
 	case c.SnapshotKeep < 1:
 		return &UsageError{"--snapshot-keep must be at least 1"}
+	case c.Returns != "auto" && c.Returns != "always" && c.Returns != "off":
+		return &UsageError{fmt.Sprintf("--returns %q: use auto, always or off", c.Returns)}
+	case c.ReturnsWindow < 100*time.Millisecond:
+		return &UsageError{fmt.Sprintf("--returns-window %v is too short: use at least 100ms", c.ReturnsWindow)}
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return &UsageError{fmt.Sprintf("--log-format %q: use text or json", c.LogFormat)}
 	}

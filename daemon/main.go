@@ -100,7 +100,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 			}
 			targets = append(targets, p)
 		}
-		if tracer, err = NewTracer(log); err != nil {
+		if tracer, err = NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}); err != nil {
 			return 1, err
 		}
 		for _, p := range targets {
@@ -197,7 +197,7 @@ func startCommand(cfg *Config, log *slog.Logger) (*Tracer, *launched, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tracer, err := NewTracer(log)
+	tracer, err := NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow})
 	if err == nil {
 		err = tracer.Attach(proc, cfg.Command)
 		if err != nil {

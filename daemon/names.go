@@ -73,6 +73,22 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	if !l.OldFrames && b.CellType != 0 {
 		c.CellType = b.CellType + bias
 	}
+	c.CoNlocalsplus = int32(l.PyCodeObject_co_nlocalsplus)
+	c.CoConsts = int32(l.PyCodeObject_co_consts)
+	c.FrStacktop = int32(l.Frame_stacktop)
+	c.FrState = int32(l.Frame_state)
+	c.DictValues = int32(l.PyDictObject_ma_values)
+	c.ExtendedArg = uint32(l.ExtendedArgOpcode)
+	for i, op := range l.ReturnConstOpcodes {
+		if i < 4 {
+			c.RetConstOps |= uint32(op) << (8 * i)
+		}
+	}
+	for i, t := range b.ContainerTypes {
+		if t != 0 {
+			c.ContainerTypes[i] = t + bias
+		}
+	}
 	return c
 }
 
@@ -441,7 +457,8 @@ func binding(fn aggregate.Function, first typeMeta) string {
 	return ""
 }
 
-// record turns one kernel count into a named record.
+// record turns one kernel count into a named record: calls (or
+// resumptions, or creations) with the shape of k.
 func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
 	callee := tg.code(codeKey{k.Code, k.CodeFp})
 	r := aggregate.Record{
@@ -457,12 +474,16 @@ func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
 		r.Caller = &fn
 		r.Partial = r.Partial || c.partial
 	}
-	if k.Kind == bpf.CallResume {
+	switch k.Kind &^ bpf.CallPending {
+	case bpf.CallResume:
 		r.Resumptions = n
 		return r
+	case bpf.CallCreate:
+		r.Created = n
+	default:
+		r.Calls = n
 	}
-	r.Calls = n
-	types, ok := tg.sigs[k.Sig]
+	nodes, ok := tg.sigs[k.Sig]
 	if !ok && k.Nparams > 0 {
 		t.stats["signatures_unknown"]++
 		r.Partial = true
@@ -475,12 +496,13 @@ func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
 		if i < len(callee.kinds) {
 			p.Kind = string(callee.kinds[i])
 		}
-		if i < len(types) {
-			tm := tg.typeName(types[i])
-			p.Type = tm.name
-			r.Partial = r.Partial || tm.partial
+		if (i+1)*bpf.NodesPerValue <= len(nodes) {
+			one := nodes[i*bpf.NodesPerValue : (i+1)*bpf.NodesPerValue]
+			name, partial := tg.describe(one)
+			p.Type = name
+			r.Partial = r.Partial || partial
 			if i == 0 {
-				r.Binding = binding(callee.fn, tm)
+				r.Binding = binding(callee.fn, tg.typeName(one[0]))
 			}
 		}
 		if i < len(callee.defaults) {
@@ -490,6 +512,95 @@ func (t *Tracer) record(tg *target, k *bpf.CallKey, n uint64) aggregate.Record {
 		r.Params = append(r.Params, p)
 	}
 	return r
+}
+
+// outcomeRecord turns one count of calls that ended into a named record.
+func (t *Tracer) outcomeRecord(tg *target, k *bpf.OutcomeKey, n uint64) aggregate.Record {
+	r := t.record(tg, &k.Call, n)
+	var value string
+	if k.Value != 0 && (k.Outcome == bpf.OutcomeReturned || k.Outcome == bpf.OutcomeYielded) {
+		var partial bool
+		if k.Value&1 != 0 {
+			nodes, ok := tg.values[k.Value]
+			if !ok {
+				t.stats["values_unknown"]++
+				nodes = nil
+			}
+			value, partial = tg.describe(nodes)
+		} else {
+			tm := tg.typeName(k.Value)
+			value, partial = tm.name, tm.partial
+		}
+		r.Partial = r.Partial || partial
+	}
+	switch k.Outcome {
+	case bpf.OutcomeReturned:
+		r.Returns = &value
+	case bpf.OutcomeYielded:
+		r.Yields = &value
+	case bpf.OutcomeRaised:
+		r.Raised = n
+	}
+	return r
+}
+
+// describe renders the type description nodes of one value (see
+// include/events.h): "builtins.dict[builtins.str, builtins.list[builtins.int]]".
+func (tg *target) describe(nodes []uint64) (string, bool) {
+	i, partial := 0, false
+	var walk func(depth int, inTuple bool) string
+	walk = func(depth int, inTuple bool) string {
+		if i >= len(nodes) {
+			partial = true
+			return ""
+		}
+		tp := nodes[i]
+		i++
+		tm := tg.typeName(tp)
+		partial = partial || tm.partial
+		kind := tg.containerKind(tp)
+		if kind < 0 || depth == 2 || (depth == 1 && inTuple) || i >= len(nodes) {
+			return tm.name
+		}
+		hdr := nodes[i]
+		i++
+		switch {
+		case hdr == bpf.NodeUnexpanded:
+			return tm.name
+		case hdr == bpf.NodeHdr:
+			return tm.name + "[()]"
+		case hdr == bpf.NodeLongTuple:
+			return tm.name + "[" + walk(depth+1, true) + ", ...]"
+		case hdr&^0xff == bpf.NodeHdr && hdr&0xff <= bpf.MaxElems:
+			parts := make([]string, hdr&0xff)
+			for j := range parts {
+				parts[j] = walk(depth+1, kind == ctTuple)
+			}
+			return tm.name + "[" + strings.Join(parts, ", ") + "]"
+		}
+		partial = true
+		return tm.name
+	}
+	if len(nodes) == 0 {
+		return "", true
+	}
+	return walk(0, false), partial
+}
+
+// ctTuple is the index of tuple in symbolize.ContainerTypeSymbols.
+const ctTuple = 1
+
+// containerKind is the index of tp in the process's container types, or -1.
+func (tg *target) containerKind(tp uint64) int {
+	if tp == 0 {
+		return -1
+	}
+	for i, c := range tg.containers {
+		if c == tp {
+			return i
+		}
+	}
+	return -1
 }
 
 func readCmdline(pid int) []string {

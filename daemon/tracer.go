@@ -39,6 +39,16 @@ type Tracer struct {
 	targets map[uint32]*target
 	agg     *aggregate.Aggregator
 	stats   map[string]uint64 // daemon-side counters, merged into the snapshot header
+	policy  OutcomePolicy
+}
+
+// OutcomePolicy says when the outcome probes (returns, yields, raises) are
+// attached. Each costs a second trap per call, so "auto" attaches them in
+// windows: from the start, for Window; then again for Window when new call
+// shapes appear, at most one Window in ten.
+type OutcomePolicy struct {
+	Mode   string // "auto", "always" or "off"
+	Window time.Duration
 }
 
 // target is one traced process.
@@ -61,8 +71,26 @@ type target struct {
 	unnamed  []*codeMeta                   // code objects not found in qix yet (retried at drains)
 	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
 	types    map[uint64]typeMeta
-	sigs     map[uint64][]uint64
+	sigs     map[uint64][]uint64 // argument descriptions by sig hash
+	values   map[uint64][]uint64 // container value descriptions by hash
+	// containers are the runtime addresses of list, tuple, dict, set and
+	// frozenset, whose element types BPF samples.
+	containers [5]uint64
+
+	ex *link.Executable
+	// outcomeProbes see how calls end; attached only during outcome windows.
+	outcomeProbes []symbolize.ProbePoint
+	outcomeLinks  []link.Link
+	outcomesOn    bool
+	windowStart   time.Time
+	nextWindow    time.Time            // auto mode: no window opens before this
+	shapes        map[shapeID]struct{} // call shapes seen, to notice new ones
+	newShapes     bool
+	exited        bool
 }
+
+// shapeID identifies a call shape of a process for noticing new ones.
+type shapeID struct{ code, fp, caller, sig uint64 }
 
 // codeKey names a code object: its address and a fingerprint that changes
 // when the address is reused by another code object.
@@ -89,7 +117,7 @@ type typeMeta struct {
 }
 
 // NewTracer loads the BPF objects and starts reading their events.
-func NewTracer(log *slog.Logger) (*Tracer, error) {
+func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 	objs, err := bpf.Load()
 	if err != nil {
 		return nil, err
@@ -108,6 +136,7 @@ func NewTracer(log *slog.Logger) (*Tracer, error) {
 		targets:    map[uint32]*target{},
 		agg:        aggregate.NewAggregator(),
 		stats:      map[string]uint64{},
+		policy:     policy,
 	}
 	go t.readEvents()
 	return t, nil
@@ -143,6 +172,8 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		nested:  map[uint64]symbolize.CodeName{},
 		types:   map[uint64]typeMeta{},
 		sigs:    map[uint64][]uint64{},
+		values:  map[uint64][]uint64{},
+		shapes:  map[shapeID]struct{}{},
 	}
 	if len(tg.info.Command) == 0 {
 		tg.info.Command = readCmdline(p.PID)
@@ -152,6 +183,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	tg.started = startTime(p.PID)
 
 	cfg := pyConfig(b, p.Bias)
+	tg.containers = cfg.ContainerTypes
 	t.mu.Lock()
 	t.targets[uint32(p.PID)] = tg
 	t.mu.Unlock()
@@ -173,8 +205,141 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		}
 		tg.links = append(tg.links, l)
 	}
-	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(tg.links))
+	tg.ex = ex
+	returnsOK := b.OutcomeErr == nil
+	if !returnsOK {
+		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
+	}
+	for _, pp := range b.OutcomeProbes {
+		if pp.Kind == symbolize.ProbeCreate {
+			// Generator creation: one trap per created object, always on.
+			l, err := t.objs.AttachOutcome(ex, pp.FileOffset, p.PID, uint8(pp.FrameReg), bpf.ProbeCreate)
+			if err != nil {
+				t.forget(tg)
+				return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
+			}
+			tg.links = append(tg.links, l)
+		} else if returnsOK {
+			tg.outcomeProbes = append(tg.outcomeProbes, pp)
+		}
+	}
+	if t.policy.Mode != "off" && len(tg.outcomeProbes) > 0 {
+		t.mu.Lock()
+		err := t.openWindow(tg)
+		t.mu.Unlock()
+		if err != nil {
+			t.forget(tg)
+			return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
+		}
+	}
+	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(tg.links),
+		"outcome_probes", len(tg.outcomeProbes), "returns", t.policy.Mode)
 	return nil
+}
+
+// outcomeCookie is how an outcome probe point is used, for its attach cookie.
+func outcomeCookie(k symbolize.ProbeKind) uint64 {
+	switch k {
+	case symbolize.ProbeReturnConst:
+		return bpf.ProbeReturnConst
+	case symbolize.ProbeEvalReturn:
+		return bpf.ProbeEvalReturn
+	}
+	return bpf.ProbeReturnValue
+}
+
+// openWindow attaches the outcome probes of a target and then lets BPF
+// count its calls at their end. Called with t.mu held.
+func (t *Tracer) openWindow(tg *target) error {
+	for _, pp := range tg.outcomeProbes {
+		l, err := t.objs.AttachOutcome(tg.ex, pp.FileOffset, tg.pid, uint8(pp.FrameReg), outcomeCookie(pp.Kind))
+		if err != nil {
+			t.closeOutcomeLinks(tg)
+			return err
+		}
+		tg.outcomeLinks = append(tg.outcomeLinks, l)
+	}
+	if err := t.objs.SetOutcomes(uint32(tg.pid), true); err != nil {
+		t.closeOutcomeLinks(tg)
+		return err
+	}
+	tg.outcomesOn = true
+	tg.windowStart = time.Now()
+	t.log.Debug("outcome window opened", "pid", tg.pid)
+	return nil
+}
+
+// closeWindow stops counting a target's calls at their end, detaches the
+// outcome probes and counts the calls still waiting as ended unseen.
+// Called with t.mu held.
+func (t *Tracer) closeWindow(tg *target) {
+	if !tg.outcomesOn {
+		return
+	}
+	tg.outcomesOn = false
+	if !tg.exited {
+		if err := t.objs.SetOutcomes(uint32(tg.pid), false); err != nil {
+			t.log.Warn("stop outcome counting", "pid", tg.pid, "err", err)
+		}
+		// Let a return in flight find its call before the probes go.
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.closeOutcomeLinks(tg)
+	t.sweep(uint32(tg.pid))
+	t.log.Debug("outcome window closed", "pid", tg.pid)
+}
+
+func (t *Tracer) closeOutcomeLinks(tg *target) {
+	for _, l := range tg.outcomeLinks {
+		if err := l.Close(); err != nil {
+			t.log.Warn("detach outcome probe", "pid", tg.pid, "err", err)
+		}
+	}
+	tg.outcomeLinks = nil
+}
+
+// sweep counts the calls of pid still waiting for their end as ended
+// unseen. Called with t.mu held.
+func (t *Tracer) sweep(pid uint32) {
+	err := t.objs.SweepPending(pid, func(k *bpf.CallKey) {
+		tg := t.targets[k.Pid]
+		if tg == nil {
+			return
+		}
+		t.agg.Add(t.outcomeRecord(tg, &bpf.OutcomeKey{Call: *k, Outcome: bpf.OutcomeUnseen}, 1))
+	})
+	if err != nil {
+		t.log.Warn("sweep pending calls", "pid", pid, "err", err)
+	}
+}
+
+// steerWindows applies the outcome policy after a drain. Called with t.mu held.
+func (t *Tracer) steerWindows(now time.Time) {
+	for _, tg := range t.targets {
+		if len(tg.outcomeProbes) == 0 || tg.exited || len(tg.links) == 0 {
+			continue
+		}
+		if startTime(tg.pid) != tg.started {
+			// The process is gone: what still waits ended with it.
+			tg.exited = true
+			t.closeWindow(tg)
+			continue
+		}
+		if t.policy.Mode != "auto" {
+			continue
+		}
+		switch {
+		case tg.outcomesOn && now.Sub(tg.windowStart) >= t.policy.Window:
+			t.closeWindow(tg)
+			tg.nextWindow = now.Add(9 * t.policy.Window)
+			tg.newShapes = false
+		case !tg.outcomesOn && tg.newShapes && !now.Before(tg.nextWindow):
+			tg.newShapes = false
+			if err := t.openWindow(tg); err != nil {
+				t.log.Warn("open outcome window", "pid", tg.pid, "err", err)
+			}
+		}
+	}
 }
 
 // forget detaches a target's probes and removes its config.
@@ -187,10 +352,14 @@ func (t *Tracer) forget(tg *target) {
 }
 
 // DetachAll removes every probe. Counts already made stay in the maps for
-// the final Drain.
+// the final Drain; calls still waiting for their end are counted as ended
+// unseen.
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, tg := range t.targets {
+		t.closeWindow(tg)
+	}
 	for _, tg := range t.targets {
 		for _, l := range tg.links {
 			if err := l.Close(); err != nil {
@@ -226,11 +395,19 @@ func (t *Tracer) Drain() error {
 	for _, tg := range t.targets {
 		tg.renamePending()
 	}
-	return t.objs.DrainCounts(func(k *bpf.CallKey, n uint64) {
+	err := t.objs.DrainCounts(func(k *bpf.CallKey, n uint64) {
 		tg := t.targets[k.Pid]
 		if tg == nil {
 			t.stats["counts_of_unknown_pid"] += n
 			return
+		}
+		id := shapeID{k.Code, k.CodeFp, k.Caller, k.Sig}
+		if _, ok := tg.shapes[id]; !ok {
+			tg.shapes[id] = struct{}{}
+			tg.newShapes = true
+		}
+		if k.Kind&bpf.CallPending != 0 {
+			return // counted when it ends, from the outcome maps
 		}
 		rec := t.record(tg, k, n)
 		if t.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -239,6 +416,21 @@ func (t *Tracer) Drain() error {
 		}
 		t.agg.Add(rec)
 	})
+	if err != nil {
+		return err
+	}
+	if err := t.objs.DrainOutcomes(func(k *bpf.OutcomeKey, n uint64) {
+		tg := t.targets[k.Call.Pid]
+		if tg == nil {
+			t.stats["counts_of_unknown_pid"] += n
+			return
+		}
+		t.agg.Add(t.outcomeRecord(tg, k, n))
+	}); err != nil {
+		return err
+	}
+	t.steerWindows(time.Now())
+	return nil
 }
 
 // catchUp waits until the event reader has handled every event submitted so far.
@@ -293,8 +485,11 @@ func (t *Tracer) handle(ev bpf.Event) {
 		if tg == nil {
 			return
 		}
-		n := min(int(ev.Sig.Nparams), len(ev.Sig.Types))
-		tg.sigs[ev.Sig.Hdr.Ptr] = append([]uint64(nil), ev.Sig.Types[:n]...)
+		tg.sigs[ev.Sig.Hdr.Ptr] = ev.Sig.Nodes
+	case ev.Val != nil:
+		if tg := t.targets[ev.Val.Hdr.Pid]; tg != nil {
+			tg.values[ev.Val.Hdr.Ptr] = ev.Val.Nodes
+		}
 	case ev.Code != nil:
 		if tg := t.targets[ev.Code.Hdr.Pid]; tg != nil {
 			tg.codes[codeKey{ev.Code.Hdr.Ptr, ev.Code.Hdr.Fp}] = codeFromEvent(tg, ev.Code)

@@ -17,12 +17,26 @@ type Func struct {
 	CodeKind    string // "", "generator", "coroutine", "async_generator"
 	Calls       uint64
 	Resumptions uint64
-	Params      []Param // in declaration order
-	// Returns counts the observed return types; nil when none was seen.
+	// Raised counts the calls and resumptions that ended by an exception.
+	Raised uint64
+	// Created counts the generator, coroutine and async generator objects
+	// calling the function made (Calls counts their starts).
+	Created uint64
+	Params  []Param // in declaration order
+	// Returns counts the observed return types by the calls and
+	// resumptions that returned them (a generator's or coroutine's return
+	// value is seen when its last resumption returns); nil when none was
+	// seen.
 	Returns map[string]uint64
 	// Return is the inferred return type; valid when HasReturn.
 	Return    Type
 	HasReturn bool
+	// Yields counts the types a generator or coroutine yielded by the
+	// calls and resumptions that yielded them; nil when none was seen.
+	Yields map[string]uint64
+	// Yield is the inferred yield type; valid when HasYield.
+	Yield    Type
+	HasYield bool
 	// SelfReturn is set when the method always returned its receiver's
 	// class (see SelfReturn) and Options.SelfReturns is on.
 	SelfReturn bool
@@ -96,10 +110,23 @@ func analyze(recs []aggregate.Record, o Options) Func {
 	for _, r := range recs {
 		f.Calls += r.Calls
 		f.Resumptions += r.Resumptions
+		f.Raised += r.Raised
+		f.Created += r.Created
 		if f.CodeKind == "" {
 			f.CodeKind = r.CodeKind
 		}
-		if r.Calls > 0 {
+	}
+	// Argument types and callers are counted by calls. A generator or
+	// coroutine function whose objects were created and never started has
+	// none: its creations, which carry the same argument types, count
+	// instead.
+	uses := func(r *aggregate.Record) uint64 { return r.Calls }
+	if f.Calls == 0 {
+		uses = func(r *aggregate.Record) uint64 { return r.Created }
+	}
+	for i := range recs {
+		r := &recs[i]
+		if n := uses(r); n > 0 {
 			pkg, fn := CallerFromC, ""
 			if r.Caller != nil {
 				pkg, _, _ = strings.Cut(r.Caller.Module, ".")
@@ -110,7 +137,7 @@ func analyze(recs []aggregate.Record, o Options) Func {
 				c = &Callers{fns: make(map[string]bool)}
 				f.Callers[pkg] = c
 			}
-			c.Calls += r.Calls
+			c.Calls += n
 			if !c.fns[fn] {
 				c.fns[fn] = true
 				c.Functions++
@@ -142,16 +169,14 @@ func analyze(recs []aggregate.Record, o Options) Func {
 			if p.HasDefault != nil && *p.HasDefault {
 				fp.HasDefault = true
 			}
-			if p.Type != "" && r.Calls > 0 {
-				fp.Types[p.Type] += r.Calls
+			if n := uses(&r); p.Type != "" && n > 0 {
+				fp.Types[p.Type] += n
 			}
 		}
-		if r.Returns != nil && *r.Returns != "" {
-			if f.Returns == nil {
-				f.Returns = make(map[string]uint64)
-			}
-			f.Returns[*r.Returns] += r.Calls
-		}
+		// A record's calls and resumptions all ended the way its key
+		// says: by returning Returns or by yielding Yields.
+		f.Returns = count(f.Returns, r.Returns, r.Calls+r.Resumptions)
+		f.Yields = count(f.Yields, r.Yields, r.Calls+r.Resumptions)
 	}
 	for i := range f.Params {
 		p := &f.Params[i]
@@ -160,7 +185,13 @@ func analyze(recs []aggregate.Record, o Options) Func {
 	if f.Returns != nil {
 		f.Return, f.HasReturn = Infer(observed(f.Returns), o)
 	}
-	f.SelfReturn = o.SelfReturns && SelfReturn(recs, f.Kind)
+	if f.Yields != nil {
+		f.Yield, f.HasYield = Infer(observed(f.Yields), o)
+	}
+	// A generator's return value is not what calling it returns: Self is
+	// for plain functions and coroutines.
+	selfKind := f.CodeKind == "" || f.CodeKind == aggregate.CodeCoroutine
+	f.SelfReturn = o.SelfReturns && selfKind && SelfReturn(recs, f.Kind)
 
 	for _, s := range aggregate.Summarize(recs) {
 		for _, r := range s.Top {
@@ -168,6 +199,18 @@ func analyze(recs []aggregate.Record, o Options) Func {
 		}
 	}
 	return f
+}
+
+// count adds n to m[*t] when a type t was observed, making m when needed.
+func count(m map[string]uint64, t *string, n uint64) map[string]uint64 {
+	if t == nil || *t == "" {
+		return m
+	}
+	if m == nil {
+		m = make(map[string]uint64)
+	}
+	m[*t] += n
+	return m
 }
 
 // observed turns counts by type into a sorted list.

@@ -23,6 +23,18 @@ func TestParse(t *testing.T) {
 		{name: "empty tuple", in: "builtins.tuple[()]", want: "builtins.tuple[()]"},
 		{name: "empty brackets", in: "builtins.list[]", want: "builtins.list[()]"},
 		{name: "var tuple", in: "builtins.tuple[builtins.int, ...]", want: "builtins.tuple[builtins.int, ...]"},
+		{name: "var tuple no space", in: "builtins.tuple[builtins.int,...]", want: "builtins.tuple[builtins.int, ...]"},
+		{name: "var tuple of containers", in: "builtins.tuple[builtins.dict[builtins.str, builtins.list[()]], ...]", want: "builtins.tuple[builtins.dict[builtins.str, builtins.list[()]], ...]"},
+		{name: "var tuple inside a dict", in: "builtins.dict[builtins.str, builtins.tuple[builtins.int, ...]]", want: "builtins.dict[builtins.str, builtins.tuple[builtins.int, ...]]"},
+		{name: "pair", in: "builtins.tuple[builtins.int, builtins.str]", want: "builtins.tuple[builtins.int, builtins.str]"},
+		{name: "empty list", in: "builtins.list[()]", want: "builtins.list[()]"},
+		{name: "empty dict", in: "builtins.dict[()]", want: "builtins.dict[()]"},
+		{name: "union element", in: "builtins.list[builtins.int | None]", want: "builtins.list[builtins.int | None]"},
+		{name: "ellipsis alone", in: "...", wantErr: true},
+		{name: "ellipsis in a union", in: "builtins.tuple[builtins.int | ...]", wantErr: true},
+		{name: "ellipsis before a union", in: "builtins.tuple[... | builtins.int]", wantErr: true},
+		{name: "ellipsis at the top of a union", in: "builtins.int | ...", wantErr: true},
+		{name: "unclosed var tuple", in: "builtins.tuple[builtins.int, ...", wantErr: true},
 		{name: "union", in: "builtins.int | None", want: "builtins.int | None"},
 		{name: "nested class", in: "__main__.Outer.Inner", want: "__main__.Outer.Inner"},
 		{name: "unclosed", in: "builtins.list[builtins.int", wantErr: true},
@@ -41,6 +53,15 @@ func TestParse(t *testing.T) {
 			assert.Equal(t, tt.want, got.String())
 		})
 	}
+}
+
+func TestParseStructure(t *testing.T) {
+	got := infer.MustParse("builtins.tuple[builtins.int, ...]")
+	assert.Equal(t, infer.Type{Name: "builtins.tuple", Args: []infer.Type{{Name: "builtins.int"}, {Name: infer.Ellipsis}}}, got)
+	got = infer.MustParse("builtins.list[()]")
+	assert.Equal(t, infer.Type{Name: "builtins.list", Empty: true}, got)
+	got = infer.MustParse("builtins.dict[builtins.str, builtins.list[builtins.int]]")
+	assert.Equal(t, infer.Type{Name: "builtins.dict", Args: []infer.Type{{Name: "builtins.str"}, {Name: "builtins.list", Args: []infer.Type{{Name: "builtins.int"}}}}}, got)
 }
 
 func TestSimplifyRules(t *testing.T) {
@@ -73,6 +94,10 @@ func TestSimplifyRules(t *testing.T) {
 		{name: "merge dict values with tower", in: []string{"builtins.dict[builtins.str, builtins.int]", "builtins.dict[builtins.str, builtins.float]"}, o: all, want: "builtins.dict[builtins.str, builtins.float]"},
 		{name: "merge tuples same length", in: []string{"builtins.tuple[builtins.int, builtins.str]", "builtins.tuple[builtins.int, None]"}, o: all, want: "builtins.tuple[builtins.int, builtins.str | None]"},
 		{name: "merge tuples other length", in: []string{"builtins.tuple[builtins.int]", "builtins.tuple[builtins.int, builtins.str]"}, o: all, want: "builtins.tuple[builtins.int | builtins.str, ...]"},
+		{name: "merge var tuples", in: []string{"builtins.tuple[builtins.int, ...]", "builtins.tuple[builtins.str, ...]"}, o: all, want: "builtins.tuple[builtins.int | builtins.str, ...]"},
+		{name: "merge var tuple and pair", in: []string{"builtins.tuple[builtins.int, ...]", "builtins.tuple[builtins.int, builtins.str]"}, o: all, want: "builtins.tuple[builtins.int | builtins.str, ...]"},
+		{name: "merge var tuple and single", in: []string{"builtins.tuple[builtins.int, ...]", "builtins.tuple[builtins.float]"}, o: all, want: "builtins.tuple[builtins.float, ...]"},
+		{name: "var tuple and empty tuple", in: []string{"builtins.tuple[builtins.int, ...]", "builtins.tuple[()]"}, o: all, want: "builtins.tuple[builtins.int, ...]"},
 		{name: "merge off", in: []string{"builtins.list[builtins.int]", "builtins.list[builtins.str]"}, o: off(func(o *infer.Options) { o.MergeElements = false }), want: "builtins.list[builtins.int] | builtins.list[builtins.str]"},
 		{name: "large union to object", in: []string{"a.A", "a.B", "a.C", "a.D", "a.E", "a.F", "None"}, o: all, want: "builtins.object | None"},
 		{name: "large union to any", in: []string{"a.A", "a.B", "a.C", "a.D", "a.E", "a.F"}, o: off(func(o *infer.Options) { o.Fallback = "typing.Any" }), want: "typing.Any"},
@@ -190,4 +215,89 @@ func TestAnalyze(t *testing.T) {
 	assert.Equal(t, uint64(1), fn.Callers[infer.CallerFromC].Calls)
 	assert.Len(t, fn.Signatures, 2)
 	assert.Equal(t, uint64(11), fn.Signatures[0].Calls)
+}
+
+func TestAnalyzeGenerator(t *testing.T) {
+	pk := aggregate.KindPositionalOrKeyword
+	f := aggregate.Function{Module: "app.feed", Qualname: "items"}
+	caller := &aggregate.Function{Module: "app.views", Qualname: "handle"}
+	gen := aggregate.CodeGenerator
+	recs := []aggregate.Record{
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "builtins.int")}, Created: 40, CodeKind: gen},
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "builtins.int")}, Yields: strp("builtins.int"), Calls: 38, CodeKind: gen},
+		// Started and returned at once (an empty generator).
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "builtins.int")}, Returns: strp("None"), Calls: 2, CodeKind: gen},
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "")}, Yields: strp("builtins.int"), Resumptions: 900, CodeKind: gen},
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "")}, Yields: strp("builtins.bool"), Resumptions: 10, CodeKind: gen},
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "")}, Returns: strp("None"), Resumptions: 30, CodeKind: gen},
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "")}, Resumptions: 6, Raised: 6, CodeKind: gen},
+	}
+	got := infer.Analyze(recs, infer.DefaultOptions())
+	require.Len(t, got, 1)
+	fn := got[0]
+	assert.Equal(t, []uint64{40, 946, 6, 40}, []uint64{fn.Calls, fn.Resumptions, fn.Raised, fn.Created})
+	assert.Equal(t, map[string]uint64{"builtins.int": 938, "builtins.bool": 10}, fn.Yields, "by calls and resumptions")
+	assert.Equal(t, map[string]uint64{"None": 32}, fn.Returns, "the start that returned and the last resumptions")
+	require.True(t, fn.HasYield)
+	assert.Equal(t, "builtins.bool | builtins.int", fn.Yield.String())
+	require.True(t, fn.HasReturn)
+	assert.Equal(t, "None", fn.Return.String())
+	assert.Equal(t, map[string]uint64{"builtins.int": 40}, fn.Params[0].Types, "param types count calls, not creations")
+	assert.Equal(t, uint64(40), fn.Callers["app"].Calls)
+	require.Len(t, fn.Signatures, 2, "yielding and returning starts")
+	assert.Equal(t, "items(n: builtins.int) -> yields builtins.int", aggregate.Signature(fn.Signatures[0].Record, false))
+}
+
+func TestAnalyzeRaisedAndReturns(t *testing.T) {
+	pk := aggregate.KindPositionalOrKeyword
+	f := aggregate.Function{Module: "m", Qualname: "f"}
+	recs := []aggregate.Record{
+		{Function: f, Params: []aggregate.Param{p("x", pk, "builtins.int")}, Returns: strp("builtins.int"), Calls: 7},
+		{Function: f, Params: []aggregate.Param{p("x", pk, "builtins.str")}, Calls: 3, Raised: 3},
+	}
+	fn := infer.Analyze(recs, infer.DefaultOptions())[0]
+	assert.Equal(t, uint64(10), fn.Calls)
+	assert.Equal(t, uint64(3), fn.Raised)
+	assert.Equal(t, map[string]uint64{"builtins.int": 7}, fn.Returns, "calls that raised return nothing")
+	assert.Nil(t, fn.Yields)
+	assert.False(t, fn.HasYield)
+	assert.Equal(t, "builtins.int | builtins.str", fn.Params[0].Type.String())
+
+	// Nothing but raising: no return type is made up.
+	fn = infer.Analyze(recs[1:], infer.DefaultOptions())[0]
+	assert.Nil(t, fn.Returns)
+	assert.False(t, fn.HasReturn)
+}
+
+func TestAnalyzeSelfReturnByCodeKind(t *testing.T) {
+	pk := aggregate.KindPositionalOrKeyword
+	rec := func(kind string) []aggregate.Record {
+		f := aggregate.Function{Module: "m", Qualname: "A.f"}
+		return []aggregate.Record{{Function: f, Params: []aggregate.Param{p("self", pk, "m.A")}, Returns: strp("m.A"), Calls: 1, CodeKind: kind}}
+	}
+	assert.True(t, infer.Analyze(rec(""), infer.DefaultOptions())[0].SelfReturn)
+	assert.True(t, infer.Analyze(rec(aggregate.CodeCoroutine), infer.DefaultOptions())[0].SelfReturn, "async def f(self) -> Self")
+	assert.False(t, infer.Analyze(rec(aggregate.CodeGenerator), infer.DefaultOptions())[0].SelfReturn, "a generator's return value is not what calling it gives")
+}
+
+func TestAnalyzeCreatedNeverStarted(t *testing.T) {
+	pk := aggregate.KindPositionalOrKeyword
+	f := aggregate.Function{Module: "m", Qualname: "lazy"}
+	caller := &aggregate.Function{Module: "app.views", Qualname: "v"}
+	recs := []aggregate.Record{
+		{Function: f, Caller: caller, Params: []aggregate.Param{p("n", pk, "builtins.int")}, Created: 3, CodeKind: aggregate.CodeGenerator},
+		{Function: f, Params: []aggregate.Param{p("n", pk, "None")}, Created: 1, CodeKind: aggregate.CodeGenerator},
+	}
+	fn := infer.Analyze(recs, infer.DefaultOptions())[0]
+	assert.Zero(t, fn.Calls)
+	assert.Equal(t, uint64(4), fn.Created)
+	assert.Equal(t, map[string]uint64{"builtins.int": 3, "None": 1}, fn.Params[0].Types, "creations count when nothing started")
+	assert.Equal(t, "builtins.int | None", fn.Params[0].Type.String())
+	assert.Equal(t, uint64(3), fn.Callers["app"].Calls)
+	assert.Equal(t, uint64(1), fn.Callers[infer.CallerFromC].Calls)
+
+	// Once one started, only starts count.
+	recs = append(recs, aggregate.Record{Function: f, Params: []aggregate.Param{p("n", pk, "builtins.str")}, Calls: 1, CodeKind: aggregate.CodeGenerator})
+	fn = infer.Analyze(recs, infer.DefaultOptions())[0]
+	assert.Equal(t, map[string]uint64{"builtins.str": 1}, fn.Params[0].Types)
 }

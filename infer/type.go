@@ -36,8 +36,10 @@ const Ellipsis = "..."
 
 // Parse parses a type string as records carry it: a dotted name, optionally
 // followed by element types in brackets, "[()]" (or "[]") for an empty
-// container, members joined by " | ". The empty string is an error: callers
-// treat an unknown type before parsing.
+// container, members joined by " | ". "..." is read as a whole element type
+// only ("builtins.tuple[builtins.int, ...]"), never as a type of its own or
+// a member of a union. The empty string is an error: callers treat an
+// unknown type before parsing.
 func Parse(s string) (Type, error) {
 	p := parser{s: s}
 	t, err := p.union()
@@ -61,8 +63,9 @@ func MustParse(s string) Type {
 }
 
 type parser struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int // brackets open
 }
 
 func (p *parser) space() {
@@ -74,9 +77,13 @@ func (p *parser) space() {
 func (p *parser) union() (Type, error) {
 	var members []Type
 	for {
+		at := p.i
 		t, err := p.single()
 		if err != nil {
 			return Type{}, err
+		}
+		if t.Name == Ellipsis && (p.depth == 0 || len(members) > 0 || p.peekUnion()) {
+			return Type{}, fmt.Errorf("\"...\" at offset %d is not an element type", at)
 		}
 		members = append(members, t)
 		p.space()
@@ -90,6 +97,15 @@ func (p *parser) union() (Type, error) {
 		return members[0], nil
 	}
 	return Type{Union: members}, nil
+}
+
+// peekUnion reports whether a "|" comes next.
+func (p *parser) peekUnion() bool {
+	i := p.i
+	for i < len(p.s) && p.s[i] == ' ' {
+		i++
+	}
+	return i < len(p.s) && p.s[i] == '|'
 }
 
 func (p *parser) single() (Type, error) {
@@ -127,6 +143,7 @@ func (p *parser) single() (Type, error) {
 		t.Empty = true
 		return t, nil
 	}
+	p.depth++
 	for {
 		a, err := p.union()
 		if err != nil {
@@ -143,6 +160,7 @@ func (p *parser) single() (Type, error) {
 			continue
 		case ']':
 			p.i++
+			p.depth--
 			return t, nil
 		default:
 			return Type{}, fmt.Errorf("unexpected %q at offset %d", p.s[p.i], p.i)

@@ -37,6 +37,12 @@ var pgMigrations = []string{
 	);
 	CREATE INDEX recapi_records_function ON recapi_records (module, qualname);
 	CREATE INDEX recapi_records_last_seen ON recapi_records (last_seen);`,
+	// 2: calls and resumptions that raised, generator and coroutine
+	// objects created. Rows stored before count 0 of each; a constant
+	// default does not rewrite the table.
+	`ALTER TABLE recapi_records
+		ADD COLUMN raised bigint NOT NULL DEFAULT 0,
+		ADD COLUMN created bigint NOT NULL DEFAULT 0;`,
 }
 
 // pgLockID is the advisory lock that serializes schema migrations.
@@ -125,32 +131,36 @@ func (p *Postgres) upsert(ctx context.Context, tx pgx.Tx, rs []row, seen time.Ti
 		keys        = make([]string, len(rs))
 		calls       = make([]int64, len(rs))
 		resumptions = make([]int64, len(rs))
+		raised      = make([]int64, len(rs))
+		created     = make([]int64, len(rs))
 		partials    = make([]bool, len(rs))
 	)
 	for i := range rs {
 		r := &rs[i]
 		hashes[i], modules[i], qualnames[i], keys[i] = r.hash, r.module, r.qualname, r.key
-		calls[i], resumptions[i], partials[i] = r.calls, r.resumptions, r.partial
+		calls[i], resumptions[i], raised[i], created[i], partials[i] = r.calls, r.resumptions, r.raised, r.created, r.partial
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO recapi_records AS r
-		(hash, module, qualname, key, calls, resumptions, partial, first_seen, last_seen)
-		SELECT h, m, q, k, c, res, pa, $8, $8
-		FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::boolean[])
-			AS t(h, m, q, k, c, res, pa)
+		(hash, module, qualname, key, calls, resumptions, raised, created, partial, first_seen, last_seen)
+		SELECT h, m, q, k, c, res, ra, cr, pa, $10, $10
+		FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[])
+			AS t(h, m, q, k, c, res, ra, cr, pa)
 		ORDER BY h
 		ON CONFLICT (hash) DO UPDATE SET
 			calls = r.calls + excluded.calls,
 			resumptions = r.resumptions + excluded.resumptions,
+			raised = r.raised + excluded.raised,
+			created = r.created + excluded.created,
 			partial = r.partial OR excluded.partial,
 			first_seen = least(r.first_seen, excluded.first_seen),
 			last_seen = greatest(r.last_seen, excluded.last_seen)`,
-		hashes, modules, qualnames, keys, calls, resumptions, partials, seen)
+		hashes, modules, qualnames, keys, calls, resumptions, raised, created, partials, seen)
 	return err
 }
 
 // Filter implements Store.
 func (p *Postgres) Filter(ctx context.Context, q Query) ([]Entry, error) {
-	query := `SELECT key, calls, resumptions, partial, first_seen, last_seen FROM recapi_records WHERE true`
+	query := `SELECT key, calls, resumptions, raised, created, partial, first_seen, last_seen FROM recapi_records WHERE true`
 	var args []any
 	if q.Module != "" {
 		args = append(args, q.Module)
@@ -173,15 +183,14 @@ func (p *Postgres) Filter(ctx context.Context, q Query) ([]Entry, error) {
 	var out []Entry
 	for rows.Next() {
 		var (
-			key                string
-			calls, resumptions int64
-			partial            bool
-			f, l               time.Time
+			key  string
+			c    storedCounts
+			f, l time.Time
 		)
-		if err := rows.Scan(&key, &calls, &resumptions, &partial, &f, &l); err != nil {
+		if err := rows.Scan(&key, &c.calls, &c.resumptions, &c.raised, &c.created, &c.partial, &f, &l); err != nil {
 			return nil, fmt.Errorf("read %s: %w", p.url, err)
 		}
-		e, err := entry(key, calls, resumptions, partial, f, l)
+		e, err := entry(key, c, f, l)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p.url, err)
 		}

@@ -39,6 +39,10 @@ var sqliteMigrations = []string{
 	);
 	CREATE INDEX recapi_records_function ON recapi_records (module, qualname);
 	CREATE INDEX recapi_records_last_seen ON recapi_records (last_seen);`,
+	// 2: calls and resumptions that raised, generator and coroutine
+	// objects created. Rows stored before count 0 of each.
+	`ALTER TABLE recapi_records ADD COLUMN raised INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE recapi_records ADD COLUMN created INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenSQLite opens the SQLite store at path, creating the file and its
@@ -122,11 +126,13 @@ func (s *SQLite) add(ctx context.Context, rs []row, seen int64) error {
 	}
 	defer tx.Rollback()
 	st, err := tx.PrepareContext(ctx, `INSERT INTO recapi_records
-		(hash, module, qualname, key, calls, resumptions, partial, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(hash, module, qualname, key, calls, resumptions, raised, created, partial, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (hash) DO UPDATE SET
 			calls = calls + excluded.calls,
 			resumptions = resumptions + excluded.resumptions,
+			raised = raised + excluded.raised,
+			created = created + excluded.created,
 			partial = max(partial, excluded.partial),
 			first_seen = min(first_seen, excluded.first_seen),
 			last_seen = max(last_seen, excluded.last_seen)`)
@@ -136,7 +142,7 @@ func (s *SQLite) add(ctx context.Context, rs []row, seen int64) error {
 	defer st.Close()
 	for i := range rs {
 		r := &rs[i]
-		if _, err := st.ExecContext(ctx, r.hash, r.module, r.qualname, r.key, r.calls, r.resumptions, r.partial, seen, seen); err != nil {
+		if _, err := st.ExecContext(ctx, r.hash, r.module, r.qualname, r.key, r.calls, r.resumptions, r.raised, r.created, r.partial, seen, seen); err != nil {
 			return err
 		}
 	}
@@ -145,7 +151,7 @@ func (s *SQLite) add(ctx context.Context, rs []row, seen int64) error {
 
 // Filter implements Store.
 func (s *SQLite) Filter(ctx context.Context, q Query) ([]Entry, error) {
-	query := `SELECT key, calls, resumptions, partial, first_seen, last_seen FROM recapi_records WHERE 1=1`
+	query := `SELECT key, calls, resumptions, raised, created, partial, first_seen, last_seen FROM recapi_records WHERE 1=1`
 	var args []any
 	if q.Module != "" {
 		query += ` AND module = ?`
@@ -168,14 +174,14 @@ func (s *SQLite) Filter(ctx context.Context, q Query) ([]Entry, error) {
 	var out []Entry
 	for rows.Next() {
 		var (
-			key                      string
-			calls, resumptions, f, l int64
-			partial                  bool
+			key  string
+			c    storedCounts
+			f, l int64
 		)
-		if err := rows.Scan(&key, &calls, &resumptions, &partial, &f, &l); err != nil {
+		if err := rows.Scan(&key, &c.calls, &c.resumptions, &c.raised, &c.created, &c.partial, &f, &l); err != nil {
 			return nil, fmt.Errorf("read sqlite:%s: %w", s.path, err)
 		}
-		e, err := entry(key, calls, resumptions, partial, time.Unix(0, f), time.Unix(0, l))
+		e, err := entry(key, c, time.Unix(0, f), time.Unix(0, l))
 		if err != nil {
 			return nil, fmt.Errorf("read sqlite:%s: %w", s.path, err)
 		}

@@ -26,7 +26,8 @@ const DefaultURL = "sqlite:./recapi.db"
 
 // SchemaVersion is the newest schema this package creates and migrates to.
 // A store with a newer schema is refused with "upgrade recapi".
-const SchemaVersion = 1
+// Version 2 added the raised and created counts.
+const SchemaVersion = 2
 
 // Store is a trace store. Implementations are safe for concurrent use.
 type Store interface {
@@ -117,25 +118,30 @@ type row struct {
 	key         string
 	calls       int64
 	resumptions int64
+	raised      int64
+	created     int64
 	partial     bool
 }
 
 // keyRecord is the part of a record that is its key, in a fixed field
-// order, so its JSON is canonical.
+// order, so its JSON is canonical. Fields added later are omitempty, so the
+// key (and its hash) of a record that does not use them stays what an older
+// recapi stored.
 type keyRecord struct {
 	Function aggregate.Function  `json:"function"`
 	Caller   *aggregate.Function `json:"caller"`
 	Params   []aggregate.Param   `json:"params"`
 	Returns  *string             `json:"returns"`
+	Yields   *string             `json:"yields,omitempty"`
 	CodeKind string              `json:"code_kind,omitempty"`
 	Python   string              `json:"python"`
 }
 
 // Key returns the canonical key of r: the JSON of its key fields (function,
-// caller, params, returns, code kind, Python version), without counts. Two
-// records that an aggregate.Aggregator merges have the same Key.
+// caller, params, returns, yields, code kind, Python version), without
+// counts. Two records that an aggregate.Aggregator merges have the same Key.
 func Key(r *aggregate.Record) string {
-	k := keyRecord{Function: r.Function, Caller: r.Caller, Params: r.Params, Returns: r.Returns, CodeKind: r.CodeKind, Python: r.Python}
+	k := keyRecord{Function: r.Function, Caller: r.Caller, Params: r.Params, Returns: r.Returns, Yields: r.Yields, CodeKind: r.CodeKind, Python: r.Python}
 	if k.Params == nil {
 		k.Params = []aggregate.Param{}
 	}
@@ -153,33 +159,43 @@ func rows(recs []aggregate.Record) []row {
 	out := make([]row, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		if r.Calls == 0 && r.Resumptions == 0 && !r.Partial {
+		if r.Calls == 0 && r.Resumptions == 0 && r.Raised == 0 && r.Created == 0 && !r.Partial {
 			continue
 		}
 		k := Key(r)
 		if j, ok := idx[k]; ok {
 			out[j].calls += int64(r.Calls)
 			out[j].resumptions += int64(r.Resumptions)
+			out[j].raised += int64(r.Raised)
+			out[j].created += int64(r.Created)
 			out[j].partial = out[j].partial || r.Partial
 			continue
 		}
 		h := sha256.Sum256([]byte(k))
 		idx[k] = len(out)
 		out = append(out, row{hash: h[:], module: r.Function.Module, qualname: r.Function.Qualname, key: k,
-			calls: int64(r.Calls), resumptions: int64(r.Resumptions), partial: r.Partial})
+			calls: int64(r.Calls), resumptions: int64(r.Resumptions), raised: int64(r.Raised), created: int64(r.Created),
+			partial: r.Partial})
 	}
 	sortRows(out)
 	return out
 }
 
+// storedCounts are the count columns of a stored row.
+type storedCounts struct {
+	calls, resumptions, raised, created int64
+	partial                             bool
+}
+
 // entry decodes a stored row.
-func entry(key string, calls, resumptions int64, partial bool, first, last time.Time) (Entry, error) {
+func entry(key string, c storedCounts, first, last time.Time) (Entry, error) {
 	var k keyRecord
 	if err := json.Unmarshal([]byte(key), &k); err != nil {
 		return Entry{}, fmt.Errorf("decode stored record %.80q: %w", key, err)
 	}
-	r := aggregate.Record{Function: k.Function, Caller: k.Caller, Params: k.Params, Returns: k.Returns,
-		CodeKind: k.CodeKind, Python: k.Python, Calls: uint64(calls), Resumptions: uint64(resumptions), Partial: partial}
+	r := aggregate.Record{Function: k.Function, Caller: k.Caller, Params: k.Params, Returns: k.Returns, Yields: k.Yields,
+		CodeKind: k.CodeKind, Python: k.Python, Calls: uint64(c.calls), Resumptions: uint64(c.resumptions),
+		Raised: uint64(c.raised), Created: uint64(c.created), Partial: c.partial}
 	if len(r.Params) == 0 {
 		r.Params = nil
 	}

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -128,6 +131,41 @@ func contract(t *testing.T, newURL opener) {
 				assert.True(t, e.Record.Partial, "partial is sticky")
 			}
 		}
+	})
+
+	t.Run("yields is part of the key, raised and created add up", func(t *testing.T) {
+		s := open(t, newURL(t))
+		gen := func(calls, resumptions, raised, created uint64, yields, returns *string) aggregate.Record {
+			r := rec("app.gen", "numbers", calls, "builtins.int")
+			r.CodeKind, r.Resumptions, r.Raised, r.Created, r.Yields, r.Returns = aggregate.CodeGenerator, resumptions, raised, created, yields, returns
+			return r
+		}
+		yieldsInt, yieldsTuple := ptr("builtins.int"), ptr("builtins.tuple[builtins.int, ...]")
+		require.NoError(t, s.Add(ctx, []aggregate.Record{
+			gen(0, 0, 0, 5, nil, nil),            // created, not started: stored
+			gen(5, 0, 0, 0, yieldsInt, nil),      // started, yielded
+			gen(0, 20, 0, 0, yieldsTuple, nil),   // resumed, yielded
+			gen(0, 3, 3, 0, nil, nil),            // resumed, raised
+			gen(0, 2, 0, 0, nil, ptr("None")),    // resumed, returned
+			gen(1, 0, 0, 0, yieldsInt, ptr("x")), // a record with both (not written by recapid) is one more key
+		}, t0))
+		require.NoError(t, s.Add(ctx, []aggregate.Record{gen(0, 0, 0, 2, nil, nil), gen(0, 4, 1, 0, nil, nil), gen(2, 0, 0, 0, yieldsInt, nil)}, t0))
+
+		es, err := s.Filter(ctx, store.Query{Module: "app.gen"})
+		require.NoError(t, err)
+		got := aggregate.NewAggregator()
+		for _, e := range es {
+			got.Add(e.Record)
+		}
+		require.Equal(t, len(es), got.Len(), "one row per aggregate key")
+		want := aggregate.NewAggregator()
+		for _, r := range []aggregate.Record{
+			gen(0, 0, 0, 7, nil, nil), gen(7, 0, 0, 0, yieldsInt, nil), gen(0, 20, 0, 0, yieldsTuple, nil),
+			gen(0, 7, 4, 0, nil, nil), gen(0, 2, 0, 0, nil, ptr("None")), gen(1, 0, 0, 0, yieldsInt, ptr("x")),
+		} {
+			want.Add(r)
+		}
+		assert.Equal(t, want.Records(), got.Records())
 	})
 
 	t.Run("nil and empty params are one key", func(t *testing.T) {
@@ -275,9 +313,147 @@ func TestRedact(t *testing.T) {
 func TestKey(t *testing.T) {
 	a := rec("m", "f", 1, "builtins.int")
 	b := a
-	b.Calls, b.Resumptions, b.Partial = 99, 3, true
+	b.Calls, b.Resumptions, b.Raised, b.Created, b.Partial = 99, 3, 2, 7, true
 	assert.Equal(t, store.Key(&a), store.Key(&b), "counts are not part of the key")
 	c := rec("m", "f", 1, "builtins.str")
 	assert.NotEqual(t, store.Key(&a), store.Key(&c))
 	assert.Contains(t, store.Key(&a), `"qualname":"f"`)
+
+	// Yields is part of the key, after returns.
+	y := a
+	y.Returns, y.Yields = nil, ptr("builtins.int")
+	assert.Equal(t, `{"function":{"module":"m","qualname":"f","file":"/src/m.py","line":3},"caller":{"module":"app","qualname":"main"},`+
+		`"params":[{"name":"p0","kind":"positional_or_keyword","type":"builtins.int"}],"returns":null,"yields":"builtins.int","python":"3.11"}`, store.Key(&y))
+	// A record without yields has the key schema 1 stored: rows stored
+	// before the upgrade keep adding up.
+	assert.Equal(t, oldKey, store.Key(ptr(oldRecord())))
+}
+
+// oldRecord is a record as recapi wrote it into a schema 1 store, and
+// oldKey its key there.
+func oldRecord() aggregate.Record {
+	return rec("app.util", "add", 0, "builtins.int", "builtins.int")
+}
+
+const oldKey = `{"function":{"module":"app.util","qualname":"add","file":"/src/app.util.py","line":3},"caller":{"module":"app","qualname":"main"},` +
+	`"params":[{"name":"p0","kind":"positional_or_keyword","type":"builtins.int"},{"name":"p1","kind":"positional_or_keyword","type":"builtins.int"}],` +
+	`"returns":"builtins.int","python":"3.11"}`
+
+// Schema 1 as recapi created it (before raised and created), with one row.
+const (
+	sqliteSchema1 = `CREATE TABLE recapi_schema (version INTEGER NOT NULL);
+	INSERT INTO recapi_schema (version) VALUES (1);
+	CREATE TABLE recapi_records (
+		hash        BLOB PRIMARY KEY,
+		module      TEXT NOT NULL,
+		qualname    TEXT NOT NULL,
+		key         TEXT NOT NULL,
+		calls       INTEGER NOT NULL,
+		resumptions INTEGER NOT NULL,
+		partial     INTEGER NOT NULL,
+		first_seen  INTEGER NOT NULL,
+		last_seen   INTEGER NOT NULL
+	);
+	CREATE INDEX recapi_records_function ON recapi_records (module, qualname);
+	CREATE INDEX recapi_records_last_seen ON recapi_records (last_seen);`
+	sqliteRow1 = `INSERT INTO recapi_records VALUES (?, 'app.util', 'add', ?, 40, 2, 1, ?, ?)`
+
+	pgSchema1 = `CREATE TABLE recapi_schema (version integer NOT NULL);
+	INSERT INTO recapi_schema (version) VALUES (1);
+	CREATE TABLE recapi_records (
+		hash        bytea PRIMARY KEY,
+		module      text NOT NULL,
+		qualname    text NOT NULL,
+		key         text NOT NULL,
+		calls       bigint NOT NULL,
+		resumptions bigint NOT NULL,
+		partial     boolean NOT NULL,
+		first_seen  timestamptz NOT NULL,
+		last_seen   timestamptz NOT NULL
+	);
+	CREATE INDEX recapi_records_function ON recapi_records (module, qualname);
+	CREATE INDEX recapi_records_last_seen ON recapi_records (last_seen);`
+	pgRow1 = `INSERT INTO recapi_records VALUES ($1, 'app.util', 'add', $2, 40, 2, true, $3, $4)`
+)
+
+func TestSQLiteUpgradeFromSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	_, err = db.Exec(sqliteSchema1)
+	require.NoError(t, err)
+	h := sha256.Sum256([]byte(oldKey))
+	_, err = db.Exec(sqliteRow1, h[:], oldKey, t0.UnixNano(), t0.UnixNano())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	upgrade(t, "sqlite:"+path, t0, func() int {
+		db, err := sql.Open("sqlite", "file:"+path)
+		require.NoError(t, err)
+		defer db.Close()
+		var v int
+		require.NoError(t, db.QueryRow(`SELECT version FROM recapi_schema`).Scan(&v))
+		return v
+	})
+}
+
+func TestPostgresUpgradeFromSchema1(t *testing.T) {
+	url := testutil.PostgresDatabase(t, testutil.Postgres(t))
+	ctx := context.Background()
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, pgSchema1)
+	require.NoError(t, err)
+	h := sha256.Sum256([]byte(oldKey))
+	_, err = conn.Exec(ctx, pgRow1, h[:], oldKey, t0, t0)
+	require.NoError(t, err)
+
+	upgrade(t, url, t0, func() int {
+		var v int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT version FROM recapi_schema`).Scan(&v))
+		return v
+	})
+}
+
+// upgrade opens the schema 1 store at url, which holds oldRecord with 40
+// calls, 2 resumptions and partial, first and last seen at t0, and checks
+// that it is migrated in place and keeps adding up.
+func upgrade(t *testing.T, url string, t0 time.Time, version func() int) {
+	ctx := context.Background()
+	s := open(t, url)
+	assert.Equal(t, store.SchemaVersion, version())
+
+	want := oldRecord()
+	want.Calls, want.Resumptions, want.Partial = 40, 2, true
+	es, err := s.Filter(ctx, store.Query{})
+	require.NoError(t, err)
+	require.Len(t, es, 1)
+	assert.Equal(t, want, es[0].Record, "the old row reads back, raised and created 0")
+	assert.Equal(t, t0, es[0].FirstSeen)
+
+	// The same key adds to the old row; new keys are new rows.
+	more := oldRecord()
+	more.Calls, more.Raised = 5, 2
+	created := oldRecord()
+	created.Returns, created.Created, created.CodeKind = nil, 3, aggregate.CodeCoroutine
+	require.NoError(t, s.Add(ctx, []aggregate.Record{more, created}, t0.Add(time.Minute)))
+	es, err = s.Filter(ctx, store.Query{})
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+	want.Calls, want.Raised = 45, 2
+	assert.Equal(t, want, es[0].Record, "seen last together, the most called first")
+	assert.Equal(t, t0, es[0].FirstSeen)
+	assert.Equal(t, t0.Add(time.Minute), es[0].LastSeen)
+	assert.Equal(t, created, es[1].Record)
+	require.NoError(t, s.Close())
+
+	// Opening again migrates nothing more.
+	s2 := open(t, url)
+	assert.Equal(t, store.SchemaVersion, version())
+	es2, err := s2.Filter(ctx, store.Query{})
+	require.NoError(t, err)
+	assert.Equal(t, es, es2)
 }

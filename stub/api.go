@@ -33,8 +33,11 @@ type APIFunction struct {
 	CodeKind    string                `json:"code_kind,omitempty"`
 	Calls       uint64                `json:"calls"`
 	Resumptions uint64                `json:"resumptions,omitempty"`
+	Created     uint64                `json:"created,omitempty"`
+	Raised      uint64                `json:"raised,omitempty"`
 	Params      []APIParam            `json:"params"`
 	Returns     *APITypes             `json:"returns"`
+	Yields      *APITypes             `json:"yields,omitempty"`
 	Callers     map[string]*APICaller `json:"callers"`
 	Signatures  []APISignature        `json:"signatures"`
 }
@@ -48,7 +51,7 @@ type APIParam struct {
 	Inferred   *string           `json:"inferred"`
 }
 
-// APITypes is the observed return types and the inferred one.
+// APITypes is the observed return (or yield) types and the inferred one.
 type APITypes struct {
 	Types    map[string]uint64 `json:"types"`
 	Inferred *string           `json:"inferred"`
@@ -65,6 +68,7 @@ type APICaller struct {
 type APISignature struct {
 	Signature string `json:"signature"`
 	Calls     uint64 `json:"calls"`
+	Raised    uint64 `json:"raised,omitempty"`
 }
 
 // BuildAPI builds the API document of funcs, limited to modules (prefixes
@@ -83,7 +87,7 @@ func BuildAPI(funcs []infer.Func, modules []string) *API {
 		}
 		af := &APIFunction{
 			File: f.Function.File, Line: f.Function.Line, Kind: f.Kind, CodeKind: f.CodeKind,
-			Calls: f.Calls, Resumptions: f.Resumptions, Params: []APIParam{},
+			Calls: f.Calls, Resumptions: f.Resumptions, Created: f.Created, Raised: f.Raised, Params: []APIParam{},
 			Callers: make(map[string]*APICaller), Signatures: []APISignature{},
 		}
 		for _, p := range f.Params {
@@ -101,11 +105,18 @@ func BuildAPI(funcs []infer.Func, modules []string) *API {
 				af.Returns.Inferred = &s
 			}
 		}
+		if f.Yields != nil {
+			af.Yields = &APITypes{Types: f.Yields}
+			if f.HasYield {
+				s := f.Yield.String()
+				af.Yields.Inferred = &s
+			}
+		}
 		for k, c := range f.Callers {
 			af.Callers[k] = &APICaller{Calls: c.Calls, Functions: c.Functions}
 		}
 		for _, s := range f.Signatures {
-			af.Signatures = append(af.Signatures, APISignature{Signature: aggregate.Signature(s.Record, false), Calls: s.Calls})
+			af.Signatures = append(af.Signatures, APISignature{Signature: aggregate.Signature(s.Record, false), Calls: s.Calls, Raised: s.Record.Raised})
 		}
 		m.Functions[f.Function.Qualname] = af
 		m.Calls += f.Calls

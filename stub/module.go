@@ -141,8 +141,18 @@ func (w *moduleWriter) writeClass(b *strings.Builder, c *class, indent string) {
 func usage(f *infer.Func) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# calls: %d", f.Calls)
+	var extra []string
 	if f.Resumptions > 0 {
-		fmt.Fprintf(&b, " (+%d resumed)", f.Resumptions)
+		extra = append(extra, fmt.Sprintf("+%d resumed", f.Resumptions))
+	}
+	if f.Created > 0 {
+		extra = append(extra, fmt.Sprintf("%d created", f.Created))
+	}
+	if f.Raised > 0 {
+		extra = append(extra, fmt.Sprintf("%d raised", f.Raised))
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(extra, ", "))
 	}
 	if n := len(f.Signatures); n > 1 {
 		fmt.Fprintf(&b, ", %d signatures", n)
@@ -254,7 +264,13 @@ func (w *moduleWriter) overloads(f *infer.Func) []overload {
 			ov.params = append(ov.params, pt)
 			ov.rank = append(ov.rank, specificity(pt))
 		}
-		if s.Record.Returns != nil && *s.Record.Returns != "" {
+		switch {
+		case f.CodeKind != "":
+			// A signature's record is a start: what the generator or
+			// coroutine finally returns is seen on a resumption, which
+			// has no argument types. Every overload gets the function's.
+			ov.ret = retType{f.Return, f.HasReturn}
+		case s.Record.Returns != nil && *s.Record.Returns != "":
 			ov.ret.t, ov.ret.known = infer.Infer([]infer.Observed{{Type: *s.Record.Returns, Calls: 1}}, w.o.Infer)
 		}
 		// Two overloads with the same parameters would overlap: keep the
@@ -360,15 +376,29 @@ func (w *moduleWriter) writeDef(b *strings.Builder, f *infer.Func, params []para
 	switch {
 	case name == "__init__" || name == "__init_subclass__":
 		b.WriteString(" -> None")
-	case ret.known && f.CodeKind == "":
+	case f.CodeKind == aggregate.CodeGenerator:
+		// Generator[Y, S, R]: what it yielded, what is sent into it (never
+		// observed: Any) and what it returned; Any for what was not seen.
+		fmt.Fprintf(b, " -> %s[%s, %s, %s]", w.need("collections.abc", "Generator"),
+			w.typeOrAny(f.Yield, f.HasYield), w.need("typing", "Any"), w.typeOrAny(ret.t, ret.known))
+	case f.CodeKind == aggregate.CodeAsyncGenerator:
+		// AsyncGenerator[Y, S]: an async generator returns nothing.
+		fmt.Fprintf(b, " -> %s[%s, %s]", w.need("collections.abc", "AsyncGenerator"),
+			w.typeOrAny(f.Yield, f.HasYield), w.need("typing", "Any"))
+	case ret.known && (f.CodeKind == "" || f.CodeKind == aggregate.CodeCoroutine):
+		// An async def is annotated with what its coroutine returns.
 		b.WriteString(" -> ")
 		b.WriteString(w.typeExpr(ret.t))
-	case f.CodeKind == aggregate.CodeGenerator:
-		fmt.Fprintf(b, " -> %s[%s, %s, %s]", w.need("collections.abc", "Generator"), w.need("typing", "Any"), w.need("typing", "Any"), w.need("typing", "Any"))
-	case f.CodeKind == aggregate.CodeAsyncGenerator:
-		fmt.Fprintf(b, " -> %s[%s, %s]", w.need("collections.abc", "AsyncGenerator"), w.need("typing", "Any"), w.need("typing", "Any"))
 	}
 	b.WriteString(": ...\n")
+}
+
+// typeOrAny renders t when known, else Any.
+func (w *moduleWriter) typeOrAny(t infer.Type, known bool) string {
+	if !known {
+		return w.need("typing", "Any")
+	}
+	return w.typeExpr(t)
 }
 
 // elementOf returns the element type of *args (a tuple's items) or

@@ -201,6 +201,9 @@ func collectClasses(funcs []infer.Func, tree map[string]bool) map[string]map[str
 		if f.HasReturn {
 			addType(f.Return)
 		}
+		if f.HasYield {
+			addType(f.Yield)
+		}
 	}
 	return out
 }

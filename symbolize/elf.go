@@ -38,6 +38,16 @@ type Binary struct {
 	// Probes are the uprobe points that see every Python call: the eval-loop
 	// entry on 3.8-3.10, the RESUME-family handlers from 3.11.
 	Probes []ProbePoint
+	// OutcomeProbes see how frames end and generators are made: the
+	// RETURN_VALUE/RETURN_CONST/RETURN_GENERATOR handlers from 3.11, a
+	// uretprobe on the eval loop on 3.8-3.10. OutcomeErr says which could not
+	// be placed; calls are still recorded without them.
+	OutcomeProbes []ProbePoint
+	OutcomeErr    error
+	// ContainerTypes are the vaddrs of the builtin container types whose
+	// elements are sampled: list, tuple, dict, set, frozenset (0 if a symbol
+	// is missing).
+	ContainerTypes [5]uint64
 	// Runtime is the vaddr of _PyRuntime (the symbol, or the .PyRuntime
 	// section on 3.11+).
 	Runtime  uint64
@@ -49,6 +59,9 @@ type Binary struct {
 
 	loads []elfLoad // PT_LOAD segments, for FindInterpreter's bias
 }
+
+// ContainerTypeSymbols are the exported type objects of Binary.ContainerTypes, in order.
+var ContainerTypeSymbols = [5]string{"PyList_Type", "PyTuple_Type", "PyDict_Type", "PySet_Type", "PyFrozenSet_Type"}
 
 // elfLoad is one PT_LOAD segment.
 type elfLoad struct {
@@ -136,6 +149,11 @@ func Analyze(path string) (*Binary, error) {
 	if s, ok := img.symbol("_PyNone_Type"); ok {
 		b.NoneType = s.Value
 	}
+	for i, name := range ContainerTypeSymbols {
+		if s, ok := img.symbol(name); ok {
+			b.ContainerTypes[i] = s.Value
+		}
+	}
 
 	a := probeAnalysis{img: img, bin: b}
 	if !layout.OldFrames {
@@ -146,7 +164,7 @@ func Analyze(path string) (*Binary, error) {
 		b.Table = tab.addr
 		a.table = tab
 	}
-	if b.Probes, err = a.place(); err != nil {
+	if b.Probes, b.OutcomeProbes, b.OutcomeErr, err = a.place(); err != nil {
 		return nil, fmt.Errorf("analyze CPython %s (build ID %s): %w", v, orNone(b.BuildID), err)
 	}
 	b.TState = img.threadState(b.Runtime, layout)

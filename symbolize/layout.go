@@ -137,6 +137,24 @@ type Layout struct {
 	// Opcodes whose handlers start a Python frame (the RESUME family). Empty
 	// on 3.8-3.10, where the eval-loop entry is probed instead.
 	ResumeOpcodes []uint8
+	// Opcodes whose handlers end a frame by returning (3.11+; empty before,
+	// where a uretprobe on the eval loop sees returns). RETURN_VALUE and its
+	// instrumented twin find the value in stack slot 0, that is
+	// localsplus[co_nlocalsplus]; RETURN_CONST and its twin in
+	// co_consts[oparg] (CPython v3.12.1 Python/bytecodes.c).
+	ReturnValueOpcodes []uint8
+	ReturnConstOpcodes []uint8
+	// ReturnGeneratorOpcode is RETURN_GENERATOR, which a call of a generator
+	// or coroutine function runs to create the object (3.11+); -1 before.
+	ReturnGeneratorOpcode int
+	// ExtendedArgOpcode prefixes an instruction whose oparg exceeds 255.
+	ExtendedArgOpcode int
+	// Frame_stacktop (3.8, 3.9) is non-NULL while a generator frame is
+	// suspended; Frame_state (3.10, a char) is FRAME_SUSPENDED (-1) then.
+	// Both -1 where the field does not exist. They tell a yield from a
+	// return at the eval loop's return.
+	Frame_stacktop int
+	Frame_state    int
 }
 
 // Code object flags (Include/cpython/code.h), the same in every supported version.
@@ -170,7 +188,10 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
 		PyRuntimeState_tstate_current: 576, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 8,
-		ResumeOpcodes:                            []uint8{151, 150}, // RESUME, RESUME_QUICK
+		ResumeOpcodes:         []uint8{151, 150}, // RESUME, RESUME_QUICK
+		ReturnValueOpcodes:    []uint8{83},       // RETURN_VALUE
+		ReturnGeneratorOpcode: 75, ExtendedArgOpcode: 144,
+		Frame_stacktop: -1, Frame_state: -1,
 		PyCodeObject__co_instrumentation_version: -1, PyInterpreterState_instrumentation_version: -1,
 	},
 	12: {
@@ -184,7 +205,11 @@ var layouts = map[int]Layout{
 		PyCodeObject_co_filename: 112, PyCodeObject_co_name: 120, PyCodeObject_co_qualname: 128,
 		PyHeapTypeObject_ht_qualname: 872, PyASCIIObjectSize: 40, PyCompactUnicodeObjectSize: 56,
 		PyRuntimeState_tstate_current: -1, PyThreadState_frame: -1, PyThreadState_cframe: 56, CFrame_current_frame: 0,
-		ResumeOpcodes:                            []uint8{151, 240}, // RESUME, INSTRUMENTED_RESUME
+		ResumeOpcodes:         []uint8{151, 240}, // RESUME, INSTRUMENTED_RESUME
+		ReturnValueOpcodes:    []uint8{83, 242},  // RETURN_VALUE, INSTRUMENTED_RETURN_VALUE
+		ReturnConstOpcodes:    []uint8{121, 247}, // RETURN_CONST, INSTRUMENTED_RETURN_CONST
+		ReturnGeneratorOpcode: 75, ExtendedArgOpcode: 144,
+		Frame_stacktop: -1, Frame_state: -1,
 		PyCodeObject__co_instrumentation_version: 160, PyInterpreterState_instrumentation_version: 48,
 	},
 	13: {
@@ -200,7 +225,11 @@ var layouts = map[int]Layout{
 		PyRuntimeState_tstate_current: -1, PyThreadState_frame: 72, PyThreadState_cframe: -1,
 		CodeInternalFlags:                        0x2000000,
 		PyCodeObject__co_instrumentation_version: 168, PyInterpreterState_instrumentation_version: 0,
-		ResumeOpcodes: []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		ResumeOpcodes:         []uint8{149, 207, 236}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		ReturnValueOpcodes:    []uint8{36, 239},       // RETURN_VALUE, INSTRUMENTED_RETURN_VALUE
+		ReturnConstOpcodes:    []uint8{103, 240},      // RETURN_CONST, INSTRUMENTED_RETURN_CONST
+		ReturnGeneratorOpcode: 35, ExtendedArgOpcode: 71,
+		Frame_stacktop: -1, Frame_state: -1,
 	},
 }
 
@@ -218,6 +247,8 @@ func oldFrameLayout(minor int) Layout {
 		PyHeapTypeObject_ht_qualname: 864, PyASCIIObjectSize: 48, PyCompactUnicodeObjectSize: 72,
 		PyRuntimeState_tstate_current: 568, PyThreadState_frame: 24, PyThreadState_cframe: -1,
 		PyCodeObject__co_instrumentation_version: -1, PyInterpreterState_instrumentation_version: -1,
+		ReturnGeneratorOpcode: -1, ExtendedArgOpcode: 144,
+		Frame_stacktop: 72, Frame_state: -1,
 	}
 	switch minor {
 	case 8:
@@ -227,6 +258,7 @@ func oldFrameLayout(minor int) Layout {
 		l.PyHeapTypeObject_ht_qualname = 856
 	case 10:
 		l.Frame_lasti, l.Frame_localsplus, l.LastiIsUnits = 96, 352, true
+		l.Frame_stacktop, l.Frame_state = -1, 108
 	}
 	return l
 }

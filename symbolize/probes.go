@@ -52,6 +52,19 @@ const (
 	// ProbeResume is a RESUME-family bytecode handler (3.11+), which every
 	// Python frame runs when it starts or resumes.
 	ProbeResume ProbeKind = 2
+	// ProbeReturnValue is a RETURN_VALUE handler (3.11+): the value is in
+	// stack slot 0.
+	ProbeReturnValue ProbeKind = 3
+	// ProbeReturnConst is a RETURN_CONST handler (3.12+): the value is
+	// co_consts[oparg].
+	ProbeReturnConst ProbeKind = 4
+	// ProbeCreate is the RETURN_GENERATOR handler (3.11+), which a call of
+	// a generator or coroutine function runs instead of RESUME.
+	ProbeCreate ProbeKind = 5
+	// ProbeEvalReturn is a uretprobe on _PyEval_EvalFrameDefault (3.8-3.10):
+	// rax is the returned or yielded value, NULL when the frame raised. It
+	// shares the entry breakpoint with the ProbeEvalEntry probe.
+	ProbeEvalReturn ProbeKind = 6
 )
 
 func (k ProbeKind) String() string {
@@ -60,6 +73,14 @@ func (k ProbeKind) String() string {
 		return "eval-entry"
 	case ProbeResume:
 		return "resume"
+	case ProbeReturnValue:
+		return "return-value"
+	case ProbeReturnConst:
+		return "return-const"
+	case ProbeCreate:
+		return "create"
+	case ProbeEvalReturn:
+		return "eval-return"
 	}
 	return fmt.Sprintf("ProbeKind(%d)", uint8(k))
 }
@@ -131,14 +152,18 @@ type probePlan struct {
 	knownBy string // how known was established
 }
 
-// place computes the probe points of the binary.
-func (a *probeAnalysis) place() ([]ProbePoint, error) {
+// place computes the probe points of the binary: the call probes, which
+// recapid cannot work without, and the return-family probes (returns,
+// generator creation), which it can. A return-family probe that cannot be
+// placed safely is reported in outcomeErr and leaves the others in place.
+func (a *probeAnalysis) place() (calls, outcomes []ProbePoint, outcomeErr, err error) {
 	plans, err := a.plans()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	outPlans, outErrs := a.outcomePlans()
 	var windows []probeWindow
-	for _, p := range plans {
+	for _, p := range append(append([]probePlan(nil), plans...), outPlans...) {
 		if p.move > 0 {
 			windows = append(windows, probeWindow{after: p.handler, upTo: p.insns[p.move].pc})
 		}
@@ -146,10 +171,10 @@ func (a *probeAnalysis) place() ([]ProbePoint, error) {
 	var targets map[uint64]string
 	if len(windows) > 0 {
 		if targets, err = a.branchTargets(windows); err != nil {
-			return nil, fmt.Errorf("place probes in %s: collect branch targets: %w", a.bin.Path, err)
+			return nil, nil, nil, fmt.Errorf("place probes in %s: collect branch targets: %w", a.bin.Path, err)
 		}
 	}
-	points := make([]ProbePoint, 0, len(plans))
+	calls = make([]ProbePoint, 0, len(plans))
 	var errs []error
 	for _, p := range plans {
 		pt, err := a.finish(p, targets)
@@ -157,12 +182,68 @@ func (a *probeAnalysis) place() ([]ProbePoint, error) {
 			errs = append(errs, err)
 			continue
 		}
-		points = append(points, pt)
+		calls = append(calls, pt)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, nil, errors.Join(errs...)
 	}
-	return points, nil
+	for _, p := range outPlans {
+		pt, err := a.finish(p, targets)
+		if err != nil {
+			outErrs = append(outErrs, err)
+			continue
+		}
+		outcomes = append(outcomes, pt)
+	}
+	if a.bin.Layout.OldFrames {
+		// The uretprobe's own breakpoint goes on the function's first
+		// instruction; sharing it with the entry probe keeps one trap per
+		// call, and makes the entry probe's stack pointer the one the
+		// return is matched by.
+		entry := calls[0]
+		if entry.Addr == entry.Handler {
+			outcomes = append(outcomes, ProbePoint{
+				Kind: ProbeEvalReturn, Opcode: -1, Handler: entry.Handler, Addr: entry.Addr, FileOffset: entry.FileOffset,
+				FrameReg: entry.FrameReg, Emulated: entry.Emulated,
+				Desc: "uretprobe on _PyEval_EvalFrameDefault, sharing the entry probe's breakpoint",
+			})
+		} else {
+			outErrs = append(outErrs, &ProbeError{Path: a.bin.Path, Opcode: -1, Reason: fmt.Sprintf(
+				"returns need the entry probe on the first instruction of _PyEval_EvalFrameDefault, but it moved to +%d", entry.Addr-entry.Handler)})
+		}
+	}
+	return calls, outcomes, errors.Join(outErrs...), nil
+}
+
+// outcomePlans plans the probes that see how frames end (3.11+):
+// RETURN_VALUE, RETURN_CONST and RETURN_GENERATOR handlers and their
+// instrumented twins.
+func (a *probeAnalysis) outcomePlans() ([]probePlan, []error) {
+	l := a.bin.Layout
+	if l.OldFrames {
+		return nil, nil
+	}
+	type want struct {
+		kind ProbeKind
+		ops  []uint8
+	}
+	wants := []want{{ProbeReturnValue, l.ReturnValueOpcodes}, {ProbeReturnConst, l.ReturnConstOpcodes}}
+	if l.ReturnGeneratorOpcode >= 0 {
+		wants = append(wants, want{ProbeCreate, []uint8{uint8(l.ReturnGeneratorOpcode)}})
+	}
+	var plans []probePlan
+	var errs []error
+	for _, w := range wants {
+		for _, op := range w.ops {
+			p, err := a.handlerPlan(w.kind, int(op))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			plans = append(plans, p)
+		}
+	}
+	return plans, errs
 }
 
 // plans decodes the handler prefixes and checks them against the layout.
@@ -184,47 +265,62 @@ func (a *probeAnalysis) plans() ([]probePlan, error) {
 	if len(l.ResumeOpcodes) == 0 {
 		return nil, fmt.Errorf("place probes in %s: the CPython %s layout lists no RESUME-family opcodes", b.Path, b.Version.Short())
 	}
-	uses := map[uint64]int{}
-	for _, h := range a.table.handlers {
-		uses[h]++
-	}
 	seen := map[uint64]int{}
 	var plans []probePlan
 	var errs []error
 	for _, op8 := range l.ResumeOpcodes {
 		op := int(op8)
 		h := a.table.handlers[op]
-		fail := func(format string, args ...any) {
-			reason := fmt.Sprintf(format, args...) + fmt.Sprintf("; the CPython %s opcode table (Layout.ResumeOpcodes) may not match this build", b.Version.Short())
-			errs = append(errs, &ProbeError{Path: b.Path, Opcode: op, Reason: reason})
-		}
 		if prev, dup := seen[h]; dup {
-			fail("handler %#x is also the handler of opcode %d", h, prev)
+			errs = append(errs, a.opcodeError(op, "handler %#x is also the handler of opcode %d", h, prev))
 			continue
 		}
 		seen[h] = op
-		if n := uses[h]; n > 1 {
-			fail("handler %#x serves %d dispatch-table slots (the unknown-opcode handler?)", h, n)
-			continue
-		}
-		p, err := a.plan(ProbeResume, op, h)
+		p, err := a.handlerPlan(ProbeResume, op)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		i, base, ok := instrPtrStore(p.insns, l.Frame_instr)
-		if !ok {
-			fail("no store of next_instr to frame+%#x in the straight-line prefix at %#x [%s]", l.Frame_instr, h, describePrefix(p.insns, h))
-			continue
-		}
-		p.known, p.knownAt = base, i
-		p.knownBy = fmt.Sprintf("base of the next_instr store `%s` at +%d", p.insns[i], p.insns[i].pc-h)
 		plans = append(plans, p)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return plans, nil
+}
+
+// opcodeError is a ProbeError for a handler that does not look like the
+// opcode table says it should.
+func (a *probeAnalysis) opcodeError(op int, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...) + fmt.Sprintf("; the CPython %s opcode table (Layout) may not match this build", a.bin.Version.Short())
+	return &ProbeError{Path: a.bin.Path, Opcode: op, Reason: reason}
+}
+
+// handlerPlan plans the probe of one bytecode handler (3.11+), with the
+// frame register proven by the handler's store of next_instr into the frame.
+func (a *probeAnalysis) handlerPlan(kind ProbeKind, op int) (probePlan, error) {
+	l := a.bin.Layout
+	h := a.table.handlers[op]
+	uses := 0
+	for _, o := range a.table.handlers {
+		if o == h {
+			uses++
+		}
+	}
+	if uses > 1 {
+		return probePlan{}, a.opcodeError(op, "handler %#x serves %d dispatch-table slots (the unknown-opcode handler?)", h, uses)
+	}
+	p, err := a.plan(kind, op, h)
+	if err != nil {
+		return probePlan{}, err
+	}
+	i, base, ok := instrPtrStore(p.insns, l.Frame_instr)
+	if !ok {
+		return probePlan{}, a.opcodeError(op, "no store of next_instr to frame+%#x in the straight-line prefix at %#x [%s]", l.Frame_instr, h, describePrefix(p.insns, h))
+	}
+	p.known, p.knownAt = base, i
+	p.knownBy = fmt.Sprintf("base of the next_instr store `%s` at +%d", p.insns[i], p.insns[i].pc-h)
+	return p, nil
 }
 
 // plan reads the code at handler and plans a probe there.

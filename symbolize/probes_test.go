@@ -313,7 +313,7 @@ func TestProbesRejectWrongOpcodeTable(t *testing.T) {
 			cp.Layout.ResumeOpcodes = append([]uint8(nil), b.Layout.ResumeOpcodes...)
 			tt.mutate(&cp.Layout)
 			a := probeAnalysis{img: img, bin: &cp, table: tab}
-			_, err := a.place()
+			_, _, _, err := a.place()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 			assert.Contains(t, err.Error(), "place ")
@@ -337,9 +337,11 @@ func TestProbeHandlersMatchDWARF(t *testing.T) {
 		t.Skip("llvm-dwarfdump is not installed")
 	}
 	labels := map[int]map[int]string{
-		11: {151: "RESUME", 150: "RESUME_QUICK"},
-		12: {151: "RESUME", 240: "INSTRUMENTED_RESUME"},
-		13: {149: "RESUME", 207: "RESUME_CHECK", 236: "INSTRUMENTED_RESUME"},
+		11: {151: "RESUME", 150: "RESUME_QUICK", 83: "RETURN_VALUE", 75: "RETURN_GENERATOR"},
+		12: {151: "RESUME", 240: "INSTRUMENTED_RESUME", 83: "RETURN_VALUE", 242: "INSTRUMENTED_RETURN_VALUE",
+			121: "RETURN_CONST", 247: "INSTRUMENTED_RETURN_CONST", 75: "RETURN_GENERATOR"},
+		13: {149: "RESUME", 207: "RESUME_CHECK", 236: "INSTRUMENTED_RESUME", 36: "RETURN_VALUE", 239: "INSTRUMENTED_RETURN_VALUE",
+			103: "RETURN_CONST", 240: "INSTRUMENTED_RETURN_CONST", 35: "RETURN_GENERATOR"},
 	}
 	lowPC := regexp.MustCompile(`DW_AT_low_pc\s+\((0x[0-9a-f]+)\)`)
 	for _, tt := range elfTestBinaries() {
@@ -348,8 +350,10 @@ func TestProbeHandlersMatchDWARF(t *testing.T) {
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			b := elfTestAnalyze(t, tt.path)
-			require.Len(t, b.Probes, len(labels[b.Layout.Minor]))
-			for _, p := range b.Probes {
+			require.NoError(t, b.OutcomeErr)
+			all := append(append([]ProbePoint(nil), b.Probes...), b.OutcomeProbes...)
+			require.Len(t, all, len(labels[b.Layout.Minor]))
+			for _, p := range all {
 				name := labels[b.Layout.Minor][p.Opcode]
 				require.NotEmpty(t, name, "opcode %d", p.Opcode)
 				out, err := exec.CommandContext(t.Context(), dwarfdump, "--name=TARGET_"+name, tt.path).Output()

@@ -75,6 +75,12 @@ func layoutDWARFFields(l Layout) []layoutDWARFField {
 			layoutDWARFField{"Frame_lasti", off(frame, "f_lasti"), l.Frame_lasti},
 			layoutDWARFField{"PyThreadState_frame", off("PyThreadState", "frame"), l.PyThreadState_frame},
 		)
+		if l.Frame_stacktop >= 0 {
+			f = append(f, layoutDWARFField{"Frame_stacktop", off(frame, "f_stacktop"), l.Frame_stacktop})
+		}
+		if l.Frame_state >= 0 {
+			f = append(f, layoutDWARFField{"Frame_state", off(frame, "f_state"), l.Frame_state})
+		}
 	} else {
 		f = append(f,
 			layoutDWARFField{"Frame_previous", off(frame, "previous"), l.Frame_previous},

@@ -10,7 +10,8 @@ Runs SCRIPT as ``__main__`` (``runpy.run_path``, with ``sys.argv`` set to
 status. recapid's exact mode must agree with this file for the script's own
 functions.
 
-Output schema (keys sorted, records sorted by function, caller, params)::
+Output schema (keys sorted, records sorted by function, caller, params,
+returns, yields)::
 
     {"python": "3.11",                 # major.minor of the interpreter
      "version": "3.11.7",              # full version
@@ -22,7 +23,9 @@ Output schema (keys sorted, records sorted by function, caller, params)::
         "caller":   {same fields} | null,
         "params":   [{"name": "a", "kind": "positional_or_keyword",
                       "type": "builtins.int"}, ...] | null,
-        "calls": n, "resumptions": m}, ...]}
+        "returns":  "builtins.list[builtins.int]" | null,
+        "yields":   "builtins.int" | null,
+        "calls": n, "resumptions": m, "raised": k}, ...]}
 
 What is counted, and the choices made:
 
@@ -31,20 +34,58 @@ What is counted, and the choices made:
   while the script runs, comprehensions where the interpreter gives them a
   frame (3.8-3.11 list/dict/set comprehensions; 3.12+ inlines them, PEP 709).
   ``c_call`` events (builtins) are not counted.
-* A record is one (function, caller, argument types) shape. ``calls`` counts
-  fresh starts, ``resumptions`` counts re-entries of a suspended generator,
-  coroutine or async generator. A resumption carries no argument types (the
-  parameters may have been rebound since the start), so resumptions are kept
-  in their own records with ``"params": null`` and ``"calls": 0``.
+* A record is one (function, caller, argument types, returned type, yielded
+  type) shape. ``calls`` counts fresh starts, ``resumptions`` counts
+  re-entries of a suspended generator, coroutine or async generator. A
+  resumption carries no argument types (the parameters may have been rebound
+  since the start), so resumptions are kept in their own records with
+  ``"params": null`` and ``"calls": 0``.
   For generators, a *start* is the first ``next()``/``send()``/await, not the
   call that creates the generator object (no frame runs then, on any version).
+  But on 3.8-3.11 a generator or coroutine that never started runs its frame
+  when it is closed or garbage-collected, only to raise GeneratorExit: that is
+  a start that raised. 3.12+ close it without running the frame.
+* Every finished call or resumption ended in exactly one way, matched to it
+  through its frame (the ``return`` event of the frame of the ``call``
+  event): it *returned* (``"returns"``: the type of the value, ``"yields"``:
+  null), it *yielded* when a generator, coroutine or async generator
+  suspended (``"yields"``: the type of the value it passed out, ``"returns"``:
+  null), or an exception propagated out of it (both null, and counted in
+  ``"raised"``). A frame still running when recording stops (a thread) is
+  counted in a record with both null but not in ``"raised"``. The ``return``
+  event does not say which way it was; the instruction at ``f_lasti`` does
+  (see _outcomes, checked on 3.8-3.14). A suspended coroutine yields what the
+  innermost awaitable yielded (``None`` for ``asyncio.sleep(0)``, the future
+  for ``await future``), the same through every frame of the await chain. An
+  async generator's ``yield v`` passes out the interpreter's wrapper,
+  ``builtins.async_generator_wrapped_value``, not v.
+  Not told apart: an exception thrown in at a bare ``yield`` (``throw()``,
+  ``close()``, also the close of a suspended generator that is
+  garbage-collected) that the generator does not handle leaves ``f_lasti``
+  on the yield on 3.8-3.13, so it counts as yielding ``None``; so does
+  ``close()`` of a generator suspended in ``yield from``/``await`` on
+  3.8-3.11. Elsewhere (a ``try`` around the yield, 3.12+ ``yield from``,
+  3.14) it counts as raised.
 * Parameters are listed in ``co_varnames`` order: positional (positional-only
   first), keyword-only, ``*args``, ``**kwargs``. That is the frame layout
   recapid reads, and differs from ``inspect.signature`` order when a function
   has both ``*args`` and keyword-only parameters.
-* Types are ``type.__module__ + "." + type.__qualname__`` of the argument
-  (``builtins.int``, ``collections.OrderedDict``, ``__main__.Outer.Inner``),
-  ``None`` for ``NoneType``; no element types. A parameter captured by a
+* Type strings (of arguments, returned and yielded values) are
+  ``type.__module__ + "." + type.__qualname__`` (``builtins.int``,
+  ``collections.OrderedDict``, ``__main__.Outer.Inner``), ``None`` for
+  ``NoneType``, plus element types for the exact builtin containers list,
+  tuple, dict, set and frozenset (subclasses such as OrderedDict,
+  defaultdict or a namedtuple are bare). The rule (describe(), the same in
+  recapid): at most two levels of brackets; an empty container is
+  ``T[()]``; a tuple of up to 8 items lists every item's type, a longer one
+  its first and ``...`` (``builtins.tuple[builtins.int, ...]``), and
+  containers inside a top-level tuple are bare; a list, set or frozenset
+  gives its first element's type (iteration order), a dict its first key's
+  and value's. So ``builtins.dict[builtins.str, builtins.list[builtins.int]]``,
+  ``builtins.tuple[builtins.int, builtins.list]``,
+  ``builtins.list[builtins.list[builtins.list]]``. ``*args`` and
+  ``**kwargs`` are a tuple and a dict like any other. Working out a type
+  string runs no code of the traced program. A parameter captured by a
   closure (a cell) reports the type of the value inside the cell.
 * ``qualname`` is ``co_qualname`` on 3.11+. 3.8-3.10 have no ``co_qualname``;
   there it is rebuilt the way the compiler builds it (see _Qualnames), which
@@ -67,6 +108,7 @@ What is counted, and the choices made:
   are recorded until the profiler is removed.
 """
 
+import dis
 import gc
 import itertools
 import os
@@ -80,9 +122,6 @@ import importlib.machinery
 import importlib.util
 import runpy
 
-if sys.version_info >= (3, 11):
-    import dis
-
 # co_flags bits, the same on every supported version (Include/cpython/code.h).
 CO_OPTIMIZED = 0x1
 CO_VARARGS = 0x4
@@ -90,6 +129,98 @@ CO_VARKEYWORDS = 0x8
 CO_SUSPENDABLE = 0x20 | 0x80 | 0x100 | 0x200  # GENERATOR, COROUTINE, ITERABLE_COROUTINE, ASYNC_GENERATOR
 
 _IGNORED = object()  # code-info sentinel: never record this code as a callee
+
+# How a finished call or resumption ended (Recorder.profile, _outcomes).
+RAISED, RETURNED, YIELDED = 0, 1, 2
+
+
+def _ops(*names):
+    return frozenset(dis.opmap[n] for n in names if n in dis.opmap)
+
+
+_RETURN_OPS = _ops("RETURN_VALUE", "RETURN_CONST", "INSTRUMENTED_RETURN_VALUE", "INSTRUMENTED_RETURN_CONST")
+_YIELD_OPS = _ops("YIELD_VALUE", "INSTRUMENTED_YIELD_VALUE")
+_YIELD_FROM = dis.opmap.get("YIELD_FROM")  # 3.8-3.10 only
+_RESUME = dis.opmap.get("RESUME")  # 3.11+
+# 3.13 reports a yield with f_lasti already on the RESUME after YIELD_VALUE;
+# 3.11, 3.12 and 3.14 report it on the YIELD_VALUE itself.
+_YIELD_LASTI_ON_RESUME = sys.version_info[:2] == (3, 13)
+
+
+def _outcomes(code):
+    """bytes: the outcome (RAISED, RETURNED, YIELDED) of a ``return`` event
+    whose frame has f_lasti == offset, for every instruction offset of code.
+
+    co_code is the de-instrumented, de-specialized bytecode on 3.12+, so the
+    INSTRUMENTED_ names never show there; they are listed for safety. Checked
+    on 3.8-3.14 with a profile function printing f_lasti at every event:
+
+    * RETURN_VALUE, RETURN_CONST (3.12, 3.13): the frame returned.
+    * YIELD_VALUE: it yielded (3.11+ compile ``yield from``/``await`` to
+      SEND + YIELD_VALUE too).
+    * 3.8-3.10 ``yield from``/``await``: a suspension inside YIELD_FROM
+      rewinds f_lasti by one instruction, to the LOAD_CONST before it, so it
+      is repeated on resumption. An exception thrown in through it is raised
+      at the YIELD_FROM itself, which stays "raised".
+    * 3.13: f_lasti at a yield is already on the RESUME that follows
+      YIELD_VALUE. (3.14 is back to the YIELD_VALUE; there f_lasti is on
+      that RESUME when an exception thrown in at the yield propagates.)
+    * Anything else is an exception propagating out: RAISE_VARARGS, RERAISE,
+      a CALL, CLEANUP_THROW (3.12+), RETURN_GENERATOR (3.11 closing a
+      generator that never started), and f_lasti -1 (3.8-3.10, closing a
+      generator that never started): the table has one more byte, RAISED,
+      which index -1 reads.
+    """
+    co = code.co_code
+    out = bytearray(len(co) + 1)  # out[-1], for f_lasti -1, stays RAISED
+    for i in range(0, len(co) - 1, 2):
+        op = co[i]
+        if op in _RETURN_OPS:
+            out[i] = RETURNED
+        elif op in _YIELD_OPS:
+            out[i] = YIELDED
+        elif _YIELD_FROM is not None and i + 2 < len(co) and co[i + 2] == _YIELD_FROM:
+            out[i] = YIELDED
+        elif _YIELD_LASTI_ON_RESUME and op == _RESUME and i >= 2 and co[i - 2] in _YIELD_OPS:
+            out[i] = YIELDED
+    return bytes(out)
+
+
+# Containers whose element types are described. Exact types only: a subclass
+# (OrderedDict, defaultdict, Counter, a namedtuple) is reported bare, since
+# reading its elements could run its Python code.
+_CONTAINERS = frozenset((list, tuple, dict, set, frozenset))
+_names = {}  # type -> type_name(type), for element types
+
+
+def describe(v, depth=0, in_tuple=False):
+    """recapi's type string of a value, with element types (module docstring).
+
+    Only C-level operations on exact builtin containers: no code of the
+    traced program runs. A list, dict or set another thread changes meanwhile
+    gives its then first element, or "[()]" if it became empty.
+    """
+    t = type(v)
+    name = _names.get(t)
+    if name is None:
+        name = _names[t] = type_name(t)
+    if t not in _CONTAINERS or depth == 2 or (depth == 1 and in_tuple):
+        return name
+    depth += 1
+    if t is tuple:
+        n = len(v)
+        if n == 0:
+            return name + "[()]"
+        if n <= 8:
+            return name + "[" + ", ".join([describe(x, depth, True) for x in v]) + "]"
+        return name + "[" + describe(v[0], depth, True) + ", ...]"
+    if t is dict:
+        for k, x in v.items():
+            return name + "[" + describe(k, depth) + ", " + describe(x, depth) + "]"
+    else:
+        for x in v:
+            return name + "[" + describe(x, depth) + "]"
+    return name + "[()]"
 
 
 def _code_files(*modules):
@@ -148,20 +279,31 @@ class Recorder:
 
     def __init__(self):
         self.ignored_files = _entry_files() | _import_files()
-        # id(code) -> (code, module, param names, start limit) or _IGNORED. Keyed
-        # by id because code objects compare by content (not filename) and
-        # hash slowly; holding the code keeps its id unique.
+        # id(code) -> (code, module, param names, start limit, outcomes) or
+        # _IGNORED. Keyed by id because code objects compare by content (not
+        # filename) and hash slowly; holding the code keeps its id unique.
         self.infos = {}
-        # (id(code), id(caller code) or 0, types tuple or None) -> itertools.count.
-        # next() on a count is one C call, so increments from several threads
-        # never get lost, without a lock in the hot path.
+        # shape -> ends: a tuple of three {type: itertools.count}, indexed by
+        # RAISED, RETURNED, YIELDED. A shape is (id(code), id(caller code) or
+        # 0, types tuple or None for a resumption). A type is a type object
+        # (named at the end) or, for a container, describe()'s string; the
+        # RAISED dict only has NoneType (a raise passes arg None). next() on
+        # a count is one C call, so increments from several threads never get
+        # lost, without a lock in the hot path.
         self.counters = {}
+        # id(frame) -> (the shape's ends dict, outcomes), from a call event
+        # to the return event of the same frame. A frame is alive (so its id
+        # unique) between the two, and every thread runs its own frames. Left
+        # over at the end: calls still running.
+        self.pending = {}
         # id -> (code, module) for callers, kept alive for the same reason.
         self.callers = {}
         self.ignored_codes = []  # keeps the ids of _IGNORED entries unique
         self.module_codes = []  # "<module>" code objects seen, for _Qualnames
+        # The sys.setprofile callback.
+        self.profile = self._make_profile()
 
-    def _describe(self, frame):
+    def _code_info(self, frame):
         code = frame.f_code
         if code.co_filename in self.ignored_files:
             self.ignored_codes.append(code)
@@ -176,43 +318,84 @@ class Recorder:
             limit = _first_resume_offset(code) if sys.version_info >= (3, 11) else -1
         if code.co_name == "<module>":
             self.module_codes.append(code)
-        return (code, frame.f_globals.get("__name__"), names, limit)
+        return (code, frame.f_globals.get("__name__"), names, limit, _outcomes(code))
 
-    def profile(self, frame, event, arg):
-        # Runs for every call, return, c_call and c_return of every thread:
-        # keep it short. The profiler is off while it runs, so nothing it
-        # calls is recorded.
-        if event != "call":
-            return
-        code = frame.f_code
-        info = self.infos.get(id(code))
-        if info is None:
-            info = self.infos[id(code)] = self._describe(frame)
-        if info is _IGNORED:
-            return
-        back = frame.f_back
-        caller = back.f_code if back is not None else None
-        caller_id = id(caller) if caller is not None else 0
-        limit = info[3]
-        if limit is not None and frame.f_lasti > limit:
-            key = (id(code), caller_id, None)
-        else:
-            loc = frame.f_locals
-            key = (id(code), caller_id, tuple([type(loc[n]) for n in info[2]]))
-        counter = self.counters.get(key)
-        if counter is None:
-            counter = self.counters.setdefault(key, itertools.count(1))
-            if caller is not None and caller_id not in self.callers:
-                self.callers[caller_id] = (caller, back.f_globals.get("__name__"))
-        next(counter)
+    def _make_profile(self):
+        # The callback is a closure over the recorder's dicts: it runs for
+        # every call, return, c_call and c_return of every thread, and local
+        # names are the fastest lookups. Keep it short. The profiler is off
+        # while it runs, so nothing it calls is recorded.
+        infos, pending, counters, callers = self.infos, self.pending, self.counters, self.callers
+        code_info, containers, count = self._code_info, _CONTAINERS, itertools.count
+
+        def profile(frame, event, arg):
+            if event == "call":
+                code = frame.f_code
+                info = infos.get(id(code))
+                if info is None:
+                    info = infos[id(code)] = code_info(frame)
+                if info is _IGNORED:
+                    return
+                back = frame.f_back
+                if back is not None:
+                    caller = back.f_code
+                    caller_id = id(caller)
+                    if caller_id not in callers:
+                        callers[caller_id] = (caller, back.f_globals.get("__name__"))
+                else:
+                    caller_id = 0
+                limit = info[3]
+                if limit is not None and frame.f_lasti > limit:
+                    shape = (id(code), caller_id, None)
+                else:
+                    loc = frame.f_locals
+                    names = info[2]
+                    typs = [type(loc[n]) for n in names]
+                    if not containers.isdisjoint(typs):
+                        typs = [describe(loc[n]) if t in containers else t for n, t in zip(names, typs)]
+                    shape = (id(code), caller_id, tuple(typs))
+                # The shape's counters by outcome: one lookup at the call,
+                # a small one at the return.
+                ends = counters.get(shape)
+                if ends is None:
+                    ends = counters.setdefault(shape, ({}, {}, {}))
+                pending[id(frame)] = (ends, info[4])
+            elif event == "return":
+                started = pending.pop(id(frame), None)
+                if started is None:  # an ignored frame, or one that began before recording
+                    return
+                ends, outcomes = started
+                # f_lasti -1 (3.8-3.10: no instruction run yet) picks the
+                # table's extra last byte, RAISED. When raised, arg is None.
+                ends = ends[outcomes[frame.f_lasti]]
+                t = type(arg)
+                if t in containers:
+                    t = describe(arg)
+                counter = ends.get(t)
+                if counter is None:
+                    counter = ends.setdefault(t, count(1))
+                next(counter)
+
+        return profile
 
     def records(self):
         """The counts as JSON-ready records, deterministically sorted."""
+        unfinished = {}
+        for ends, _ in list(self.pending.values()):
+            unfinished[id(ends)] = unfinished.get(id(ends), 0) + 1
+        counts = []  # (shape, outcome or None for unfinished, type, n)
+        for shape, ends in list(self.counters.items()):
+            for outcome in (RAISED, RETURNED, YIELDED):
+                for t, counter in list(ends[outcome].items()):
+                    counts.append((shape, outcome, t, next(counter) - 1))  # a count starts at 1
+            if id(ends) in unfinished:
+                counts.append((shape, None, None, unfinished[id(ends)]))
+
         codes = {}
-        for cid, info in self.infos.items():
+        for cid, info in list(self.infos.items()):
             if info is not _IGNORED:
                 codes[cid] = (info[0], info[1])
-        for cid, pair in self.callers.items():
+        for cid, pair in list(self.callers.items()):
             codes.setdefault(cid, pair)
         qualnames = _Qualnames(self.module_codes, [c for c, _ in codes.values()])
         entry = _entry_files()
@@ -230,29 +413,48 @@ class Recorder:
             }
 
         merged = {}
-        for (cid, caller_id, typs), counter in list(self.counters.items()):
-            n = next(counter) - 1  # a count started at 1 and was advanced n times
+        for (cid, caller_id, typs), outcome, t, n in counts:
+            returned = t if outcome == RETURNED else None
+            yielded = t if outcome == YIELDED else None
             code = codes[cid][0]
             if typs is None:
                 params = None
             else:
                 kinds = _param_kinds(code)
                 params = [
-                    {"name": name, "kind": kind, "type": type_name(t)}
-                    for name, kind, t in zip(code.co_varnames, kinds, typs)
+                    {"name": name, "kind": kind, "type": _type_string(typ)}
+                    for name, kind, typ in zip(code.co_varnames, kinds, typs)
                 ]
             caller = ident(caller_id) if caller_id in codes else None
-            rec = {"function": ident(cid), "caller": caller, "params": params, "calls": 0, "resumptions": 0}
+            rec = {
+                "function": ident(cid),
+                "caller": caller,
+                "params": params,
+                "returns": _type_string(returned),
+                "yields": _type_string(yielded),
+                "calls": 0,
+                "resumptions": 0,
+                "raised": n if outcome == RAISED else 0,
+            }
             rec["calls" if typs is not None else "resumptions"] += n
-            # Two keys can collapse into one record: callers that differ only
-            # by code object identity, or entry-point callers mapped to null.
+            # Several keys can collapse into one record: callers that differ
+            # only by code object identity, entry-point callers mapped to
+            # null, raised and unfinished calls, distinct classes of the same
+            # name (a class redefined in a loop).
             k = _sort_key(rec)
             if k in merged:
-                merged[k]["calls"] += rec["calls"]
-                merged[k]["resumptions"] += rec["resumptions"]
+                for field in ("calls", "resumptions", "raised"):
+                    merged[k][field] += rec[field]
             else:
                 merged[k] = rec
         return [merged[k] for k in sorted(merged)]
+
+
+def _type_string(t):
+    """A type string from a counter key: a type object, a string or None."""
+    if t is None or type(t) is str:
+        return t
+    return type_name(t)
 
 
 def _param_kinds(code):
@@ -286,6 +488,10 @@ def _sort_key(rec):
         _ident_key(rec["caller"]),
         params is None,
         tuple((p["name"], p["kind"], p["type"]) for p in params or ()),
+        rec["returns"] is None,
+        rec["returns"] or "",
+        rec["yields"] is None,
+        rec["yields"] or "",
     )
 
 

@@ -14,9 +14,11 @@ var Created = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // Sample returns a snapshot of a small web app traced under Python 3.11: a
 // module function called 100000 times with (int, str), a method with self, a
-// generator with its resumptions, a coroutine, *args and **kwargs,
+// generator with the objects it created, its yields, its resumptions and its
+// final return, a coroutine that suspends, returns and sometimes raises, an
+// async generator, a function that sometimes raises, *args and **kwargs,
 // keyword-only and positional-only parameters, a lambda called from C, a
-// nested class as a type, a partial record and an element type with
+// nested class as a type, a partial record and element types with
 // brackets. Records are in Aggregator order. Each call returns a fresh
 // snapshot that the caller may change.
 func Sample() *aggregate.Snapshot {
@@ -57,6 +59,12 @@ const (
 func sampleRecords(handle *aggregate.Function) []aggregate.Record {
 	parse := aggregate.Function{Module: "app.util", Qualname: "parse", File: "/srv/app/util.py", Line: 3}
 	items := aggregate.Function{Module: "app.feed", Qualname: "items", File: "/srv/app/feed.py", Line: 20}
+	stream := aggregate.Function{Module: "app.feed", Qualname: "stream", File: "/srv/app/feed.py", Line: 31}
+	fetch := aggregate.Function{Module: "app.http", Qualname: "fetch", File: "/srv/app/http.py", Line: 30}
+	fetchParams := func() []aggregate.Param {
+		return []aggregate.Param{param("url", pk, "builtins.str"), param("timeout", kwOnly, "builtins.float"), param("retries", kwOnly, "builtins.int")}
+	}
+	getJSON := aggregate.Function{Module: "app.http", Qualname: "get_json", File: "/srv/app/http.py", Line: 55}
 	return []aggregate.Record{
 		{
 			Function: parse, Caller: handle,
@@ -75,15 +83,48 @@ func sampleRecords(handle *aggregate.Function) []aggregate.Record {
 			Returns:  str("None"), Calls: 1200, Python: "3.11",
 		},
 		{
+			// Calling a generator function only creates the generator.
 			Function: items, Caller: handle,
 			Params:  []aggregate.Param{param("n", pk, "builtins.int")},
-			Returns: str("builtins.generator"), Calls: 40, CodeKind: aggregate.CodeGenerator, Python: "3.11",
+			Created: 40, CodeKind: aggregate.CodeGenerator, Python: "3.11",
+		},
+		{
+			// Its first next() starts it: a call, which yields.
+			Function: items, Caller: handle,
+			Params: []aggregate.Param{param("n", pk, "builtins.int")},
+			Yields: str("builtins.int"), Calls: 40, CodeKind: aggregate.CodeGenerator, Python: "3.11",
 		},
 		{
 			// Resumptions carry no types: the arguments were bound at the start.
 			Function: items, Caller: handle,
-			Params:      []aggregate.Param{param("n", pk, "")},
-			Resumptions: 4000, CodeKind: aggregate.CodeGenerator, Python: "3.11",
+			Params: []aggregate.Param{param("n", pk, "")},
+			Yields: str("builtins.int"), Resumptions: 3960, CodeKind: aggregate.CodeGenerator, Python: "3.11",
+		},
+		{
+			// The last resumption of each generator returns.
+			Function: items, Caller: handle,
+			Params:  []aggregate.Param{param("n", pk, "")},
+			Returns: str("None"), Resumptions: 40, CodeKind: aggregate.CodeGenerator, Python: "3.11",
+		},
+		{
+			Function: stream, Caller: handle,
+			Params:  []aggregate.Param{param("chunk", pk, "builtins.int")},
+			Created: 5, CodeKind: aggregate.CodeAsyncGenerator, Python: "3.11",
+		},
+		{
+			Function: stream, Caller: handle,
+			Params: []aggregate.Param{param("chunk", pk, "builtins.int")},
+			Yields: str("builtins.bytes"), Calls: 5, CodeKind: aggregate.CodeAsyncGenerator, Python: "3.11",
+		},
+		{
+			Function: stream, Caller: handle,
+			Params: []aggregate.Param{param("chunk", pk, "")},
+			Yields: str("builtins.bytes"), Resumptions: 45, CodeKind: aggregate.CodeAsyncGenerator, Python: "3.11",
+		},
+		{
+			Function: stream, Caller: handle,
+			Params:  []aggregate.Param{param("chunk", pk, "")},
+			Returns: str("None"), Resumptions: 5, CodeKind: aggregate.CodeAsyncGenerator, Python: "3.11",
 		},
 		{
 			Function: aggregate.Function{Module: "app.log", Qualname: "emit", File: "/srv/app/log.py", Line: 7},
@@ -96,20 +137,35 @@ func sampleRecords(handle *aggregate.Function) []aggregate.Record {
 			Returns: str("None"), Calls: 900, Python: "3.11",
 		},
 		{
-			Function: aggregate.Function{Module: "app.http", Qualname: "fetch", File: "/srv/app/http.py", Line: 30},
-			Caller:   handle,
-			Params: []aggregate.Param{
-				param("url", pk, "builtins.str"),
-				param("timeout", kwOnly, "builtins.float"),
-				param("retries", kwOnly, "builtins.int"),
-			},
+			Function: fetch, Caller: handle, Params: fetchParams(),
 			Returns: str("builtins.bytes"), Calls: 300, Python: "3.11",
 		},
 		{
-			Function: aggregate.Function{Module: "app.http", Qualname: "get_json", File: "/srv/app/http.py", Line: 55},
-			Caller:   handle,
-			Params:   []aggregate.Param{param("url", pk, "builtins.str")},
-			Returns:  str("builtins.coroutine"), Calls: 120, CodeKind: aggregate.CodeCoroutine, Python: "3.11",
+			// Calls that raised return nothing.
+			Function: fetch, Caller: handle, Params: fetchParams(),
+			Calls: 12, Raised: 12, Python: "3.11",
+		},
+		{
+			Function: getJSON, Caller: handle,
+			Params:  []aggregate.Param{param("url", pk, "builtins.str")},
+			Created: 120, CodeKind: aggregate.CodeCoroutine, Python: "3.11",
+		},
+		{
+			// The first await suspends the coroutine on a future.
+			Function: getJSON, Caller: handle,
+			Params: []aggregate.Param{param("url", pk, "builtins.str")},
+			Yields: str("_asyncio.Future"), Calls: 120, CodeKind: aggregate.CodeCoroutine, Python: "3.11",
+		},
+		{
+			Function: getJSON, Caller: handle,
+			Params:      []aggregate.Param{param("url", pk, "")},
+			Returns:     str("builtins.dict[builtins.str, builtins.list[builtins.int]]"),
+			Resumptions: 118, CodeKind: aggregate.CodeCoroutine, Python: "3.11",
+		},
+		{
+			Function: getJSON, Caller: handle,
+			Params:      []aggregate.Param{param("url", pk, "")},
+			Resumptions: 2, Raised: 2, CodeKind: aggregate.CodeCoroutine, Python: "3.11",
 		},
 		{
 			Function: aggregate.Function{Module: "app.mathx", Qualname: "clamp", File: "/srv/app/mathx.py", Line: 1},

@@ -18,6 +18,30 @@
 
 /* py_config.flags */
 #define CFG_OLD_FRAMES 1 /* PyFrameObject eval loop (3.8-3.10): start iff f_lasti == -1 */
+#define CFG_OUTCOMES 2   /* outcome probes are attached: count calls when they end, with what they returned */
+
+/*
+ * A value's type is described by up to NODES_PER_VALUE nodes, in preorder:
+ * the type pointer, and for an exact list, tuple, dict, set or frozenset a
+ * header node followed by its sampled elements' types. Elements of the value
+ * itself are expanded once more, except inside a tuple, so nesting stops at
+ * depth 2 (docs/element-types.md). Header nodes are small numbers, never
+ * pointers.
+ */
+#define NODES_PER_VALUE 24
+#define MAX_NODES (MAX_PARAMS * NODES_PER_VALUE)
+#define MAX_ELEMS 8
+#define NODE_HDR 0x100        /* | the number of element nodes that follow; 0: the container is empty */
+#define NODE_LONG_TUPLE 0x200 /* a tuple longer than MAX_ELEMS: its first item's node follows */
+#define NODE_UNEXPANDED 0x300 /* elements not read (split dict, no live entry among the slots scanned) */
+
+/* Indices of py_config.container_types. */
+#define CT_LIST 0
+#define CT_TUPLE 1
+#define CT_DICT 2
+#define CT_SET 3
+#define CT_FROZENSET 4
+#define CT_COUNT 5
 
 /*
  * Where things are in one interpreter's memory: offsets from symbolize.Layout,
@@ -65,10 +89,17 @@ struct py_config {
 	__u32 frame_head;  /* bytes of a frame that hold code, previous, instr/lasti and owner */
 	__s32 co_instr_version;     /* PyCodeObject._co_instrumentation_version (3.12+), else -1 */
 	__s32 interp_instr_version; /* the interpreter's global instrumentation version (3.12+), else -1 */
-	__u32 _pad3;
+	__s32 co_nlocalsplus; /* 3.11+: the value stack starts at localsplus[co_nlocalsplus] */
+	__s32 co_consts;
+	__s32 fr_stacktop;   /* 3.8/3.9: non-NULL while a generator is suspended, else -1 */
+	__s32 fr_state;      /* 3.10: f_state, FRAME_SUSPENDED (-1) while suspended, else -1 */
+	__s32 dict_values;   /* PyDictObject.ma_values */
+	__u32 extended_arg;  /* opcode of EXTENDED_ARG */
+	__u32 ret_const_ops; /* up to 4 RETURN_CONST-family opcodes, low byte first */
 	__u64 interp_head; /* address of _PyRuntime.interpreters.head */
 	__u64 interp;      /* the main interpreter, filled in by BPF once it exists */
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
+	__u64 container_types[CT_COUNT]; /* runtime addresses of PyList_Type ... PyFrozenSet_Type; 0 = not sampled */
 };
 
 /* py_config.dict_flavor */
@@ -78,6 +109,10 @@ struct py_config {
 /* call_key.kind */
 #define CALL_START 1  /* a function call, or the first run of a generator/coroutine */
 #define CALL_RESUME 2 /* a generator/coroutine resumed after yield or await */
+#define CALL_CREATE 3 /* a call that created a generator/coroutine object (RETURN_GENERATOR, 3.11+) */
+/* Or'ed into kind while outcome probes are on: the call is counted when it
+ * ends, in the outcome maps; this count only marks first sight. */
+#define CALL_PENDING 0x80
 
 /* The unit of in-kernel aggregation: one distinct call shape of one process. */
 struct call_key {
@@ -93,10 +128,40 @@ struct call_key {
 	__u64 sig;       /* hash of the argument type pointers; 0 for resumptions */
 };
 
+/* How a call or resumption ended. */
+#define OUTCOME_RETURNED 1
+#define OUTCOME_YIELDED 2
+#define OUTCOME_RAISED 3
+#define OUTCOME_UNSEEN 4 /* ended without a return the probes see: a 3.11+ suspension, or unfinished when the probes went */
+
+struct outcome_key {
+	struct call_key call; /* kind without CALL_PENDING */
+	__u64 value;          /* the value's type pointer, or its description hash (odd) for containers; 0 if none */
+	__u8 outcome;
+	__u8 _pad[7];
+};
+
+/* A call waiting for its end: keyed by frame (3.11+) or by the stack pointer
+ * at the eval loop's entry (3.8-3.10), which its uretprobe sees plus 8. */
+struct frame_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 addr;
+};
+
+struct pending_call {
+	struct call_key key;
+	__u64 frame;
+	__u64 consts;      /* co_consts, for RETURN_CONST */
+	__u32 nlocalsplus; /* where stack slot 0 is, for RETURN_VALUE */
+	__u32 flags;       /* co_flags */
+};
+
 /* Ring-buffer events, sent at first sight only (never per call). */
 #define EVENT_SIG 1
 #define EVENT_CODE 2
 #define EVENT_TYPE 3
+#define EVENT_VALUE 4 /* a returned or yielded container's description: a sig_event with one value */
 
 struct event_header {
 	__u32 type;
@@ -105,12 +170,13 @@ struct event_header {
 	__u64 fp;  /* code objects: fingerprint as in call_key; 0 otherwise */
 };
 
-/* The argument type pointers behind a sig hash. */
+/* The argument type descriptions behind a sig hash: NODES_PER_VALUE nodes
+ * per parameter. Sent with only nparams * NODES_PER_VALUE nodes. */
 struct sig_event {
 	struct event_header hdr;
 	__u32 nparams;
 	__u32 _pad;
-	__u64 types[MAX_PARAMS];
+	__u64 nodes[MAX_NODES];
 };
 
 /* str_flags bits: a string that BPF could not copy whole (non-ASCII, longer
@@ -160,6 +226,9 @@ enum stat_index {
 	STAT_TRUNCATED,
 	STAT_NEW_KEYS,
 	STAT_REEXECUTED,
+	STAT_PENDING_FULL,
+	STAT_OUTCOMES_FULL,
+	STAT_STALE_PENDING,
 	STAT_MAX,
 };
 

@@ -8,13 +8,35 @@ import (
 	"github.com/recapi/recapi/aggregate"
 )
 
-// signatureSet maps each function to its signatures and their calls.
-func signatureSet(s *aggregate.Snapshot) map[string]map[string]uint64 {
-	out := make(map[string]map[string]uint64)
+// sigCounts are the counts shown next to a signature.
+type sigCounts struct{ calls, raised, created uint64 }
+
+// String is "N calls", with the calls that raised and the generator or
+// coroutine objects created when there are any.
+func (c sigCounts) String() string {
+	s := fmt.Sprintf("%d calls", c.calls)
+	if c.raised > 0 {
+		s += fmt.Sprintf(", %d raised", c.raised)
+	}
+	if c.created > 0 {
+		s += fmt.Sprintf(", %d created", c.created)
+	}
+	return s
+}
+
+// signatureSet maps each function to its signatures (with what they
+// returned or yielded) and their counts.
+func signatureSet(s *aggregate.Snapshot) map[string]map[string]sigCounts {
+	out := make(map[string]map[string]sigCounts)
 	for _, f := range aggregate.Summarize(s.Records) {
-		sigs := make(map[string]uint64)
+		sigs := make(map[string]sigCounts)
 		for _, r := range f.Top {
-			sigs[aggregate.Signature(r, true)] += r.Calls
+			k := aggregate.Signature(r, true)
+			c := sigs[k]
+			c.calls += r.Calls
+			c.raised += r.Raised
+			c.created += r.Created
+			sigs[k] = c
 		}
 		out[f.Function.Name()] = sigs
 	}
@@ -24,8 +46,11 @@ func signatureSet(s *aggregate.Snapshot) map[string]map[string]uint64 {
 func runDiff(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("diff", "OLD NEW",
 		`Show the functions and signatures that appeared in NEW ("+") or disappeared
-from OLD ("-"), sorted by function name. Functions in both with the same
-signatures are not shown. Exit status 0 either way.`, stderr)
+from OLD ("-"), sorted by function name. A signature includes what the calls
+returned ("-> int") or, for generators and coroutines, yielded ("-> yields
+int"); calls that raised return nothing, so they have a signature of their
+own, and their count is shown. Functions in both with the same signatures
+are not shown. Exit status 0 either way.`, stderr)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
@@ -65,16 +90,16 @@ signatures are not shown. Exit status 0 either way.`, stderr)
 			fmt.Fprintf(stdout, "- %s\n", printable(n))
 		}
 		var lines []string
-		for sig, calls := range o {
+		for sig, c := range o {
 			if _, ok := nw[sig]; !ok {
 				sigRemoved++
-				lines = append(lines, fmt.Sprintf("    - %s  (%d calls)", printable(sig), calls))
+				lines = append(lines, fmt.Sprintf("    - %s  (%s)", printable(sig), c))
 			}
 		}
-		for sig, calls := range nw {
+		for sig, c := range nw {
 			if _, ok := o[sig]; !ok {
 				sigAdded++
-				lines = append(lines, fmt.Sprintf("    + %s  (%d calls)", printable(sig), calls))
+				lines = append(lines, fmt.Sprintf("    + %s  (%s)", printable(sig), c))
 			}
 		}
 		if len(lines) == 0 {

@@ -61,10 +61,13 @@ func monkeyTypeRows(recs []aggregate.Record) []monkeyTypeRow {
 			args[p.Name] = typeDict(parseType(p.Type), mods)
 		}
 		row := monkeyTypeRow{module: r.Function.Module, qualname: r.Function.Qualname, argTypes: pyJSON(args)}
-		// A generator's or coroutine's "return" is the object it makes on
-		// the first call; MonkeyType wants the value it returns, which is
-		// not observed: leave it out.
-		if r.Returns != nil && r.CodeKind == "" {
+		// Only a plain function's return is the value a call gives back.
+		// A generator's or coroutine's return value ends its last
+		// resumption; MonkeyType wants what calling it gives (the object),
+		// which is not a recorded type: leave it out. A record whose call
+		// yielded (Yields set) or raised (Returns nil) has no return type
+		// either.
+		if r.Returns != nil && r.Yields == nil && r.CodeKind == "" {
 			s := pyJSON(typeDict(parseType(*r.Returns), mods))
 			row.returnType = &s
 		}
@@ -259,6 +262,12 @@ func typeDict(n typeNode, mods map[string]bool) map[string]any {
 	}
 	if n.name == "typing.Union" {
 		return map[string]any{"module": "typing", "qualname": "Union", "elem_types": elemTypes(n.args, mods)}
+	}
+	if n.name == "builtins.tuple" && slices.ContainsFunc(n.args, func(a typeNode) bool { return a.name == "..." }) {
+		// A tuple of more than 8 items, "builtins.tuple[X, ...]": MonkeyType
+		// has no encoding for the ellipsis (its traces hold every item),
+		// so it is a bare tuple, like the empty one.
+		return map[string]any{"module": "builtins", "qualname": "tuple"}
 	}
 	if q, ok := typingGenerics[n.name]; ok && len(n.args) > 0 {
 		return map[string]any{"module": "typing", "qualname": q, "elem_types": elemTypes(n.args, mods)}

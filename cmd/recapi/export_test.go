@@ -14,17 +14,18 @@ import (
 	"github.com/recapi/recapi/aggregate/aggregatetest"
 )
 
-// callsOf maps each record's key (as show --json prints it, without
-// counts) to its calls.
-func callsOf(recs []aggregate.Record) map[string]uint64 {
-	out := map[string]uint64{}
+// callsOf maps each record's key to its counts: calls, resumptions,
+// raised, created.
+func callsOf(recs []aggregate.Record) map[string][4]uint64 {
+	out := map[string][4]uint64{}
 	for _, r := range recs {
-		c := r.Calls
-		r.Calls, r.Resumptions = 0, 0
-		if r.Params == nil {
-			r.Params = []aggregate.Param{}
-		}
-		out[r.Function.Name()+" "+fmtRecord(r)] += c
+		k := r.Function.Name() + " " + fmtRecord(r)
+		c := out[k]
+		c[0] += r.Calls
+		c[1] += r.Resumptions
+		c[2] += r.Raised
+		c[3] += r.Created
+		out[k] = c
 	}
 	return out
 }
@@ -39,6 +40,9 @@ func fmtRecord(r aggregate.Record) string {
 	}
 	if r.Returns != nil {
 		s += " ->" + *r.Returns
+	}
+	if r.Yields != nil {
+		s += " yields " + *r.Yields
 	}
 	return s + " " + r.CodeKind
 }
@@ -68,8 +72,8 @@ func TestImportExportRoundTrip(t *testing.T) {
 	got, err = aggregate.ReadFile(out)
 	require.NoError(t, err)
 	double := callsOf(want.Records)
-	for k := range double {
-		double[k] *= 2
+	for k, c := range double {
+		double[k] = [4]uint64{2 * c[0], 2 * c[1], 2 * c[2], 2 * c[3]}
 	}
 	assert.Equal(t, double, callsOf(got.Records))
 
@@ -132,6 +136,10 @@ func TestParseType(t *testing.T) {
 		{"builtins.list[builtins.int]", `{"elem_types": [{"module": "builtins", "qualname": "int"}], "module": "typing", "qualname": "List"}`},
 		{"builtins.dict[builtins.str, builtins.list[None]]", `{"elem_types": [{"module": "builtins", "qualname": "str"}, {"elem_types": [{"module": "builtins", "qualname": "NoneType"}], "module": "typing", "qualname": "List"}], "module": "typing", "qualname": "Dict"}`},
 		{"builtins.tuple[()]", `{"module": "builtins", "qualname": "tuple"}`},
+		{"builtins.tuple[builtins.int, ...]", `{"module": "builtins", "qualname": "tuple"}`},
+		{"builtins.tuple[builtins.int, builtins.str]", `{"elem_types": [{"module": "builtins", "qualname": "int"}, {"module": "builtins", "qualname": "str"}], "module": "typing", "qualname": "Tuple"}`},
+		{"builtins.list[builtins.tuple[builtins.str, ...]]", `{"elem_types": [{"module": "builtins", "qualname": "tuple"}], "module": "typing", "qualname": "List"}`},
+		{"builtins.list[()]", `{"module": "builtins", "qualname": "list"}`},
 		{"builtins.int | None", `{"elem_types": [{"module": "builtins", "qualname": "int"}, {"module": "builtins", "qualname": "NoneType"}], "module": "typing", "qualname": "Union"}`},
 		{"app.models.Order.Line", `{"module": "app.models", "qualname": "Order.Line"}`},
 		{"collections.OrderedDict", `{"module": "collections", "qualname": "OrderedDict"}`},
@@ -143,6 +151,37 @@ func TestParseType(t *testing.T) {
 			assert.Equal(t, tt.want, pyJSON(typeDict(parseType(tt.in), mods)))
 		})
 	}
+}
+
+func TestMonkeyTypeRowsReturns(t *testing.T) {
+	str := func(s string) *string { return &s }
+	f := aggregate.Function{Module: "m", Qualname: "f"}
+	x := []aggregate.Param{{Name: "x", Kind: aggregate.KindPositionalOrKeyword, Type: "builtins.int"}}
+	rows := monkeyTypeRows([]aggregate.Record{
+		{Function: f, Params: x, Returns: str("builtins.str"), Calls: 3},
+		{Function: f, Params: x, Calls: 2, Raised: 2},                                                                                                    // raised: no return type
+		{Function: aggregate.Function{Module: "m", Qualname: "g"}, Params: x, Yields: str("builtins.int"), Calls: 1},                                     // yielded: not a return
+		{Function: aggregate.Function{Module: "m", Qualname: "h"}, Params: x, Yields: str("builtins.int"), Calls: 1, CodeKind: aggregate.CodeGenerator},  // a generator start
+		{Function: aggregate.Function{Module: "m", Qualname: "h"}, Params: x, Returns: str("None"), Resumptions: 1, CodeKind: aggregate.CodeGenerator},   // no types: not a trace
+		{Function: aggregate.Function{Module: "m", Qualname: "h"}, Params: x, Created: 4, CodeKind: aggregate.CodeGenerator},                             // created only: not a trace
+		{Function: aggregate.Function{Module: "m", Qualname: "c"}, Params: x, Returns: str("builtins.str"), Calls: 1, CodeKind: aggregate.CodeCoroutine}, // a coroutine's value
+	})
+	var got []string
+	for _, r := range rows {
+		ret := "<none>"
+		if r.returnType != nil {
+			ret = *r.returnType
+		}
+		got = append(got, r.qualname+" "+r.argTypes+" -> "+ret)
+	}
+	arg := `{"x": {"module": "builtins", "qualname": "int"}}`
+	assert.Equal(t, []string{
+		"f " + arg + ` -> {"module": "builtins", "qualname": "str"}`,
+		"f " + arg + " -> <none>",
+		"g " + arg + " -> <none>",
+		"h " + arg + " -> <none>",
+		"c " + arg + " -> <none>",
+	}, got)
 }
 
 // The MonkeyType export is read back by a small Python reader that follows

@@ -39,9 +39,12 @@ func runShow(args []string, stdout, stderr io.Writer) int {
 		`Show the functions in SRC (a .recapi.zst snapshot written by recapid -o or
 -snapshot-dir, or a store), most called first: how often each was called, how many
 distinct signatures it was called with, and the most common one. Types are
-shown without "builtins.". Generators and coroutines also show how often they
-were resumed. A store is sqlite:PATH or postgres://USER@HOST/DB; without SRC,
-show reads the default store, sqlite:./recapi.db.`, stderr)
+shown without "builtins."; "-> yields T" is what a generator or coroutine
+yielded. Next to the calls: how often generators and coroutines were resumed
+and how many of their objects were created (calls count their starts), and
+how many calls and resumptions raised. A store is sqlite:PATH or
+postgres://USER@HOST/DB; without SRC, show reads the default store,
+sqlite:./recapi.db.`, stderr)
 	var c showConfig
 	fs.BoolVar(&c.JSON, "json", false, "print the header and every record as JSON instead of a table")
 	fs.IntVar(&c.Top, "top", defaultTop, "show the `N` most called functions, 0 for all (table only)")

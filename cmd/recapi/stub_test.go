@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/recapi/recapi/aggregate"
 )
 
 // fixtures are snapshots recorded from testdata workloads by
@@ -139,6 +141,45 @@ func TestDiffGolden(t *testing.T) {
 	code, stdout, _ = recapi("diff", fixtures["calls"], fixtures["calls"])
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, "0 functions added, 0 removed; 0 signatures added, 0 removed\n", stdout)
+}
+
+func TestDiffYieldsRaisedCreated(t *testing.T) {
+	str := func(s string) *string { return &s }
+	f := aggregate.Function{Module: "m", Qualname: "f"}
+	g := aggregate.Function{Module: "m", Qualname: "g"}
+	x := []aggregate.Param{{Name: "x", Kind: aggregate.KindPositionalOrKeyword, Type: "builtins.int"}}
+	gen := aggregate.CodeGenerator
+	write := func(name string, recs ...aggregate.Record) string {
+		path := filepath.Join(t.TempDir(), name+".recapi.zst")
+		require.NoError(t, aggregate.WriteFile(path, &aggregate.Snapshot{Header: aggregate.Header{Mode: aggregate.ModeExact}, Records: recs}))
+		return path
+	}
+	old := write("old",
+		aggregate.Record{Function: f, Params: x, Returns: str("builtins.int"), Calls: 10},
+		aggregate.Record{Function: g, Params: x, Yields: str("builtins.int"), Calls: 4, CodeKind: gen},
+		aggregate.Record{Function: g, Params: x, Created: 4, CodeKind: gen},
+	)
+	nw := write("new",
+		aggregate.Record{Function: f, Params: x, Returns: str("builtins.int"), Calls: 7},
+		aggregate.Record{Function: f, Params: x, Calls: 3, Raised: 3},
+		aggregate.Record{Function: g, Params: x, Yields: str("builtins.tuple[builtins.int, ...]"), Calls: 4, CodeKind: gen},
+		aggregate.Record{Function: g, Params: x, Created: 4, CodeKind: gen},
+	)
+	code, stdout, stderr := recapi("diff", old, nw)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, `~ m.f
+    + f(x: int)  (3 calls, 3 raised)
+~ m.g
+    - g(x: int) -> yields int  (4 calls)
+    + g(x: int) -> yields tuple[int, ...]  (4 calls)
+0 functions added, 0 removed; 2 signatures added, 1 removed
+`, stdout)
+
+	// Objects created and never started: the signature of their creation.
+	only := write("only", aggregate.Record{Function: g, Params: x, Created: 2, CodeKind: gen})
+	code, stdout, stderr = recapi("diff", old, only)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "    + g(x: int)  (0 calls, 2 created)\n")
 }
 
 func TestShowSort(t *testing.T) {
