@@ -653,3 +653,97 @@ func TestAttachSeveralVersionsAtOnce(t *testing.T) {
 		assert.Equal(t, uint64(sameVersionAndPath), calls, r.py.Name)
 	}
 }
+
+// The values faithful.py's own comments promise, asserted directly, in the
+// default --returns mode: returns and raises, element types, generator
+// creation, a class redefined in a loop.
+func TestFaithfulKnownValues(t *testing.T) {
+	testutil.RequireBPF(t)
+	for _, py := range testutil.Interpreters(t) {
+		t.Run(py.Name, func(t *testing.T) {
+			script := stage(t, py, "faithful.py")
+			r := runRecapid(t, append([]string{"--"}, py.Command(script)...)...)
+			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
+			require.NotNil(t, r.snap)
+			for _, k := range []string{"values_unknown", "signatures_unknown", "events_lost", "outcomes_map_full", "pending_map_full"} {
+				assert.Zero(t, r.snap.Header.Stats[k], "stat %s", k)
+			}
+			var calls, raised uint64
+			for _, rec := range findRecords(r.snap, script, "always_fails") {
+				calls += rec.Calls
+				raised += rec.Raised
+				assert.Nil(t, rec.Returns)
+			}
+			assert.Equal(t, uint64(5), calls, "always_fails calls")
+			assert.Equal(t, uint64(5), raised, "always_fails raised")
+
+			// echo(value) returns value: each description is seen as
+			// argument and as return, as often as it was passed.
+			echo := map[string]uint64{}
+			for _, rec := range findRecords(r.snap, script, "echo") {
+				require.Len(t, rec.Params, 1)
+				if assert.NotNil(t, rec.Returns, "echo(%s) return", rec.Params[0].Type) {
+					assert.Equal(t, rec.Params[0].Type, *rec.Returns)
+				}
+				echo[rec.Params[0].Type] += rec.Calls
+			}
+			for typ, n := range map[string]uint64{
+				"builtins.list[()]":                                                       1,
+				"builtins.list[builtins.int]":                                             2,
+				"builtins.list[builtins.list[builtins.list]]":                             1,
+				"builtins.list[builtins.tuple[builtins.int, builtins.str]]":               3,
+				"builtins.tuple[()]":                                                      1,
+				"builtins.tuple[builtins.int, builtins.str]":                              2,
+				"builtins.tuple[builtins.str, ...]":                                       3,
+				"builtins.tuple[builtins.list, builtins.list]":                            1,
+				"builtins.dict[builtins.str, builtins.list[builtins.int]]":                3,
+				"builtins.dict[builtins.tuple[builtins.int, builtins.int], builtins.str]": 1,
+				"builtins.set[()]":                                                        1,
+				"builtins.frozenset[builtins.int]":                                        3,
+				"collections.OrderedDict":                                                 1,
+			} {
+				assert.Equal(t, n, echo[typ], "echo(%s)", typ)
+			}
+
+			// Five classes named Token, each freed before the next.
+			var tokens uint64
+			for _, rec := range findRecords(r.snap, script, "use_token") {
+				require.Len(t, rec.Params, 1)
+				assert.Equal(t, "__main__.drive_redefine.<locals>.Token", rec.Params[0].Type)
+				tokens += rec.Calls
+			}
+			assert.Equal(t, uint64(5), tokens)
+
+			// Generators created and never iterated: creation is seen
+			// where RETURN_GENERATOR exists (3.11+).
+			var created uint64
+			for _, rec := range findRecords(r.snap, script, "unstarted") {
+				created += rec.Created
+			}
+			if py.Minor >= 11 {
+				assert.Equal(t, uint64(4), created, "unstarted created")
+			} else {
+				assert.Zero(t, created)
+			}
+		})
+	}
+}
+
+// --returns off records no outcomes and still every call.
+func TestReturnsOff(t *testing.T) {
+	testutil.RequireBPF(t)
+	py := testutil.Interpreters(t)[0]
+	script := stage(t, py, "faithful.py")
+	r := runRecapid(t, append([]string{"--returns=off", "--"}, py.Command(script)...)...)
+	require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
+	var calls uint64
+	for _, rec := range r.snap.Records {
+		assert.Nil(t, rec.Returns, "%s", rec.Function.Qualname)
+		assert.Nil(t, rec.Yields, "%s", rec.Function.Qualname)
+		assert.Zero(t, rec.Raised, "%s", rec.Function.Qualname)
+	}
+	for _, rec := range findRecords(r.snap, script, "always_fails") {
+		calls += rec.Calls
+	}
+	assert.Equal(t, uint64(5), calls)
+}
