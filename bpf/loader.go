@@ -331,9 +331,10 @@ func (o *Objects) DrainOutcomes(fn func(k *OutcomeKey, n uint64)) error {
 	return nil
 }
 
-// SweepPending removes the calls still waiting for their end, of one PID
-// (all when pid is 0), and calls fn for each it removed. A call whose end
-// BPF counts concurrently is not passed to fn: whoever deletes it counts it.
+// SweepPending empties the map of calls waiting for their end, for one PID
+// (all when pid is 0), and calls fn for each call that had not ended. Call it
+// only once the PID's outcome probes are detached (or the process is gone):
+// BPF updates entries in place.
 func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 	var (
 		k     recapiFrameKey
@@ -348,6 +349,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 			calls = append(calls, v)
 		}
 	}
+	// Ended calls stay in the map for reuse; only waiting ones are counted.
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read pending calls: %w", err)
 	}
@@ -359,7 +361,9 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 		if err != nil {
 			return fmt.Errorf("remove pending call: %w", err)
 		}
-		fn(&calls[i].Key)
+		if calls[i].Done == 0 {
+			fn(&calls[i].Key)
+		}
 	}
 	return nil
 }

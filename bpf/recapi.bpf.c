@@ -165,11 +165,19 @@ struct code_facts {
 	__u32 _pad;
 };
 
+/* Bytes of an object read to learn its type: up to a tuple's 8th item. */
+#define OBJ_HEAD 88
+
 /* Per-call working memory: too big for the BPF stack. */
 struct scratch {
 	struct sig_event sig;      /* the argument (or value) descriptions, built in place */
 	__u8 nnodes[MAX_PARAMS];   /* nodes used per parameter in sig */
 	__u64 elems[2][MAX_ELEMS]; /* sampled elements, at depth 1 and 2 */
+	/* The first OBJ_HEAD bytes of the value (0) or element (1) being
+	 * described, read with its type: a container's size and items or table
+	 * pointer come with the same read. head_of says whose they are. */
+	__u64 heads[2][OBJ_HEAD / 8];
+	__u64 head_of[2];
 	__u8 slots[256];           /* dict entries or set slots being scanned */
 	__u8 code[CODE_HEAD];
 	__u8 wide[WIDE_BUF]; /* the frame, at wide + FRAME_BELOW, and what lies below it */
@@ -227,6 +235,41 @@ static __always_inline __u8 rd8(__u64 addr)
 	__u8 v = 0;
 	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
 	return v;
+}
+
+/*
+ * The type of obj, reading its first OBJ_HEAD bytes into s->heads[level]
+ * on the way (one read costs the same for 8 or 88 bytes). Near the end of a
+ * mapping only the type is read.
+ */
+static __always_inline __u64 object_type(struct py_config *cfg, struct scratch *s, __u64 obj, __u32 level)
+{
+	level &= 1;
+	s->head_of[level] = 0;
+	if (!obj)
+		return 0;
+	if (bpf_probe_read_user(s->heads[level], OBJ_HEAD, (void *)obj)) {
+		__u64 v = 0;
+		bpf_probe_read_user(&v, sizeof(v), (void *)(obj + cfg->ob_type));
+		return v;
+	}
+	s->head_of[level] = obj;
+	__u32 o = (__u32)cfg->ob_type / 8;
+	return o < OBJ_HEAD / 8 ? s->heads[level][o] : 0;
+}
+
+/* Copy 8-byte words from offset 16 of obj into dst: from the head read with
+ * its type when there is one, else from memory. Returns nonzero on failure. */
+static __always_inline int object_words(struct scratch *s, __u64 obj, __u32 level, __u64 *dst, __u32 words)
+{
+	level &= 1;
+	if (s->head_of[level] == obj && obj) {
+		for (__u32 i = 0; i < 4; i++)
+			if (i < words)
+				dst[i] = s->heads[level][2 + i];
+		return 0;
+	}
+	return bpf_probe_read_user(dst, words * 8, (void *)(obj + 16));
 }
 
 /* Fields of a code head copied into scratch; off comes from the config and is
@@ -533,17 +576,14 @@ static __always_inline int container_kind(struct py_config *cfg, __u64 tp)
  */
 #define SAMPLED(hdr, n) (((__u64)(hdr) << 8) | (n))
 
-__attribute__((noinline)) __u64 sample_sequence(__u64 obj, __u32 is_tuple, __u32 level)
+__attribute__((noinline)) __u64 sample_sequence(struct py_config *cfg, struct scratch *s, __u64 obj, __u32 is_tuple,
+						   __u32 level)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!cfg || !s)
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	__u64 *out = s->elems[level & 1];
 	__u64 head[2] = {}; /* ob_size, and a list's ob_item */
-	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+	if (object_words(s, obj, level, head, 2))
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	__s64 size = (__s64)head[0];
 	if (size <= 0)
@@ -560,47 +600,64 @@ __attribute__((noinline)) __u64 sample_sequence(__u64 obj, __u32 is_tuple, __u32
 	OPAQUE(n);
 	if (n > MAX_ELEMS || n == 0)
 		return SAMPLED(NODE_UNEXPANDED, 0);
+	if (s->head_of[level & 1] == obj && cfg->tuple_items == 24) {
+		/* the items came with the type read */
+		for (__u32 i = 0; i < MAX_ELEMS; i++)
+			if (i < n)
+				out[i] = s->heads[level & 1][3 + i];
+		return SAMPLED(NODE_HDR | n, n);
+	}
 	if (bpf_probe_read_user(out, n * 8, (void *)(obj + cfg->tuple_items)))
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	return SAMPLED(NODE_HDR | n, n);
 }
 
 #define DICT_SCAN 4
+#define DICT_KEYS_READ 144 /* 3.8-3.10 header (40) + 8 index bytes + 4 entries of 24 */
 
-__attribute__((noinline)) __u64 sample_dict(__u64 obj, __u32 level)
+__attribute__((noinline)) __u64 sample_dict(struct py_config *cfg, struct scratch *s, __u64 obj, __u32 level)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!cfg || !s)
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	__u64 *out = s->elems[level & 1];
 	__u64 head[4] = {}; /* ma_used, ma_version_tag, ma_keys, ma_values */
-	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+	if (object_words(s, obj, level, head, 4))
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	if ((__s64)head[0] <= 0)
 		return SAMPLED(NODE_HDR, 0);
 	__u64 keys = head[2];
 	if (head[3] || !keys)
 		return SAMPLED(NODE_UNEXPANDED, 0); /* split table: its values are ordered elsewhere */
-	__u64 entries;
+	/* One read brings the keys header, a small dict's index table (8
+	 * bytes) and its first entries; bigger tables take a second read. */
+	__u64 *kb = (__u64 *)s->slots;
+	if (bpf_probe_read_user(kb, DICT_KEYS_READ, (void *)keys))
+		return SAMPLED(NODE_UNEXPANDED, 0);
+	__u64 off;
 	__u32 general = 1;
 	if (cfg->dict_flavor == DICT_KEYS_38) {
-		__u64 size = rd64(keys + 8);
+		__u64 size = kb[1];
 		__u64 ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
-		entries = keys + 40 + size * ix;
+		off = 40 + size * ix;
 	} else {
-		__u16 lk = rd16(keys + 9); /* dk_log2_index_bytes, dk_kind */
+		__u16 lk = (__u16)(kb[1] >> 8); /* dk_log2_index_bytes (byte 9), dk_kind (byte 10) */
 		if ((lk & 0xff) > 40)
 			return SAMPLED(NODE_UNEXPANDED, 0);
-		entries = keys + 32 + (1ULL << (lk & 0xff));
+		off = 32 + (1ULL << (lk & 0xff));
 		general = !(lk >> 8);
 	}
 	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
 	__u64 e[3 * DICT_SCAN] = {};
-	if (bpf_probe_read_user(e, general ? 24 * DICT_SCAN : 16 * DICT_SCAN, (void *)entries))
+	__u32 esz = general ? 24 * DICT_SCAN : 16 * DICT_SCAN;
+	if (off + esz <= DICT_KEYS_READ && off % 8 == 0) {
+		for (__u32 i = 0; i < 3 * DICT_SCAN; i++) {
+			__u32 w = (__u32)(off / 8) + i;
+			if (i < esz / 8 && w < DICT_KEYS_READ / 8)
+				e[i] = kb[w];
+		}
+	} else if (bpf_probe_read_user(e, esz, (void *)(keys + off))) {
 		return SAMPLED(NODE_UNEXPANDED, 0);
+	}
 	for (__u32 i = 0; i < DICT_SCAN; i++) {
 		__u64 k = general ? e[3 * i + 1] : e[2 * i];
 		__u64 v = general ? e[3 * i + 2] : e[2 * i + 1];
@@ -615,15 +672,13 @@ __attribute__((noinline)) __u64 sample_dict(__u64 obj, __u32 level)
 
 #define SET_SCAN 16
 
-__attribute__((noinline)) __u64 sample_set(__u64 obj, __u32 level)
+__attribute__((noinline)) __u64 sample_set(struct scratch *s, __u64 obj, __u32 level)
 {
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!s)
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	__u64 *out = s->elems[level & 1];
 	__u64 head[4] = {}; /* fill, used, mask, table */
-	if (bpf_probe_read_user(head, sizeof(head), (void *)(obj + 16)))
+	if (object_words(s, obj, level, head, 4))
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	if ((__s64)head[1] <= 0)
 		return SAMPLED(NODE_HDR, 0);
@@ -647,13 +702,14 @@ __attribute__((noinline)) __u64 sample_set(__u64 obj, __u32 level)
 	return SAMPLED(NODE_UNEXPANDED, 0);
 }
 
-static __always_inline __u64 sample_elements(__u64 obj, int kind, __u32 level)
+static __always_inline __u64 sample_elements(struct py_config *cfg, struct scratch *s, __u64 obj, int kind,
+					     __u32 level)
 {
 	if (kind == CT_LIST || kind == CT_TUPLE)
-		return sample_sequence(obj, kind == CT_TUPLE, level);
+		return sample_sequence(cfg, s, obj, kind == CT_TUPLE, level);
 	if (kind == CT_DICT)
-		return sample_dict(obj, level);
-	return sample_set(obj, level);
+		return sample_dict(cfg, s, obj, level);
+	return sample_set(s, obj, level);
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -671,15 +727,13 @@ static __always_inline void put_node(struct scratch *s, __u32 base, __u32 at, __
  * Put the header and element types of a container found at depth 1 into the
  * nodes of the value at base, from position at; returns the next position.
  */
-__attribute__((noinline)) __u32 describe_child(__u64 child, __u32 kind, __u32 base, __u32 at)
+__attribute__((noinline)) __u32 describe_child(struct py_config *cfg, struct scratch *s, __u64 child, __u32 kind,
+						 __u32 base_at /* base << 8 | at: BPF calls take five arguments */)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	__u32 base = base_at >> 8, at = base_at & 0xff;
 	if (!cfg || !s)
 		return at;
-	__u64 r = sample_elements(child, kind, 1);
+	__u64 r = sample_elements(cfg, s, child, kind, 1);
 	put_node(s, base, at++, r >> 8);
 	__u32 m = r & 0xff;
 	for (__u32 j = 0; j < MAX_ELEMS; j++) {
@@ -696,12 +750,8 @@ __attribute__((noinline)) __u32 describe_child(__u64 child, __u32 kind, __u32 ba
  * return the description's hash (odd, so it never equals a type pointer).
  * A global function: verified once, called only for container values.
  */
-__attribute__((noinline)) __u64 describe(__u64 obj, __u64 tp, __u32 idx)
+__attribute__((noinline)) __u64 describe(struct py_config *cfg, struct scratch *s, __u64 obj, __u64 tp, __u32 idx)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!cfg || !s || idx >= MAX_PARAMS)
 		return 0;
 	int kind = container_kind(cfg, tp);
@@ -709,18 +759,18 @@ __attribute__((noinline)) __u64 describe(__u64 obj, __u64 tp, __u32 idx)
 	__u32 at = 0;
 	put_node(s, base, at++, tp);
 	if (kind >= 0) {
-		__u64 r = sample_elements(obj, kind, 0);
+		__u64 r = sample_elements(cfg, s, obj, kind, 0);
 		put_node(s, base, at++, r >> 8);
 		__u32 n = r & 0xff;
 		for (__u32 i = 0; i < MAX_ELEMS; i++) {
 			if (i >= n)
 				break;
 			__u64 child = s->elems[0][i];
-			__u64 ctp = child ? rd64(child + cfg->ob_type) : 0;
+			__u64 ctp = object_type(cfg, s, child, 1);
 			put_node(s, base, at++, ctp);
 			int ck = container_kind(cfg, ctp);
 			if (ck >= 0 && kind != CT_TUPLE)
-				at = describe_child(child, ck, base, at);
+				at = describe_child(cfg, s, child, ck, base << 8 | (at & 0xff));
 		}
 	}
 	if (at > NODES_PER_VALUE)
@@ -742,7 +792,7 @@ __attribute__((noinline)) __u64 describe(__u64 obj, __u64 tp, __u32 idx)
 static __always_inline __u64 value_hash(struct py_config *cfg, struct scratch *s, __u64 obj, __u64 tp, __u32 idx)
 {
 	if (container_kind(cfg, tp) >= 0 && obj)
-		return describe(obj, tp, idx);
+		return describe(cfg, s, obj, tp, idx);
 	__u32 at = idx * NODES_PER_VALUE;
 	OPAQUE(at);
 	if (at < MAX_NODES)
@@ -1068,10 +1118,10 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 				obj = rd64(frame + slot);
 			if (!obj && cfg->co_cell2arg >= 0)
 				obj = old_cell_arg(cfg, frame, code, i);
-			__u64 tp = obj ? rd64(obj + cfg->ob_type) : 0;
+			__u64 tp = object_type(cfg, s, obj, 0);
 			if (tp && tp == cfg->cell_type) {
 				obj = rd64(obj + cfg->cell_ref);
-				tp = obj ? rd64(obj + cfg->ob_type) : 0;
+				tp = object_type(cfg, s, obj, 0);
 			}
 			sig = (sig ^ value_hash(cfg, s, obj, tp, i)) * FNV_PRIME;
 		}
@@ -1083,27 +1133,35 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 		struct frame_key fk = {.pid = pid, .addr = (cfg->flags & CFG_OLD_FRAMES) ? sp : frame};
 		struct pending_call *old = bpf_map_lookup_elem(&frame_to_call, &fk);
 		if (old) {
-			/* The call that had this frame ended without a return the
-			 * probes saw: by raising, or (generators, coroutines) by
-			 * suspending. 3.8-3.10 see every end through the uretprobe,
-			 * so there a leftover only predates it. */
-			struct pending_call o = *old;
-			if (bpf_map_delete_elem(&frame_to_call, &fk) == 0) {
+			if (!old->done) {
+				/* The call that had this frame ended without a return
+				 * the probes saw: by raising, or (generators,
+				 * coroutines) by suspending. 3.8-3.10 see every end
+				 * through the uretprobe, so there a leftover only
+				 * predates it. */
 				stat_inc(STAT_STALE_PENDING);
-				int raised = !(cfg->flags & CFG_OLD_FRAMES) && !(o.flags & CO_RESUMABLE);
-				count_outcome(pid, &o.key, 0, raised ? OUTCOME_RAISED : OUTCOME_UNSEEN);
+				int raised = !(cfg->flags & CFG_OLD_FRAMES) && !(old->flags & CO_RESUMABLE);
+				count_outcome(pid, &old->key, 0, raised ? OUTCOME_RAISED : OUTCOME_UNSEEN);
 			}
-		}
-		struct pending_call pc = {};
-		pc.key = key;
-		pc.frame = frame;
-		pc.consts = consts;
-		pc.nlocalsplus = nlocalsplus;
-		pc.flags = flags;
-		if (bpf_map_update_elem(&frame_to_call, &fk, &pc, BPF_NOEXIST) == 0)
+			old->key = key;
+			old->frame = frame;
+			old->consts = consts;
+			old->nlocalsplus = nlocalsplus;
+			old->flags = flags;
+			old->done = 0;
 			key.kind |= CALL_PENDING;
-		else
-			stat_inc(STAT_PENDING_FULL);
+		} else {
+			struct pending_call pc = {};
+			pc.key = key;
+			pc.frame = frame;
+			pc.consts = consts;
+			pc.nlocalsplus = nlocalsplus;
+			pc.flags = flags;
+			if (bpf_map_update_elem(&frame_to_call, &fk, &pc, BPF_NOEXIST) == 0)
+				key.kind |= CALL_PENDING;
+			else
+				stat_inc(STAT_PENDING_FULL);
+		}
 	}
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
@@ -1136,11 +1194,10 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 		return 0;
 	struct frame_key fk = {.pid = pid, .addr = how == PROBE_EVAL_RETURN ? sp - 8 : frame};
 	struct pending_call *p = bpf_map_lookup_elem(&frame_to_call, &fk);
-	if (!p)
+	if (!p || p->done)
 		return 0;
+	p->done = 1;
 	struct pending_call pc = *p;
-	if (bpf_map_delete_elem(&frame_to_call, &fk))
-		return 0; /* taken by the daemon's sweep */
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!s)
@@ -1181,7 +1238,7 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 	}
 	__u64 value = 0;
 	if (obj) {
-		__u64 tp = rd64(obj + cfg->ob_type);
+		__u64 tp = object_type(cfg, s, obj, 0);
 		value = tp ? value_hash(cfg, s, obj, tp, 0) : 0;
 	}
 	if (outcome != OUTCOME_RAISED && !value)

@@ -75,6 +75,8 @@ type recapiPendingCall struct {
 	Consts      uint64
 	Nlocalsplus uint32
 	Flags       uint32
+	Done        uint32
+	Pad         uint32
 }
 
 type recapiPyConfig struct {
@@ -138,6 +140,8 @@ type recapiScratch struct {
 	Sig    recapiSigEvent
 	Nnodes [64]uint8
 	Elems  [2][8]uint64
+	Heads  [2][11]uint64
+	HeadOf [2]uint64
 	Slots  [256]uint8
 	Code   [176]uint8
 	Wide   [688]uint8

@@ -313,6 +313,9 @@ func (t *Tracer) sweep(pid uint32) {
 	}
 }
 
+// alwaysRefresh is how often --returns always empties the pending-call map.
+const alwaysRefresh = time.Minute
+
 // steerWindows applies the outcome policy after a drain. Called with t.mu held.
 func (t *Tracer) steerWindows(now time.Time) {
 	for _, tg := range t.targets {
@@ -323,6 +326,16 @@ func (t *Tracer) steerWindows(now time.Time) {
 			// The process is gone: what still waits ended with it.
 			tg.exited = true
 			t.closeWindow(tg)
+			continue
+		}
+		if t.policy.Mode == "always" && tg.outcomesOn && now.Sub(tg.windowStart) >= alwaysRefresh {
+			// BPF keeps ended calls' entries for reuse; entries of frames
+			// no call reuses (freed generators) are cleared by a short
+			// close and reopen.
+			t.closeWindow(tg)
+			if err := t.openWindow(tg); err != nil {
+				t.log.Warn("reopen outcome window", "pid", tg.pid, "err", err)
+			}
 			continue
 		}
 		if t.policy.Mode != "auto" {

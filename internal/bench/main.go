@@ -53,51 +53,80 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
+// config is one way of running bench.py under recapid.
+type config struct {
+	name       string
+	containers bool     // bench.py's container arguments
+	flags      []string // recapid flags
+}
+
+var configs = []config{
+	{name: "calls (--returns=off)", flags: []string{"--returns=off"}},
+	{name: "calls + returns (--returns=always)", flags: []string{"--returns=always"}},
+	{name: "container arguments (--returns=off)", containers: true, flags: []string{"--returns=off"}},
+}
+
 func run(recapid string, calls, reps int) error {
 	tmp, err := os.MkdirTemp("", "recapi-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	fmt.Printf("calls per run: %d, median of %d runs\n\n", calls, reps)
-	fmt.Println("| interpreter | untraced ns/call | traced ns/call | cost ns/call | BPF program ns/call | trap + dispatch ns/call |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Printf("calls per run: %d, median of %d runs; cost = traced - untraced loop time per call;\n", calls, reps)
+	fmt.Printf("BPF = the programs' own run time per call (kernel bpf_stats), trap = cost - BPF\n\n")
+	head := "| interpreter |"
+	sep := "|---|"
+	for _, c := range configs {
+		head += fmt.Sprintf(" %s: untraced / cost / BPF / trap ns |", c.name)
+		sep += "---|"
+	}
+	fmt.Println(head)
+	fmt.Println(sep)
 	tb := &testing.T{}
 	for _, py := range testutil.Interpreters(tb) {
 		script := py.Stage(tb, "workloads/bench.py")
-		argv := py.Command(script, fmt.Sprint(calls))
-		var plain, traced, prog []float64
-		for i := 0; i < reps; i++ {
-			s, err := loopSeconds(argv)
-			if err != nil {
-				return err
+		row := "| " + py.Name + " |"
+		for _, c := range configs {
+			argv := py.Command(script, fmt.Sprint(calls))
+			if c.containers {
+				argv = append(argv, "containers")
 			}
-			plain = append(plain, s)
-			s, err = loopSeconds(append([]string{recapid, "--summary=false", "--log-level=warn", "--"}, argv...))
-			if err != nil {
-				return err
+			base := append([]string{recapid, "--summary=false", "--log-level=warn"}, c.flags...)
+			var plain, traced, prog []float64
+			for i := 0; i < reps; i++ {
+				s, err := loopSeconds(argv)
+				if err != nil {
+					return err
+				}
+				plain = append(plain, s)
+				s, err = loopSeconds(append(append(append([]string(nil), base...), "--"), argv...))
+				if err != nil {
+					return err
+				}
+				traced = append(traced, s)
+				// A separate run measures the programs' own time: the
+				// kernel's accounting adds two clock reads per run, kept
+				// out of the cost.
+				snap := filepath.Join(tmp, "b.recapi.zst")
+				if _, err := loopSeconds(append(append(append([]string(nil), base...), "--bpf-stats", "-o", snap, "--"), argv...)); err != nil {
+					return err
+				}
+				sn, err := aggregate.ReadFile(snap)
+				if err != nil {
+					return err
+				}
+				if ns := sn.Header.Stats["bpf_run_ns"]; ns > 0 {
+					prog = append(prog, float64(ns)/float64(calls))
+				}
 			}
-			traced = append(traced, s)
-			// A separate run measures the program's own time: the kernel's
-			// accounting adds two clock reads per run, kept out of the cost.
-			snap := filepath.Join(tmp, "b.recapi.zst")
-			if _, err := loopSeconds(append([]string{recapid, "--summary=false", "--log-level=warn", "--bpf-stats", "-o", snap, "--"}, argv...)); err != nil {
-				return err
+			p, t := median(plain)*1e9/float64(calls), median(traced)*1e9/float64(calls)
+			bp := 0.0
+			if len(prog) > 0 {
+				bp = median(prog)
 			}
-			sn, err := aggregate.ReadFile(snap)
-			if err != nil {
-				return err
-			}
-			if runs := sn.Header.Stats["bpf_runs"]; runs > 0 {
-				prog = append(prog, float64(sn.Header.Stats["bpf_run_ns"])/float64(runs))
-			}
+			row += fmt.Sprintf(" %.0f / %.0f / %.0f / %.0f |", p, t-p, bp, t-p-bp)
 		}
-		p, t := median(plain)*1e9/float64(calls), median(traced)*1e9/float64(calls)
-		bp := 0.0
-		if len(prog) > 0 {
-			bp = median(prog)
-		}
-		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", py.Name, p, t, t-p, bp, t-p-bp)
+		fmt.Println(row)
 	}
 	return nil
 }

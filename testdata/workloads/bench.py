@@ -1,8 +1,9 @@
 """recapi workload for benchmarks: one call-heavy loop.
 
-    python bench.py [N]     (N defaults to 1000000)
+    python bench.py [N [containers]]     (N defaults to 1000000)
 
-Calls target(i, "x") N times and prints {"seconds": t, "calls": N}, where t
+Calls target(i, "x") N times (with "containers": target([i], {"k": i}), whose
+element types recapid samples) and prints {"seconds": t, "calls": N}, where t
 times only the loop (time.perf_counter), so interpreter start-up and attach
 cost stay out of the per-call figure. Expected calls (format as in calls.py;
 "argv[1]" = N):
@@ -31,9 +32,19 @@ def run(n):
     return time.perf_counter() - start
 
 
+def run_containers(n):
+    start = time.perf_counter()
+    for i in range(n):
+        target([i], {"k": i})
+    return time.perf_counter() - start
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
-    seconds = run(n)
+    if len(sys.argv) > 2 and sys.argv[2] == "containers":
+        seconds = run_containers(n)
+    else:
+        seconds = run(n)
     print(json.dumps({"seconds": seconds, "calls": n}, sort_keys=True))
 
 
