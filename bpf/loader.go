@@ -92,7 +92,7 @@ const (
 var StatNames = []string{
 	"hits_without_config", "frames_unreadable", "code_unreadable",
 	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys", "resumes_run_again",
-	"pending_map_full", "outcomes_map_full", "ends_without_return",
+	"pending_map_full", "outcomes_map_full", "ends_without_return", "returns_of_uncounted_frames",
 }
 
 // Objects are the loaded BPF maps and the call programs loaded so far.

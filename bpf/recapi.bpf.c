@@ -1196,21 +1196,38 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 	struct pending_call *p = bpf_map_lookup_elem(&frame_to_call, &fk);
 	if (!p || p->done)
 		return 0;
-	p->done = 1;
-	struct pending_call pc = *p;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!s)
 		return 0;
+	__u64 obj = 0, instr = 0;
+	if (how != PROBE_EVAL_RETURN) {
+		/* Is the returning frame the call waiting here? A frame whose
+		 * RESUME was not counted (3.13 code run inside a profiler's
+		 * callback) may return at the address of one that raised. One
+		 * read brings the frame's code, instruction pointer and, for
+		 * small frames, stack slot 0. */
+		__u32 slot = (__u32)cfg->fr_localsplus + 8 * p->nlocalsplus;
+		__u32 size = slot + 8 <= FRAME_BUF ? slot + 8 : cfg->frame_head;
+		if (size > FRAME_BUF || read_into(s->wide, size, frame))
+			return 0;
+		if (buf64(s->wide, WIDE_BUF, size, cfg->fr_code) != p->key.code) {
+			stat_inc(STAT_RETURN_OTHER_FRAME);
+			return 0;
+		}
+		instr = buf64(s->wide, WIDE_BUF, size, cfg->fr_instr);
+		if (how == PROBE_RETURN_VALUE)
+			obj = slot + 8 <= size ? buf64(s->wide, WIDE_BUF, size, (__s32)slot) : rd64(frame + slot);
+	}
+	p->done = 1;
+	struct pending_call pc = *p;
 
-	__u64 obj = 0;
 	__u8 outcome = OUTCOME_RETURNED;
 	if (how == PROBE_RETURN_VALUE) {
-		obj = rd64(frame + cfg->fr_localsplus + 8 * (__u64)pc.nlocalsplus);
+		/* obj was read with the frame */
 	} else if (how == PROBE_RETURN_CONST) {
 		/* The frame's instruction pointer is at the RETURN_CONST by now;
 		 * an EXTENDED_ARG before it supplies the oparg's high byte. */
-		__u64 instr = rd64(frame + cfg->fr_instr);
 		__u32 w = rd32(instr - 2);
 		__u8 op = (w >> 16) & 0xff;
 		__u32 ops = cfg->ret_const_ops;

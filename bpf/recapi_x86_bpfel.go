@@ -178,19 +178,20 @@ type recapiSigEvent struct {
 type recapiStatIndex uint32
 
 const (
-	recapiStatIndexSTAT_NO_CONFIG     recapiStatIndex = 0
-	recapiStatIndexSTAT_NO_FRAME      recapiStatIndex = 1
-	recapiStatIndexSTAT_NO_CODE       recapiStatIndex = 2
-	recapiStatIndexSTAT_INSTR_UNKNOWN recapiStatIndex = 3
-	recapiStatIndexSTAT_COUNTS_FULL   recapiStatIndex = 4
-	recapiStatIndexSTAT_EVENTS_LOST   recapiStatIndex = 5
-	recapiStatIndexSTAT_TRUNCATED     recapiStatIndex = 6
-	recapiStatIndexSTAT_NEW_KEYS      recapiStatIndex = 7
-	recapiStatIndexSTAT_REEXECUTED    recapiStatIndex = 8
-	recapiStatIndexSTAT_PENDING_FULL  recapiStatIndex = 9
-	recapiStatIndexSTAT_OUTCOMES_FULL recapiStatIndex = 10
-	recapiStatIndexSTAT_STALE_PENDING recapiStatIndex = 11
-	recapiStatIndexSTAT_MAX           recapiStatIndex = 12
+	recapiStatIndexSTAT_NO_CONFIG          recapiStatIndex = 0
+	recapiStatIndexSTAT_NO_FRAME           recapiStatIndex = 1
+	recapiStatIndexSTAT_NO_CODE            recapiStatIndex = 2
+	recapiStatIndexSTAT_INSTR_UNKNOWN      recapiStatIndex = 3
+	recapiStatIndexSTAT_COUNTS_FULL        recapiStatIndex = 4
+	recapiStatIndexSTAT_EVENTS_LOST        recapiStatIndex = 5
+	recapiStatIndexSTAT_TRUNCATED          recapiStatIndex = 6
+	recapiStatIndexSTAT_NEW_KEYS           recapiStatIndex = 7
+	recapiStatIndexSTAT_REEXECUTED         recapiStatIndex = 8
+	recapiStatIndexSTAT_PENDING_FULL       recapiStatIndex = 9
+	recapiStatIndexSTAT_OUTCOMES_FULL      recapiStatIndex = 10
+	recapiStatIndexSTAT_STALE_PENDING      recapiStatIndex = 11
+	recapiStatIndexSTAT_RETURN_OTHER_FRAME recapiStatIndex = 12
+	recapiStatIndexSTAT_MAX                recapiStatIndex = 13
 )
 
 type recapiTypeEvent struct {

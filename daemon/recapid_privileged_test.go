@@ -234,6 +234,21 @@ func foldUnseen(want, got map[shape]uint64, foldable func(shape) bool) {
 	}
 }
 
+// assertMatchesGroundTruth compares recapid's records of file with the
+// ground truth's, as far as recapid can observe them on py.
+func assertMatchesGroundTruth(t *testing.T, py testutil.Interpreter, want map[shape]uint64, snap *aggregate.Snapshot, file string) {
+	t.Helper()
+	want = seenAsRecapidSees(want, py.Minor, resumableFunctions(snap, file))
+	got := snapCounts(snap, file)
+	foldUnseen(want, got, func(k shape) bool {
+		if py.Minor >= 11 {
+			return k.outcome == "raised"
+		}
+		return k.fn == k.caller // recursion
+	})
+	assert.Empty(t, diff(want, got), "call shapes that differ from the ground truth")
+}
+
 // resumableFunctions names the generator and coroutine functions of file
 // among recapid's records.
 func resumableFunctions(s *aggregate.Snapshot, file string) map[string]bool {
@@ -310,15 +325,7 @@ func TestExactMatchesGroundTruth(t *testing.T) {
 				r := runRecapid(t, append([]string{"--returns=always", "--"}, py.Command(script)...)...)
 				require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 				require.NotNil(t, r.snap)
-				want = seenAsRecapidSees(want, py.Minor, resumableFunctions(r.snap, script))
-				got := snapCounts(r.snap, script)
-				foldUnseen(want, got, func(k shape) bool {
-					if py.Minor >= 11 {
-						return k.outcome == "raised"
-					}
-					return k.fn == k.caller // recursion
-				})
-				assert.Empty(t, diff(want, got), "call shapes that differ from the ground truth")
+				assertMatchesGroundTruth(t, py, want, r.snap, script)
 				for _, k := range []string{"resume_oparg_unknown", "frames_unreadable", "code_unreadable", "events_lost", "counts_map_full", "signatures_unknown"} {
 					assert.Zero(t, r.snap.Header.Stats[k], "stat %s", k)
 				}
@@ -584,8 +591,7 @@ func TestExactUnderInProcessProfiler(t *testing.T) {
 			require.NoError(t, json.Unmarshal(raw, &doc))
 			want := gtCounts(doc.Records, script)
 			require.NotEmpty(t, want)
-			got := snapCounts(r.snap, script)
-			assert.Empty(t, diff(want, got), "call shapes that differ from the in-process recorder")
+			assertMatchesGroundTruth(t, py, want, r.snap, script)
 		})
 	}
 }
