@@ -269,20 +269,7 @@ func WriteTable(w io.Writer, s []FunctionSummary, top int) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CALLS\tFUNCTION\tSIGNATURES\tMOST COMMON SIGNATURE")
 	for _, f := range s {
-		calls := strconv.FormatUint(f.Calls, 10)
-		var extra []string
-		if f.Resumptions > 0 {
-			extra = append(extra, fmt.Sprintf("+%d resumed", f.Resumptions))
-		}
-		if f.Created > 0 {
-			extra = append(extra, fmt.Sprintf("%d created", f.Created))
-		}
-		if f.Raised > 0 {
-			extra = append(extra, fmt.Sprintf("%d raised", f.Raised))
-		}
-		if len(extra) > 0 {
-			calls += " (" + strings.Join(extra, ", ") + ")"
-		}
+		calls := strconv.FormatUint(f.Calls, 10) + CountsNote(f.Resumptions, f.Created, f.Raised)
 		name := f.Function.Name()
 		if f.CodeKind != "" {
 			name += " [" + f.CodeKind + "]"
@@ -315,4 +302,24 @@ func printable(s string) string {
 	}
 	q := strconv.Quote(s)
 	return q[1 : len(q)-1]
+}
+
+// CountsNote is what follows a call count in tables and stub comments: the
+// resumptions, creations and raises, " (+3 resumed, 2 created, 1 raised)",
+// or "" when all are zero.
+func CountsNote(resumptions, created, raised uint64) string {
+	var extra []string
+	if resumptions > 0 {
+		extra = append(extra, fmt.Sprintf("+%d resumed", resumptions))
+	}
+	if created > 0 {
+		extra = append(extra, fmt.Sprintf("%d created", created))
+	}
+	if raised > 0 {
+		extra = append(extra, fmt.Sprintf("%d raised", raised))
+	}
+	if len(extra) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(extra, ", ") + ")"
 }

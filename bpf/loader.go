@@ -310,25 +310,7 @@ func (o *Objects) DrainOutcomes(fn func(k *OutcomeKey, n uint64)) error {
 	if o.active == 0 {
 		m = o.outcomeToCount1
 	}
-	var (
-		k    OutcomeKey
-		n    uint64
-		keys []OutcomeKey
-	)
-	it := m.Iterate()
-	for it.Next(&k, &n) {
-		fn(&k, n)
-		keys = append(keys, k)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read outcome counts: %w", err)
-	}
-	for i := range keys {
-		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clear outcome counts: %w", err)
-		}
-	}
-	return nil
+	return drain(m, "outcome counts", fn)
 }
 
 // SweepPending empties the map of calls waiting for their end, for one PID
@@ -391,10 +373,16 @@ func (o *Objects) DrainCounts(fn func(k *CallKey, n uint64)) error {
 	if o.active == 0 {
 		m = o.callToCount1
 	}
+	return drain(m, "call counts", fn)
+}
+
+// drain calls fn for each key and count of a count map no program adds to
+// any more, then clears the map. what names the map in errors.
+func drain[K any](m *ebpf.Map, what string, fn func(k *K, n uint64)) error {
 	var (
-		k    CallKey
+		k    K
 		n    uint64
-		keys []CallKey
+		keys []K
 	)
 	it := m.Iterate()
 	for it.Next(&k, &n) {
@@ -402,11 +390,11 @@ func (o *Objects) DrainCounts(fn func(k *CallKey, n uint64)) error {
 		keys = append(keys, k)
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("read call counts: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	for i := range keys {
 		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clear call counts: %w", err)
+			return fmt.Errorf("clear %s: %w", what, err)
 		}
 	}
 	return nil

@@ -272,6 +272,36 @@ static __always_inline int object_words(struct scratch *s, __u64 obj, __u32 leve
 	return bpf_probe_read_user(dst, words * 8, (void *)(obj + 16));
 }
 
+/* Is op one of the up to four opcodes packed into ops (low byte first)? */
+static __always_inline int op_in(__u32 ops, __u8 op)
+{
+	return op && (op == (ops & 0xff) || op == ((ops >> 8) & 0xff) || op == ((ops >> 16) & 0xff) ||
+		      op == ((ops >> 24) & 0xff));
+}
+
+/*
+ * Where a dict keys object's entry table starts, from its 8-byte word at
+ * offset 8 (dk_size on 3.8-3.10; dk_log2_size, dk_log2_index_bytes and
+ * dk_kind from 3.11): an offset from the keys object, 0 if implausible.
+ * *general says whether entries are {hash, key, value} (24 bytes) rather
+ * than {key, value} (str-only keys, 3.11+).
+ */
+static __always_inline __u64 dict_entries_offset(struct py_config *cfg, __u64 word8, __u32 *general)
+{
+	*general = 1;
+	if (cfg->dict_flavor == DICT_KEYS_38) {
+		__u64 ix = word8 <= 0xff ? 1 : word8 <= 0xffff ? 2 : word8 <= 0xffffffffULL ? 4 : 8;
+		return 40 + word8 * ix;
+	}
+	if (cfg->dict_flavor != DICT_KEYS_311)
+		return 0;
+	__u8 log2_index_bytes = (word8 >> 8) & 0xff, kind = (word8 >> 16) & 0xff;
+	if (log2_index_bytes > 40)
+		return 0;
+	*general = !kind;
+	return 32 + (1ULL << log2_index_bytes);
+}
+
 /* Fields of a code head copied into scratch; off comes from the config and is
  * bounded here for the verifier. */
 static __always_inline __u32 head32(__u8 *head, __s32 off)
@@ -441,26 +471,13 @@ static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
 	__u64 keys = rd64(dict + cfg->dict_keys);
 	if (!keys)
 		return 0;
-	__u64 entries, nentries, esize, koff;
-	if (cfg->dict_flavor == DICT_KEYS_38) {
-		__u64 size = rd64(keys + 8);
-		__u64 ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
-		nentries = rd64(keys + 32);
-		entries = keys + 40 + size * ix;
-		esize = 24;
-		koff = 8;
-	} else if (cfg->dict_flavor == DICT_KEYS_311) {
-		__u8 log2_index_bytes = rd8(keys + 9);
-		__u8 kind = rd8(keys + 10);
-		if (log2_index_bytes > 40)
-			return 0;
-		nentries = rd64(keys + 24);
-		entries = keys + 32 + (1ULL << log2_index_bytes);
-		esize = kind ? 16 : 24; /* unicode-only keys: {key, value}; general: {hash, key, value} */
-		koff = kind ? 0 : 8;
-	} else {
+	__u32 general;
+	__u64 off = dict_entries_offset(cfg, rd64(keys + 8), &general);
+	if (!off)
 		return 0;
-	}
+	__u64 entries = keys + off;
+	__u64 nentries = rd64(keys + (cfg->dict_flavor == DICT_KEYS_38 ? 32 : 24));
+	__u64 esize = general ? 24 : 16, koff = general ? 8 : 0;
 	for (__u32 i = 0; i < MODULE_KEY_SCAN; i++) {
 		if (i >= nentries)
 			break;
@@ -633,19 +650,10 @@ __attribute__((noinline)) __u64 sample_dict(struct py_config *cfg, struct scratc
 	__u64 *kb = (__u64 *)s->slots;
 	if (bpf_probe_read_user(kb, DICT_KEYS_READ, (void *)keys))
 		return SAMPLED(NODE_UNEXPANDED, 0);
-	__u64 off;
-	__u32 general = 1;
-	if (cfg->dict_flavor == DICT_KEYS_38) {
-		__u64 size = kb[1];
-		__u64 ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
-		off = 40 + size * ix;
-	} else {
-		__u16 lk = (__u16)(kb[1] >> 8); /* dk_log2_index_bytes (byte 9), dk_kind (byte 10) */
-		if ((lk & 0xff) > 40)
-			return SAMPLED(NODE_UNEXPANDED, 0);
-		off = 32 + (1ULL << (lk & 0xff));
-		general = !(lk >> 8);
-	}
+	__u32 general;
+	__u64 off = dict_entries_offset(cfg, kb[1], &general);
+	if (!off)
+		return SAMPLED(NODE_UNEXPANDED, 0);
 	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
 	__u64 e[3 * DICT_SCAN] = {};
 	__u32 esz = general ? 24 * DICT_SCAN : 16 * DICT_SCAN;
@@ -804,13 +812,6 @@ static __always_inline __u64 value_hash(struct py_config *cfg, struct scratch *s
 
 /* ---- the per-call path ---- */
 
-static __always_inline int is_resume_op(struct py_config *cfg, __u8 op)
-{
-	__u32 ops = cfg->resume_ops;
-	return op && (op == (ops & 0xff) || op == ((ops >> 8) & 0xff) || op == ((ops >> 16) & 0xff) ||
-		      op == ((ops >> 24) & 0xff));
-}
-
 /* The facts of a code object, from the per-CPU cache or its head. */
 static __always_inline struct code_facts *code_facts(struct py_config *cfg, struct scratch *s, __u64 code,
 						       __u64 globals)
@@ -887,9 +888,9 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u8 *frame, __u32 
 	}
 	__u64 p = buf64(frame, FRAME_BUF, FRAME_BUF, cfg->fr_instr);
 	__u16 w = rd16(p);
-	if (!is_resume_op(cfg, w & 0xff)) {
+	if (!op_in(cfg->resume_ops, w & 0xff)) {
 		w = rd16(p + 2);
-		if (!is_resume_op(cfg, w & 0xff)) {
+		if (!op_in(cfg->resume_ops, w & 0xff)) {
 			stat_inc(STAT_INSTR_UNKNOWN);
 			return CALL_START;
 		}
@@ -1229,10 +1230,7 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 		/* The frame's instruction pointer is at the RETURN_CONST by now;
 		 * an EXTENDED_ARG before it supplies the oparg's high byte. */
 		__u32 w = rd32(instr - 2);
-		__u8 op = (w >> 16) & 0xff;
-		__u32 ops = cfg->ret_const_ops;
-		if (!op || (op != (ops & 0xff) && op != ((ops >> 8) & 0xff) && op != ((ops >> 16) & 0xff) &&
-			    op != ((ops >> 24) & 0xff))) {
+		if (!op_in(cfg->ret_const_ops, (w >> 16) & 0xff)) {
 			stat_inc(STAT_INSTR_UNKNOWN);
 			count_outcome(pid, &pc.key, 0, OUTCOME_UNSEEN);
 			return 0;

@@ -140,20 +140,7 @@ func (w *moduleWriter) writeClass(b *strings.Builder, c *class, indent string) {
 // usage is the comment above a function: calls and the top callers.
 func usage(f *infer.Func) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# calls: %d", f.Calls)
-	var extra []string
-	if f.Resumptions > 0 {
-		extra = append(extra, fmt.Sprintf("+%d resumed", f.Resumptions))
-	}
-	if f.Created > 0 {
-		extra = append(extra, fmt.Sprintf("%d created", f.Created))
-	}
-	if f.Raised > 0 {
-		extra = append(extra, fmt.Sprintf("%d raised", f.Raised))
-	}
-	if len(extra) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(extra, ", "))
-	}
+	fmt.Fprintf(&b, "# calls: %d%s", f.Calls, aggregate.CountsNote(f.Resumptions, f.Created, f.Raised))
 	if n := len(f.Signatures); n > 1 {
 		fmt.Fprintf(&b, ", %d signatures", n)
 	}
