@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -71,12 +70,6 @@ const (
 	NodeLongTuple  = 0x200
 	NodeUnexpanded = 0x300
 
-	// Attach cookies: how a probe point is used.
-	ProbeCall        = 0
-	ProbeCreate      = 1
-	ProbeReturnValue = 2
-	ProbeReturnConst = 3
-
 	StrFilename = 1
 	StrName     = 2
 	StrQualname = 4
@@ -95,13 +88,51 @@ var StatNames = []string{
 	"pending_map_full", "outcomes_map_full", "ends_without_return", "returns_of_uncounted_frames",
 }
 
-// Objects are the loaded BPF maps and the call programs loaded so far.
+// How a probe point is used: the low byte of its attach cookie.
+const (
+	ProbeCall        = uint64(recapiProbeKindPROBE_CALL)
+	ProbeCreate      = uint64(recapiProbeKindPROBE_CREATE)
+	ProbeReturnValue = uint64(recapiProbeKindPROBE_RETURN_VALUE)
+	ProbeReturnConst = uint64(recapiProbeKindPROBE_RETURN_CONST)
+	// ProbeEvalReturn marks the eval-loop uretprobe (3.8-3.10) for
+	// AttachOutcome; its program knows what it is without a cookie.
+	ProbeEvalReturn = uint64(recapiProbeKindPROBE_EVAL_RETURN)
+)
+
+// Registers that can hold the frame, numbered as symbolize.Reg.
+const (
+	RegRAX = uint8(recapiFrameRegREG_RAX)
+	RegRSP = uint8(recapiFrameRegREG_RSP)
+	RegR15 = uint8(recapiFrameRegREG_R15)
+)
+
+// cookie tells a program how its probe point is used and which register
+// holds the frame there (COOKIE_PROBE, COOKIE_REG in include/events.h).
+func cookie(how uint64, frameReg uint8) (uint64, error) {
+	if frameReg < RegRAX || frameReg > RegR15 || frameReg == RegRSP {
+		return 0, fmt.Errorf("no BPF program reads the frame from register %d", frameReg)
+	}
+	return how | uint64(frameReg)<<8, nil
+}
+
+// The programs of the object, one per kind of probe point. Each reads the
+// frame from the register its attach cookie names, so a kernel verifies
+// each once, whatever registers the traced interpreters use.
+const (
+	progCall       = "on_call"
+	progReturn     = "on_return"
+	progEvalReturn = "on_eval_return"
+)
+
+// Objects are the loaded BPF maps and the programs loaded so far.
 type Objects struct {
 	spec *ebpf.CollectionSpec
 	maps *ebpf.Collection // every map of the spec, no programs
-	// progs holds the register-specific call programs, loaded on first use:
-	// each costs a verifier run, and a process needs one or two of them.
+	// progs holds the programs loaded so far, by name: each costs a
+	// verifier run, and most processes need only the call program.
 	progs map[string]*ebpf.Program
+	// verified holds what the verifier reported for each loaded program.
+	verified map[string]VerifierStats
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
@@ -109,7 +140,8 @@ type Objects struct {
 	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
 }
 
-// Load loads the BPF objects into the kernel.
+// Load loads the BPF maps into the kernel and verifies the call program, so
+// that a kernel that rejects it fails at start.
 func Load() (*Objects, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -119,25 +151,20 @@ func Load() (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
-	o := &Objects{spec: spec, progs: map[string]*ebpf.Program{}}
+	o := &Objects{spec: spec, progs: map[string]*ebpf.Program{}, verified: map[string]VerifierStats{}}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	if o.maps, err = ebpf.NewCollection(mapsOnly); err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load BPF objects: the kernel verifier rejected the program: %+v", verr)
-		}
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, fmt.Errorf("load BPF objects: %w (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
+			return nil, fmt.Errorf("load BPF maps: %w (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
 		}
-		return nil, fmt.Errorf("load BPF objects: %w", err)
+		return nil, fmt.Errorf("load BPF maps: %w", err)
 	}
 	m := o.maps.Maps
 	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
 	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
 	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
-	// Verify one program now, so that a kernel that rejects it fails at start.
-	if _, err := o.callProgram(RegRBX); err != nil {
+	if _, err := o.program(progCall); err != nil {
 		o.Close()
 		return nil, err
 	}
@@ -170,22 +197,6 @@ func (o *Objects) DeleteConfig(pid uint32) error {
 	return nil
 }
 
-// Registers that can hold the frame, numbered as symbolize.Reg.
-const (
-	RegRAX = 1
-	RegRBX = 4
-)
-
-// callProgramNames names the copy of the call program that reads the frame
-// from each register, numbered as symbolize.Reg (1=rax 2=rcx 3=rdx 4=rbx
-// 5=rsp 6=rbp 7=rsi 8=rdi 9..16=r8..r15); rsp never holds a frame.
-var callProgramNames = map[uint8]string{
-	1: "on_call_rax", 2: "on_call_rcx", 3: "on_call_rdx", 4: "on_call_rbx",
-	6: "on_call_rbp", 7: "on_call_rsi", 8: "on_call_rdi",
-	9: "on_call_r8", 10: "on_call_r9", 11: "on_call_r10", 12: "on_call_r11",
-	13: "on_call_r12", 14: "on_call_r13", 15: "on_call_r14", 16: "on_call_r15",
-}
-
 // SetOutcomes turns counting calls at their end on or off for a PID. Turn it
 // on only after the outcome probes are attached, and off before they are
 // detached, so that no call waits for an end no probe will see.
@@ -202,24 +213,6 @@ func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 	return o.SetConfig(pid, &c)
 }
 
-// callProgram loads (once) the call program for frames held in reg.
-func (o *Objects) callProgram(reg uint8) (*ebpf.Program, error) {
-	name, ok := callProgramNames[reg]
-	if !ok {
-		return nil, fmt.Errorf("no BPF program reads the frame from register %d", reg)
-	}
-	return o.program(name)
-}
-
-// returnProgram loads (once) the return-handler program for frames held in reg.
-func (o *Objects) returnProgram(reg uint8) (*ebpf.Program, error) {
-	name, ok := callProgramNames[reg]
-	if !ok {
-		return nil, fmt.Errorf("no BPF program reads the frame from register %d", reg)
-	}
-	return o.program("on_return_" + strings.TrimPrefix(name, "on_call_"))
-}
-
 // program loads (once) the named program of the spec, sharing the maps.
 func (o *Objects) program(name string) (*ebpf.Program, error) {
 	if p := o.progs[name]; p != nil {
@@ -231,37 +224,38 @@ func (o *Objects) program(name string) (*ebpf.Program, error) {
 			delete(one.Programs, n)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: o.maps.Maps})
+	start := time.Now()
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
+		MapReplacements: o.maps.Maps,
+		// The statistics cost the verifier nothing, and a rejection then
+		// comes with the reason.
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
+	})
 	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load BPF program %s: the kernel verifier rejected it: %+v", name, verr)
-		}
-		return nil, fmt.Errorf("load BPF program %s: %w", name, err)
+		return nil, loadError(name, err)
 	}
 	defer coll.Close()
 	p := coll.DetachProgram(name)
+	st := parseVerifierStats(p.VerifierLog)
+	st.LoadTime = time.Since(start)
+	o.verified[name] = st
 	o.progs[name] = p
 	return p, nil
-}
-
-func (o *Objects) callPrograms() []*ebpf.Program {
-	var out []*ebpf.Program
-	for _, p := range o.progs {
-		out = append(out, p)
-	}
-	return out
 }
 
 // AttachCall attaches the call program to one probe point of an executable
 // or library, for one PID. frameReg is the register that holds the frame at
 // that point, numbered as symbolize.Reg.
 func (o *Objects) AttachCall(ex *link.Executable, fileOffset uint64, pid int, frameReg uint8) (link.Link, error) {
-	prog, err := o.callProgram(frameReg)
+	c, err := cookie(ProbeCall, frameReg)
 	if err != nil {
 		return nil, err
 	}
-	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: ProbeCall})
+	prog, err := o.program(progCall)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: c})
 	if err != nil {
 		return nil, fmt.Errorf("attach uprobe at file offset %#x for pid %d: %w", fileOffset, pid, err)
 	}
@@ -278,19 +272,23 @@ func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int,
 		err  error
 		l    link.Link
 	)
-	opts := &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: how}
+	opts := &link.UprobeOptions{Address: fileOffset, PID: pid}
 	switch how {
 	case ProbeEvalReturn:
-		if prog, err = o.program("on_eval_return"); err == nil {
+		if prog, err = o.program(progEvalReturn); err == nil {
 			l, err = ex.Uretprobe("", prog, opts)
 		}
 	case ProbeCreate:
-		if prog, err = o.callProgram(frameReg); err == nil {
-			l, err = ex.Uprobe("", prog, opts)
+		if opts.Cookie, err = cookie(how, frameReg); err == nil {
+			if prog, err = o.program(progCall); err == nil {
+				l, err = ex.Uprobe("", prog, opts)
+			}
 		}
 	default:
-		if prog, err = o.returnProgram(frameReg); err == nil {
-			l, err = ex.Uprobe("", prog, opts)
+		if opts.Cookie, err = cookie(how, frameReg); err == nil {
+			if prog, err = o.program(progReturn); err == nil {
+				l, err = ex.Uprobe("", prog, opts)
+			}
 		}
 	}
 	if err != nil {
@@ -298,10 +296,6 @@ func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int,
 	}
 	return l, nil
 }
-
-// ProbeEvalReturn marks the eval-loop uretprobe for AttachOutcome (never a
-// cookie: the uretprobe program knows what it is).
-const ProbeEvalReturn = 4
 
 // DrainOutcomes calls fn for each key and count of the outcome map that is
 // not active (see SwapCounts), then clears it.
@@ -411,10 +405,10 @@ func EnableRunStats() (io.Closer, error) {
 	return c, nil
 }
 
-// RunStats returns how often the call programs ran and their total run
+// RunStats returns how often the loaded programs ran and their total run
 // time, when EnableRunStats is on.
 func (o *Objects) RunStats() (runs uint64, runtime time.Duration, err error) {
-	for _, p := range o.callPrograms() {
+	for _, p := range o.progs {
 		st, err := p.Stats()
 		if err != nil {
 			return 0, 0, fmt.Errorf("read program stats: %w", err)

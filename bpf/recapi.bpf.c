@@ -47,6 +47,8 @@ const struct sig_event *unused_sig_event __attribute__((unused));
 const struct outcome_key *unused_outcome_key __attribute__((unused));
 const struct pending_call *unused_pending_call __attribute__((unused));
 const enum stat_index *unused_stat_index __attribute__((unused));
+const enum probe_kind *unused_probe_kind __attribute__((unused));
+const enum frame_reg *unused_frame_reg __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -165,6 +167,9 @@ struct code_facts {
 	__u32 _pad;
 };
 
+/* Live dict entries looked at for a dict's first key and value. */
+#define DICT_SCAN 4
+
 /* Bytes of an object read to learn its type: up to a tuple's 8th item. */
 #define OBJ_HEAD 88
 
@@ -183,6 +188,11 @@ struct scratch {
 	__u8 wide[WIDE_BUF]; /* the frame, at wide + FRAME_BELOW, and what lies below it */
 	__u8 prev[FRAME_HEAD_MAX];
 	struct code_facts cache[CODE_CACHE_SLOTS];
+	__u64 entries[3 * DICT_SCAN];  /* dict entries being scanned */
+	struct call_key key;           /* the call being recorded */
+	struct pending_call pending;   /* a new entry of frame_to_call, or a copy of an ended one */
+	struct outcome_key outcome;    /* the outcome being counted */
+	__u64 caller_func;             /* the caller's function object (3.11+), with s->key.caller */
 };
 
 struct {
@@ -629,7 +639,6 @@ __attribute__((noinline)) __u64 sample_sequence(struct py_config *cfg, struct sc
 	return SAMPLED(NODE_HDR | n, n);
 }
 
-#define DICT_SCAN 4
 #define DICT_KEYS_READ 144 /* 3.8-3.10 header (40) + 8 index bytes + 4 entries of 24 */
 
 __attribute__((noinline)) __u64 sample_dict(struct py_config *cfg, struct scratch *s, __u64 obj, __u32 level)
@@ -655,13 +664,12 @@ __attribute__((noinline)) __u64 sample_dict(struct py_config *cfg, struct scratc
 	if (!off)
 		return SAMPLED(NODE_UNEXPANDED, 0);
 	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
-	__u64 e[3 * DICT_SCAN] = {};
+	__u64 *e = s->entries;
 	__u32 esz = general ? 24 * DICT_SCAN : 16 * DICT_SCAN;
 	if (off + esz <= DICT_KEYS_READ && off % 8 == 0) {
 		for (__u32 i = 0; i < 3 * DICT_SCAN; i++) {
 			__u32 w = (__u32)(off / 8) + i;
-			if (i < esz / 8 && w < DICT_KEYS_READ / 8)
-				e[i] = kb[w];
+			e[i] = i < esz / 8 && w < DICT_KEYS_READ / 8 ? kb[w] : 0;
 		}
 	} else if (bpf_probe_read_user(e, esz, (void *)(keys + off))) {
 		return SAMPLED(NODE_UNEXPANDED, 0);
@@ -898,14 +906,6 @@ static __always_inline __u8 call_kind(struct py_config *cfg, __u8 *frame, __u32 
 	return ((w >> 8) & 3) ? CALL_RESUME : CALL_START;
 }
 
-/*
- * The code object of the nearest Python caller, with its head copied into
- * head. Frames that are not Python callers are skipped: the shim frames C code
- * pushes when it calls into the interpreter (3.12+, owner
- * FRAME_OWNED_BY_CSTACK) and interpreter-internal code such as 3.13's
- * _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts between a class call
- * and its __init__ (marked CO_NO_MONITORING_EVENTS).
- */
 /* A field of the caller's frame head: in the wide buffer at base (first
  * hop, when the read of the callee's frame brought it in), else in prev. */
 static __always_inline __u64 link64(struct scratch *s, int in_wide, __u32 base, __u32 size, __s32 off)
@@ -922,9 +922,25 @@ static __always_inline __u8 link8(struct scratch *s, int in_wide, __u32 base, __
 	return buf8(s->prev, FRAME_HEAD_MAX, size, off);
 }
 
-static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *s, __u64 frame, __u32 below,
-					 __u64 prev, __u64 *fp, __u64 *funcobj)
+/*
+ * Find the nearest Python caller of the frame at frame, whose previous frame
+ * is prev: its code object, fingerprint and function object go to s->key and
+ * s->caller_func (zero when there is none). Frames that are not Python
+ * callers are skipped: the shim frames C code pushes when it calls into the
+ * interpreter (3.12+, owner FRAME_OWNED_BY_CSTACK) and interpreter-internal
+ * code such as 3.13's _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts
+ * between a class call and its __init__ (marked CO_NO_MONITORING_EVENTS).
+ * A global function: its loop is verified once, and its locals stay off the
+ * stack of the argument path.
+ */
+__attribute__((noinline)) int find_caller(struct py_config *cfg, struct scratch *s, __u64 frame, __u32 below,
+					   __u64 prev)
 {
+	if (!cfg || !s)
+		return 0;
+	s->key.caller = 0;
+	s->key.caller_fp = 0;
+	s->caller_func = 0;
 	__u32 fh = cfg->frame_head;
 	if (fh > FRAME_HEAD_MAX)
 		fh = FRAME_HEAD_MAX;
@@ -955,9 +971,10 @@ static __always_inline __u64 caller_code(struct py_config *cfg, struct scratch *
 			prev = next;
 			continue;
 		}
-		*fp = f->fp;
-		*funcobj = cfg->fr_funcobj >= 0 ? link64(s, in_wide, base, fh, cfg->fr_funcobj) : 0;
-		return code;
+		s->key.caller = code;
+		s->key.caller_fp = f->fp;
+		s->caller_func = cfg->fr_funcobj >= 0 ? link64(s, in_wide, base, fh, cfg->fr_funcobj) : 0;
+		return 0;
 	}
 	return 0;
 }
@@ -1005,23 +1022,19 @@ static __always_inline int count_in(void *map, void *k)
 	return -1;
 }
 
-/* How a probe point is used, from its attach cookie. */
-#define PROBE_CALL 0         /* a RESUME-family handler, or the eval loop's entry */
-#define PROBE_CREATE 1       /* RETURN_GENERATOR: count the creation */
-#define PROBE_RETURN_VALUE 2 /* RETURN_VALUE: the value is in stack slot 0 */
-#define PROBE_RETURN_CONST 3 /* RETURN_CONST: the value is co_consts[oparg] */
-#define PROBE_EVAL_RETURN 4  /* uretprobe on the eval loop (3.8-3.10): rax */
-
-static __always_inline void count_outcome(__u32 pid, struct call_key *call, __u64 value, __u8 outcome)
+static __always_inline void count_outcome(__u32 pid, struct scratch *s, struct call_key *call, __u64 value,
+					  __u8 outcome)
 {
-	struct outcome_key k = {};
-	k.call = *call;
-	k.call.kind &= ~CALL_PENDING;
-	k.value = value;
-	k.outcome = outcome;
+	struct outcome_key *k = &s->outcome;
+	k->call = *call;
+	k->call.kind &= ~CALL_PENDING;
+	k->value = value;
+	k->outcome = outcome;
+	for (int i = 0; i < 7; i++)
+		k->_pad[i] = 0;
 	__u32 zero = 0;
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
-	int fresh = (active && *active) ? count_in(&outcome_to_count_1, &k) : count_in(&outcome_to_count_0, &k);
+	int fresh = (active && *active) ? count_in(&outcome_to_count_1, k) : count_in(&outcome_to_count_0, k);
 	if (fresh < 0) {
 		stat_inc(STAT_OUTCOMES_FULL);
 		return;
@@ -1034,9 +1047,81 @@ static __always_inline void count_outcome(__u32 pid, struct call_key *call, __u6
 		note_type(pid, value);
 }
 
+/*
+ * The hash of argument i's description (built in s->sig): the i-th fast
+ * local of the frame at frame, read from the frame copy when it holds the
+ * first fast bytes. A global function: verified once for all 64 parameter
+ * slots instead of once per slot.
+ */
+__attribute__((noinline)) __u64 arg_hash(struct py_config *cfg, struct scratch *s, __u64 frame, __u64 code,
+					   __u32 i_fast /* i << 16 | bytes of the frame copy in s->wide: five arguments */)
+{
+	if (!cfg || !s)
+		return 0;
+	__u32 i = i_fast >> 16, fast = i_fast & 0xffff;
+	if (i >= MAX_PARAMS)
+		return 0;
+	__u8 *fb = s->wide + FRAME_BELOW;
+	__u32 slot = (__u32)cfg->fr_localsplus + 8 * i;
+	__u64 obj = i < FAST_ARGS && fast ? buf64(fb, FRAME_BUF, fast, slot) : rd64(frame + slot);
+	if (!obj && cfg->co_cell2arg >= 0)
+		obj = old_cell_arg(cfg, frame, code, i);
+	__u64 tp = object_type(cfg, s, obj, 0);
+	if (tp && tp == cfg->cell_type) {
+		obj = rd64(obj + cfg->cell_ref);
+		tp = object_type(cfg, s, obj, 0);
+	}
+	return value_hash(cfg, s, obj, tp, i);
+}
+
+/*
+ * Start waiting for the end of the call in s->key, whose frame is at frame
+ * (3.8-3.10: whose eval loop entry had stack pointer sp). A call still
+ * waiting at the same address ended unseen, and is counted so. Returns
+ * whether the call now waits (and is counted at its end).
+ */
+__attribute__((noinline)) int await_outcome(struct py_config *cfg, struct scratch *s, __u64 frame, __u64 sp,
+					     __u64 consts)
+{
+	if (!cfg || !s)
+		return 0;
+	__u32 pid = s->key.pid;
+	struct frame_key fk = {.pid = pid, .addr = (cfg->flags & CFG_OLD_FRAMES) ? sp : frame};
+	struct pending_call *old = bpf_map_lookup_elem(&frame_to_call, &fk);
+	if (old) {
+		if (!old->done) {
+			/* The call that had this frame ended without a return
+			 * the probes saw: by raising, or (generators,
+			 * coroutines) by suspending. 3.8-3.10 see every end
+			 * through the uretprobe, so there a leftover only
+			 * predates it. */
+			stat_inc(STAT_STALE_PENDING);
+			int raised = !(cfg->flags & CFG_OLD_FRAMES) && !(old->flags & CO_RESUMABLE);
+			count_outcome(pid, s, &old->key, 0, raised ? OUTCOME_RAISED : OUTCOME_UNSEEN);
+		}
+		old->key = s->key;
+		old->frame = frame;
+		old->consts = consts;
+		old->nlocalsplus = s->pending.nlocalsplus;
+		old->flags = s->pending.flags;
+		old->done = 0;
+		return 1;
+	}
+	struct pending_call *pc = &s->pending;
+	pc->key = s->key;
+	pc->frame = frame;
+	pc->consts = consts;
+	pc->done = 0;
+	pc->_pad = 0;
+	if (bpf_map_update_elem(&frame_to_call, &fk, pc, BPF_NOEXIST) == 0)
+		return 1;
+	stat_inc(STAT_PENDING_FULL);
+	return 0;
+}
+
 /* Record one call whose frame is at frame; sp is the stack pointer at the
  * probe (3.8-3.10 match returns by it). A global function: the verifier
- * checks it once, not once per register program. */
+ * checks it once. */
 __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -1087,22 +1172,24 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 	__u32 flags = f->flags;
 	__u32 nparams = f->nparams;
 	__u64 consts = f->consts;
-	__u32 nlocalsplus = f->nlocalsplus;
+	s->pending.nlocalsplus = f->nlocalsplus;
+	s->pending.flags = flags;
 
-	struct call_key key = {};
-	key.pid = pid;
-	key.code = code;
-	key.code_fp = f->fp;
-	key.kind = how == PROBE_CREATE ? CALL_CREATE : call_kind(cfg, fb, flags);
-	__u64 caller_func = 0;
-	key.caller = caller_code(cfg, s, frame, below, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_previous), &key.caller_fp,
-				 &caller_func);
+	struct call_key *key = &s->key;
+	key->pid = pid;
+	key->code = code;
+	key->code_fp = f->fp;
+	key->kind = how == PROBE_CREATE ? CALL_CREATE : call_kind(cfg, fb, flags);
+	key->truncated = 0;
+	key->_pad = 0;
+	find_caller(cfg, s, frame, below, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_previous));
 
 	__u32 n = 0;
-	if (key.kind != CALL_RESUME) {
+	key->sig = 0;
+	if (key->kind != CALL_RESUME) {
 		n = nparams;
 		if (n > MAX_PARAMS) {
-			key.truncated = 1;
+			key->truncated = 1;
 			stat_inc(STAT_TRUNCATED);
 			n = MAX_PARAMS;
 		}
@@ -1111,73 +1198,28 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 		for (__u32 i = 0; i < MAX_PARAMS; i++) {
 			if (i >= n)
 				break;
-			__u64 obj;
-			__u32 slot = (__u32)cfg->fr_localsplus + 8 * i;
-			if (i < FAST_ARGS && fast)
-				obj = buf64(fb, FRAME_BUF, fast, slot);
-			else
-				obj = rd64(frame + slot);
-			if (!obj && cfg->co_cell2arg >= 0)
-				obj = old_cell_arg(cfg, frame, code, i);
-			__u64 tp = object_type(cfg, s, obj, 0);
-			if (tp && tp == cfg->cell_type) {
-				obj = rd64(obj + cfg->cell_ref);
-				tp = object_type(cfg, s, obj, 0);
-			}
-			sig = (sig ^ value_hash(cfg, s, obj, tp, i)) * FNV_PRIME;
+			sig = (sig ^ arg_hash(cfg, s, frame, code, i << 16 | (fast & 0xffff))) * FNV_PRIME;
 		}
-		key.sig = sig ^ n;
+		key->sig = sig ^ n;
 	}
-	key.nparams = n;
+	key->nparams = n;
 
-	if ((cfg->flags & CFG_OUTCOMES) && key.kind != CALL_CREATE) {
-		struct frame_key fk = {.pid = pid, .addr = (cfg->flags & CFG_OLD_FRAMES) ? sp : frame};
-		struct pending_call *old = bpf_map_lookup_elem(&frame_to_call, &fk);
-		if (old) {
-			if (!old->done) {
-				/* The call that had this frame ended without a return
-				 * the probes saw: by raising, or (generators,
-				 * coroutines) by suspending. 3.8-3.10 see every end
-				 * through the uretprobe, so there a leftover only
-				 * predates it. */
-				stat_inc(STAT_STALE_PENDING);
-				int raised = !(cfg->flags & CFG_OLD_FRAMES) && !(old->flags & CO_RESUMABLE);
-				count_outcome(pid, &old->key, 0, raised ? OUTCOME_RAISED : OUTCOME_UNSEEN);
-			}
-			old->key = key;
-			old->frame = frame;
-			old->consts = consts;
-			old->nlocalsplus = nlocalsplus;
-			old->flags = flags;
-			old->done = 0;
-			key.kind |= CALL_PENDING;
-		} else {
-			struct pending_call pc = {};
-			pc.key = key;
-			pc.frame = frame;
-			pc.consts = consts;
-			pc.nlocalsplus = nlocalsplus;
-			pc.flags = flags;
-			if (bpf_map_update_elem(&frame_to_call, &fk, &pc, BPF_NOEXIST) == 0)
-				key.kind |= CALL_PENDING;
-			else
-				stat_inc(STAT_PENDING_FULL);
-		}
-	}
+	if ((cfg->flags & CFG_OUTCOMES) && key->kind != CALL_CREATE && await_outcome(cfg, s, frame, sp, consts))
+		key->kind |= CALL_PENDING;
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
-	int fresh = (active && *active) ? count_in(&call_to_count_1, &key) : count_in(&call_to_count_0, &key);
+	int fresh = (active && *active) ? count_in(&call_to_count_1, key) : count_in(&call_to_count_0, key);
 	if (fresh != 1)
 		return 0;
 
 	/* First sight of this call shape in this drain interval. */
 	stat_inc(STAT_NEW_KEYS);
-	if ((key.kind & ~CALL_PENDING) != CALL_RESUME)
-		note_sig(pid, key.sig, n, EVENT_SIG);
-	note_code(pid, code, key.code_fp,
-		  cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
-	if (key.caller)
-		note_code(pid, key.caller, key.caller_fp, caller_func);
+	__u64 caller = key->caller, caller_fp = key->caller_fp, code_fp = key->code_fp;
+	if ((key->kind & ~CALL_PENDING) != CALL_RESUME)
+		note_sig(pid, key->sig, n, EVENT_SIG);
+	note_code(pid, code, code_fp, cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
+	if (caller)
+		note_code(pid, caller, caller_fp, s->caller_func);
 	return 0;
 }
 
@@ -1221,7 +1263,8 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 			obj = slot + 8 <= size ? buf64(s->wide, WIDE_BUF, size, (__s32)slot) : rd64(frame + slot);
 	}
 	p->done = 1;
-	struct pending_call pc = *p;
+	struct pending_call *pc = &s->pending;
+	*pc = *p;
 
 	__u8 outcome = OUTCOME_RETURNED;
 	if (how == PROBE_RETURN_VALUE) {
@@ -1232,22 +1275,22 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 		__u32 w = rd32(instr - 2);
 		if (!op_in(cfg->ret_const_ops, (w >> 16) & 0xff)) {
 			stat_inc(STAT_INSTR_UNKNOWN);
-			count_outcome(pid, &pc.key, 0, OUTCOME_UNSEEN);
+			count_outcome(pid, s, &pc->key, 0, OUTCOME_UNSEEN);
 			return 0;
 		}
 		__u64 oparg = w >> 24;
 		if ((w & 0xff) == cfg->extended_arg)
 			oparg |= ((w >> 8) & 0xff) << 8;
-		obj = rd64(pc.consts + cfg->tuple_items + 8 * oparg);
+		obj = rd64(pc->consts + cfg->tuple_items + 8 * oparg);
 	} else {
 		obj = rax;
 		if (!obj) {
 			outcome = OUTCOME_RAISED;
 		} else if (cfg->fr_stacktop >= 0) {
-			if (rd64(pc.frame + cfg->fr_stacktop))
+			if (rd64(pc->frame + cfg->fr_stacktop))
 				outcome = OUTCOME_YIELDED;
 		} else if (cfg->fr_state >= 0) {
-			if ((__s8)rd8(pc.frame + cfg->fr_state) == -1) /* FRAME_SUSPENDED */
+			if ((__s8)rd8(pc->frame + cfg->fr_state) == -1) /* FRAME_SUSPENDED */
 				outcome = OUTCOME_YIELDED;
 		}
 	}
@@ -1258,49 +1301,79 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 	}
 	if (outcome != OUTCOME_RAISED && !value)
 		outcome = OUTCOME_UNSEEN; /* the value could not be read */
-	count_outcome(pid, &pc.key, value, outcome);
+	count_outcome(pid, s, &pc->key, value, outcome);
+	return 0;
+}
+
+/*
+ * Word w of the context, x86-64 struct pt_regs. Inline assembly keeps each
+ * load a constant-offset context access, as the verifier requires: clang
+ * would merge plain loads of a switch into one load at a computed offset.
+ */
+#define CTX_WORD(ctx, w)                                                            \
+	({                                                                          \
+		__u64 v_;                                                           \
+		asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(v_) : "r"(ctx), "i"((w) * 8)); \
+		v_;                                                                 \
+	})
+
+/*
+ * The register that holds the frame, by its number in the attach cookie:
+ * one program serves every register, so a kernel verifies it once.
+ */
+static __always_inline __u64 frame_register(struct pt_regs *ctx, __u64 reg)
+{
+	switch (reg) {
+	case REG_R15: return CTX_WORD(ctx, 0);
+	case REG_R14: return CTX_WORD(ctx, 1);
+	case REG_R13: return CTX_WORD(ctx, 2);
+	case REG_R12: return CTX_WORD(ctx, 3);
+	case REG_RBP: return CTX_WORD(ctx, 4);
+	case REG_RBX: return CTX_WORD(ctx, 5);
+	case REG_R11: return CTX_WORD(ctx, 6);
+	case REG_R10: return CTX_WORD(ctx, 7);
+	case REG_R9: return CTX_WORD(ctx, 8);
+	case REG_R8: return CTX_WORD(ctx, 9);
+	case REG_RAX: return CTX_WORD(ctx, 10);
+	case REG_RCX: return CTX_WORD(ctx, 11);
+	case REG_RDX: return CTX_WORD(ctx, 12);
+	case REG_RSI: return CTX_WORD(ctx, 13);
+	case REG_RDI: return CTX_WORD(ctx, 14);
+	}
 	return 0;
 }
 
 /* Words of x86-64 struct pt_regs. */
-#define REG_RAX 10
-#define REG_RSP 19
+#define PT_REGS_RAX 10
+#define PT_REGS_RSP 19
 
-/* One program per register that can hold the frame; the number is the
- * register's 8-byte word in x86-64 struct pt_regs. The attach cookie says
- * how the probe point is used (PROBE_*). */
-#define ON_CALL(reg, word)                                                                                  \
-	SEC("uprobe")                                                                                       \
-	int on_call_##reg(struct pt_regs *ctx)                                                              \
-	{                                                                                                   \
-		volatile __u64 *r = (volatile __u64 *)ctx;                                                  \
-		return record_call(r[word], r[REG_RSP], bpf_get_attach_cookie(ctx));                        \
-	}                                                                                                   \
-	SEC("uprobe")                                                                                       \
-	int on_return_##reg(struct pt_regs *ctx)                                                            \
-	{                                                                                                   \
-		return record_return(((volatile __u64 *)ctx)[word], 0, 0, bpf_get_attach_cookie(ctx));      \
-	}
+/*
+ * uprobe on a RESUME-family handler (3.11+), RETURN_GENERATOR (3.11+) or the
+ * eval loop's entry (3.8-3.10). The cookie says how the point is used and
+ * which register holds the frame (COOKIE). Maps: pid_to_config, cpu_scratch,
+ * call_to_count_*, frame_to_call, outcome_to_count_*, seen_to_fingerprint,
+ * events, stats. Minimum kernel: 5.15 (attach cookies).
+ */
+SEC("uprobe")
+int on_call(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	return record_call(frame_register(ctx, COOKIE_REG(cookie)), CTX_WORD(ctx, PT_REGS_RSP), COOKIE_PROBE(cookie));
+}
 
-ON_CALL(r15, 0)
-ON_CALL(r14, 1)
-ON_CALL(r13, 2)
-ON_CALL(r12, 3)
-ON_CALL(rbp, 4)
-ON_CALL(rbx, 5)
-ON_CALL(r11, 6)
-ON_CALL(r10, 7)
-ON_CALL(r9, 8)
-ON_CALL(r8, 9)
-ON_CALL(rax, 10)
-ON_CALL(rcx, 11)
-ON_CALL(rdx, 12)
-ON_CALL(rsi, 13)
-ON_CALL(rdi, 14)
+/* uprobe on a RETURN_VALUE or RETURN_CONST handler (3.11+); cookie and maps
+ * as on_call. */
+SEC("uprobe")
+int on_return(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	return record_return(frame_register(ctx, COOKIE_REG(cookie)), 0, 0, COOKIE_PROBE(cookie));
+}
 
+/* uretprobe on the eval loop (3.8-3.10): the value in rax, the call matched
+ * by the stack pointer. */
 SEC("uretprobe")
 int on_eval_return(struct pt_regs *ctx)
 {
-	volatile __u64 *r = (volatile __u64 *)ctx;
-	return record_return(0, r[REG_RSP], r[REG_RAX], PROBE_EVAL_RETURN);
+	return record_return(0, CTX_WORD(ctx, PT_REGS_RSP), CTX_WORD(ctx, PT_REGS_RAX), PROBE_EVAL_RETURN);
 }

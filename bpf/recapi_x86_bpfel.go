@@ -60,6 +60,28 @@ type recapiFrameKey struct {
 	Addr uint64
 }
 
+type recapiFrameReg uint32
+
+const (
+	recapiFrameRegREG_NONE recapiFrameReg = 0
+	recapiFrameRegREG_RAX  recapiFrameReg = 1
+	recapiFrameRegREG_RCX  recapiFrameReg = 2
+	recapiFrameRegREG_RDX  recapiFrameReg = 3
+	recapiFrameRegREG_RBX  recapiFrameReg = 4
+	recapiFrameRegREG_RSP  recapiFrameReg = 5
+	recapiFrameRegREG_RBP  recapiFrameReg = 6
+	recapiFrameRegREG_RSI  recapiFrameReg = 7
+	recapiFrameRegREG_RDI  recapiFrameReg = 8
+	recapiFrameRegREG_R8   recapiFrameReg = 9
+	recapiFrameRegREG_R9   recapiFrameReg = 10
+	recapiFrameRegREG_R10  recapiFrameReg = 11
+	recapiFrameRegREG_R11  recapiFrameReg = 12
+	recapiFrameRegREG_R12  recapiFrameReg = 13
+	recapiFrameRegREG_R13  recapiFrameReg = 14
+	recapiFrameRegREG_R14  recapiFrameReg = 15
+	recapiFrameRegREG_R15  recapiFrameReg = 16
+)
+
 type recapiOutcomeKey struct {
 	_       structs.HostLayout
 	Call    recapiCallKey
@@ -78,6 +100,16 @@ type recapiPendingCall struct {
 	Done        uint32
 	Pad         uint32
 }
+
+type recapiProbeKind uint32
+
+const (
+	recapiProbeKindPROBE_CALL         recapiProbeKind = 0
+	recapiProbeKindPROBE_CREATE       recapiProbeKind = 1
+	recapiProbeKindPROBE_RETURN_VALUE recapiProbeKind = 2
+	recapiProbeKindPROBE_RETURN_CONST recapiProbeKind = 3
+	recapiProbeKindPROBE_EVAL_RETURN  recapiProbeKind = 4
+)
 
 type recapiPyConfig struct {
 	_                  structs.HostLayout
@@ -158,6 +190,11 @@ type recapiScratch struct {
 		Nlocalsplus  uint32
 		Pad          uint32
 	}
+	Entries    [12]uint64
+	Key        recapiCallKey
+	Pending    recapiPendingCall
+	Outcome    recapiOutcomeKey
+	CallerFunc uint64
 }
 
 type recapiSeenKey struct {
@@ -220,40 +257,14 @@ const (
 	recapiMapPidToConfig       = "pid_to_config"
 	recapiMapSeenToFingerprint = "seen_to_fingerprint"
 	recapiMapStats             = "stats"
-	recapiProgOnCallR10        = "on_call_r10"
-	recapiProgOnCallR11        = "on_call_r11"
-	recapiProgOnCallR12        = "on_call_r12"
-	recapiProgOnCallR13        = "on_call_r13"
-	recapiProgOnCallR14        = "on_call_r14"
-	recapiProgOnCallR15        = "on_call_r15"
-	recapiProgOnCallR8         = "on_call_r8"
-	recapiProgOnCallR9         = "on_call_r9"
-	recapiProgOnCallRax        = "on_call_rax"
-	recapiProgOnCallRbp        = "on_call_rbp"
-	recapiProgOnCallRbx        = "on_call_rbx"
-	recapiProgOnCallRcx        = "on_call_rcx"
-	recapiProgOnCallRdi        = "on_call_rdi"
-	recapiProgOnCallRdx        = "on_call_rdx"
-	recapiProgOnCallRsi        = "on_call_rsi"
+	recapiProgOnCall           = "on_call"
 	recapiProgOnEvalReturn     = "on_eval_return"
-	recapiProgOnReturnR10      = "on_return_r10"
-	recapiProgOnReturnR11      = "on_return_r11"
-	recapiProgOnReturnR12      = "on_return_r12"
-	recapiProgOnReturnR13      = "on_return_r13"
-	recapiProgOnReturnR14      = "on_return_r14"
-	recapiProgOnReturnR15      = "on_return_r15"
-	recapiProgOnReturnR8       = "on_return_r8"
-	recapiProgOnReturnR9       = "on_return_r9"
-	recapiProgOnReturnRax      = "on_return_rax"
-	recapiProgOnReturnRbp      = "on_return_rbp"
-	recapiProgOnReturnRbx      = "on_return_rbx"
-	recapiProgOnReturnRcx      = "on_return_rcx"
-	recapiProgOnReturnRdi      = "on_return_rdi"
-	recapiProgOnReturnRdx      = "on_return_rdx"
-	recapiProgOnReturnRsi      = "on_return_rsi"
+	recapiProgOnReturn         = "on_return"
 	recapiVarUnusedCodeEvent   = "unused_code_event"
+	recapiVarUnusedFrameReg    = "unused_frame_reg"
 	recapiVarUnusedOutcomeKey  = "unused_outcome_key"
 	recapiVarUnusedPendingCall = "unused_pending_call"
+	recapiVarUnusedProbeKind   = "unused_probe_kind"
 	recapiVarUnusedSigEvent    = "unused_sig_event"
 	recapiVarUnusedStatIndex   = "unused_stat_index"
 	recapiVarUnusedTypeEvent   = "unused_type_event"
@@ -301,37 +312,9 @@ type recapiSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiProgramSpecs struct {
-	OnCallR10    *ebpf.ProgramSpec `ebpf:"on_call_r10"`
-	OnCallR11    *ebpf.ProgramSpec `ebpf:"on_call_r11"`
-	OnCallR12    *ebpf.ProgramSpec `ebpf:"on_call_r12"`
-	OnCallR13    *ebpf.ProgramSpec `ebpf:"on_call_r13"`
-	OnCallR14    *ebpf.ProgramSpec `ebpf:"on_call_r14"`
-	OnCallR15    *ebpf.ProgramSpec `ebpf:"on_call_r15"`
-	OnCallR8     *ebpf.ProgramSpec `ebpf:"on_call_r8"`
-	OnCallR9     *ebpf.ProgramSpec `ebpf:"on_call_r9"`
-	OnCallRax    *ebpf.ProgramSpec `ebpf:"on_call_rax"`
-	OnCallRbp    *ebpf.ProgramSpec `ebpf:"on_call_rbp"`
-	OnCallRbx    *ebpf.ProgramSpec `ebpf:"on_call_rbx"`
-	OnCallRcx    *ebpf.ProgramSpec `ebpf:"on_call_rcx"`
-	OnCallRdi    *ebpf.ProgramSpec `ebpf:"on_call_rdi"`
-	OnCallRdx    *ebpf.ProgramSpec `ebpf:"on_call_rdx"`
-	OnCallRsi    *ebpf.ProgramSpec `ebpf:"on_call_rsi"`
+	OnCall       *ebpf.ProgramSpec `ebpf:"on_call"`
 	OnEvalReturn *ebpf.ProgramSpec `ebpf:"on_eval_return"`
-	OnReturnR10  *ebpf.ProgramSpec `ebpf:"on_return_r10"`
-	OnReturnR11  *ebpf.ProgramSpec `ebpf:"on_return_r11"`
-	OnReturnR12  *ebpf.ProgramSpec `ebpf:"on_return_r12"`
-	OnReturnR13  *ebpf.ProgramSpec `ebpf:"on_return_r13"`
-	OnReturnR14  *ebpf.ProgramSpec `ebpf:"on_return_r14"`
-	OnReturnR15  *ebpf.ProgramSpec `ebpf:"on_return_r15"`
-	OnReturnR8   *ebpf.ProgramSpec `ebpf:"on_return_r8"`
-	OnReturnR9   *ebpf.ProgramSpec `ebpf:"on_return_r9"`
-	OnReturnRax  *ebpf.ProgramSpec `ebpf:"on_return_rax"`
-	OnReturnRbp  *ebpf.ProgramSpec `ebpf:"on_return_rbp"`
-	OnReturnRbx  *ebpf.ProgramSpec `ebpf:"on_return_rbx"`
-	OnReturnRcx  *ebpf.ProgramSpec `ebpf:"on_return_rcx"`
-	OnReturnRdi  *ebpf.ProgramSpec `ebpf:"on_return_rdi"`
-	OnReturnRdx  *ebpf.ProgramSpec `ebpf:"on_return_rdx"`
-	OnReturnRsi  *ebpf.ProgramSpec `ebpf:"on_return_rsi"`
+	OnReturn     *ebpf.ProgramSpec `ebpf:"on_return"`
 }
 
 // recapiMapSpecs contains maps before they are loaded into the kernel.
@@ -356,8 +339,10 @@ type recapiMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiVariableSpecs struct {
 	UnusedCodeEvent   *ebpf.VariableSpec `ebpf:"unused_code_event"`
+	UnusedFrameReg    *ebpf.VariableSpec `ebpf:"unused_frame_reg"`
 	UnusedOutcomeKey  *ebpf.VariableSpec `ebpf:"unused_outcome_key"`
 	UnusedPendingCall *ebpf.VariableSpec `ebpf:"unused_pending_call"`
+	UnusedProbeKind   *ebpf.VariableSpec `ebpf:"unused_probe_kind"`
 	UnusedSigEvent    *ebpf.VariableSpec `ebpf:"unused_sig_event"`
 	UnusedStatIndex   *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	UnusedTypeEvent   *ebpf.VariableSpec `ebpf:"unused_type_event"`
@@ -417,8 +402,10 @@ func (m *recapiMaps) Close() error {
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiVariables struct {
 	UnusedCodeEvent   *ebpf.Variable `ebpf:"unused_code_event"`
+	UnusedFrameReg    *ebpf.Variable `ebpf:"unused_frame_reg"`
 	UnusedOutcomeKey  *ebpf.Variable `ebpf:"unused_outcome_key"`
 	UnusedPendingCall *ebpf.Variable `ebpf:"unused_pending_call"`
+	UnusedProbeKind   *ebpf.Variable `ebpf:"unused_probe_kind"`
 	UnusedSigEvent    *ebpf.Variable `ebpf:"unused_sig_event"`
 	UnusedStatIndex   *ebpf.Variable `ebpf:"unused_stat_index"`
 	UnusedTypeEvent   *ebpf.Variable `ebpf:"unused_type_event"`
@@ -428,72 +415,16 @@ type recapiVariables struct {
 //
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiPrograms struct {
-	OnCallR10    *ebpf.Program `ebpf:"on_call_r10"`
-	OnCallR11    *ebpf.Program `ebpf:"on_call_r11"`
-	OnCallR12    *ebpf.Program `ebpf:"on_call_r12"`
-	OnCallR13    *ebpf.Program `ebpf:"on_call_r13"`
-	OnCallR14    *ebpf.Program `ebpf:"on_call_r14"`
-	OnCallR15    *ebpf.Program `ebpf:"on_call_r15"`
-	OnCallR8     *ebpf.Program `ebpf:"on_call_r8"`
-	OnCallR9     *ebpf.Program `ebpf:"on_call_r9"`
-	OnCallRax    *ebpf.Program `ebpf:"on_call_rax"`
-	OnCallRbp    *ebpf.Program `ebpf:"on_call_rbp"`
-	OnCallRbx    *ebpf.Program `ebpf:"on_call_rbx"`
-	OnCallRcx    *ebpf.Program `ebpf:"on_call_rcx"`
-	OnCallRdi    *ebpf.Program `ebpf:"on_call_rdi"`
-	OnCallRdx    *ebpf.Program `ebpf:"on_call_rdx"`
-	OnCallRsi    *ebpf.Program `ebpf:"on_call_rsi"`
+	OnCall       *ebpf.Program `ebpf:"on_call"`
 	OnEvalReturn *ebpf.Program `ebpf:"on_eval_return"`
-	OnReturnR10  *ebpf.Program `ebpf:"on_return_r10"`
-	OnReturnR11  *ebpf.Program `ebpf:"on_return_r11"`
-	OnReturnR12  *ebpf.Program `ebpf:"on_return_r12"`
-	OnReturnR13  *ebpf.Program `ebpf:"on_return_r13"`
-	OnReturnR14  *ebpf.Program `ebpf:"on_return_r14"`
-	OnReturnR15  *ebpf.Program `ebpf:"on_return_r15"`
-	OnReturnR8   *ebpf.Program `ebpf:"on_return_r8"`
-	OnReturnR9   *ebpf.Program `ebpf:"on_return_r9"`
-	OnReturnRax  *ebpf.Program `ebpf:"on_return_rax"`
-	OnReturnRbp  *ebpf.Program `ebpf:"on_return_rbp"`
-	OnReturnRbx  *ebpf.Program `ebpf:"on_return_rbx"`
-	OnReturnRcx  *ebpf.Program `ebpf:"on_return_rcx"`
-	OnReturnRdi  *ebpf.Program `ebpf:"on_return_rdi"`
-	OnReturnRdx  *ebpf.Program `ebpf:"on_return_rdx"`
-	OnReturnRsi  *ebpf.Program `ebpf:"on_return_rsi"`
+	OnReturn     *ebpf.Program `ebpf:"on_return"`
 }
 
 func (p *recapiPrograms) Close() error {
 	return _RecapiClose(
-		p.OnCallR10,
-		p.OnCallR11,
-		p.OnCallR12,
-		p.OnCallR13,
-		p.OnCallR14,
-		p.OnCallR15,
-		p.OnCallR8,
-		p.OnCallR9,
-		p.OnCallRax,
-		p.OnCallRbp,
-		p.OnCallRbx,
-		p.OnCallRcx,
-		p.OnCallRdi,
-		p.OnCallRdx,
-		p.OnCallRsi,
+		p.OnCall,
 		p.OnEvalReturn,
-		p.OnReturnR10,
-		p.OnReturnR11,
-		p.OnReturnR12,
-		p.OnReturnR13,
-		p.OnReturnR14,
-		p.OnReturnR15,
-		p.OnReturnR8,
-		p.OnReturnR9,
-		p.OnReturnRax,
-		p.OnReturnRbp,
-		p.OnReturnRbx,
-		p.OnReturnRcx,
-		p.OnReturnRdi,
-		p.OnReturnRdx,
-		p.OnReturnRsi,
+		p.OnReturn,
 	)
 }
 

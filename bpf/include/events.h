@@ -220,6 +220,41 @@ struct type_event {
 	char module[TYPE_NAME_LEN];   /* __module__ of heap types */
 };
 
+/* How a probe point is used: the low byte of its attach cookie. */
+enum probe_kind {
+	PROBE_CALL = 0,         /* a RESUME-family handler, or the eval loop's entry */
+	PROBE_CREATE = 1,       /* RETURN_GENERATOR: count the creation */
+	PROBE_RETURN_VALUE = 2, /* RETURN_VALUE: the value is in stack slot 0 */
+	PROBE_RETURN_CONST = 3, /* RETURN_CONST: the value is co_consts[oparg] */
+	PROBE_EVAL_RETURN = 4,  /* uretprobe on the eval loop (3.8-3.10): the value is in rax */
+};
+
+/* The register that holds the frame at a probe point: the second byte of
+ * its attach cookie. Numbered as x86-64 encodes registers, plus one, the
+ * numbering of symbolize.Reg; rsp never holds a frame. */
+enum frame_reg {
+	REG_NONE = 0,
+	REG_RAX = 1,
+	REG_RCX = 2,
+	REG_RDX = 3,
+	REG_RBX = 4,
+	REG_RSP = 5,
+	REG_RBP = 6,
+	REG_RSI = 7,
+	REG_RDI = 8,
+	REG_R8 = 9,
+	REG_R9 = 10,
+	REG_R10 = 11,
+	REG_R11 = 12,
+	REG_R12 = 13,
+	REG_R13 = 14,
+	REG_R14 = 15,
+	REG_R15 = 16,
+};
+
+#define COOKIE_PROBE(c) ((c) & 0xff)
+#define COOKIE_REG(c) (((c) >> 8) & 0xff)
+
 /* stats indices (per-CPU counters, summed by the daemon) */
 enum stat_index {
 	STAT_NO_CONFIG = 0,
