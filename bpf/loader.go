@@ -133,6 +133,8 @@ type Objects struct {
 	progs map[string]*ebpf.Program
 	// verified holds what the verifier reported for each loaded program.
 	verified map[string]VerifierStats
+	// mapsTime is how long creating the maps took.
+	mapsTime time.Duration
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
@@ -154,12 +156,14 @@ func Load() (*Objects, error) {
 	o := &Objects{spec: spec, progs: map[string]*ebpf.Program{}, verified: map[string]VerifierStats{}}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
+	start := time.Now()
 	if o.maps, err = ebpf.NewCollection(mapsOnly); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
 			return nil, fmt.Errorf("load BPF maps: %w (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
 		}
 		return nil, fmt.Errorf("load BPF maps: %w", err)
 	}
+	o.mapsTime = time.Since(start)
 	m := o.maps.Maps
 	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
 	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
@@ -170,6 +174,9 @@ func Load() (*Objects, error) {
 	}
 	return o, nil
 }
+
+// MapsLoadTime is how long creating the maps took.
+func (o *Objects) MapsLoadTime() time.Duration { return o.mapsTime }
 
 // Close releases all programs and maps.
 func (o *Objects) Close() error {

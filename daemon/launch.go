@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -35,8 +36,11 @@ type launched struct {
 // syscall that maps libpython3.X.so for a shared build.
 //
 // The caller must have locked its OS thread (runtime.LockOSThread) and keep it
-// locked until resume or kill.
-func launch(argv []string) (*launched, *symbolize.Process, error) {
+// locked until resume or kill. ph records the time spent analysing the
+// interpreter's ELF file (analyze) apart from the rest (launch).
+func launch(argv []string, ph *phases) (*launched, *symbolize.Process, error) {
+	t0 := time.Now()
+	var analyzing time.Duration
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return nil, nil, fmt.Errorf("find command %q: %w", argv[0], err)
@@ -75,7 +79,7 @@ func launch(argv []string) (*launched, *symbolize.Process, error) {
 		if exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
 			return fail(fmt.Errorf("read the executable of pid %d: %w", pid, err))
 		}
-		proc, err = untilInterpreter(pid, exe)
+		proc, err = untilInterpreter(pid, exe, &analyzing)
 		if err == nil {
 			break
 		}
@@ -93,6 +97,8 @@ func launch(argv []string) (*launched, *symbolize.Process, error) {
 			return nil, nil, fmt.Errorf("%s %s without running CPython in its own process: recapid traces the process it launches and what it execs, not its children, so launch python itself (e.g. recapid -- python3 app.py)", exe, describeExit(*status))
 		}
 	}
+	ph.add("launch", time.Since(t0)-analyzing)
+	ph.add("analyze", analyzing)
 	l := &launched{cmd: cmd, resume: func() error {
 		if err := syscall.PtraceDetach(pid); err != nil {
 			return fmt.Errorf("resume pid %d: %w", pid, err)
@@ -107,13 +113,19 @@ const maxExecs = 8
 
 // untilInterpreter returns the interpreter of a process stopped right after
 // exec. For an executable that needs a shared libpython, it steps the process
-// from syscall to syscall until the loader has mapped the library.
-func untilInterpreter(pid int, exe string) (*symbolize.Process, error) {
+// from syscall to syscall until the loader has mapped the library. It adds
+// the time spent in symbolize.FindInterpreter to analyzing.
+func untilInterpreter(pid int, exe string, analyzing *time.Duration) (*symbolize.Process, error) {
 	needsLib, err := needsLibpython(exe)
 	if err != nil {
 		return nil, err
 	}
-	proc, err := symbolize.FindInterpreter(pid)
+	find := func() (*symbolize.Process, error) {
+		t0 := time.Now()
+		defer func() { *analyzing += time.Since(t0) }()
+		return symbolize.FindInterpreter(pid)
+	}
+	proc, err := find()
 	var ws syscall.WaitStatus
 	for stops := 0; needsLib && errors.Is(err, symbolize.ErrNotPython) && stops < maxSyscallStops; stops++ {
 		if err := syscall.PtraceSyscall(pid, 0); err != nil {
@@ -128,7 +140,7 @@ func untilInterpreter(pid int, exe string) (*symbolize.Process, error) {
 		if !libpythonMapped(pid) {
 			continue
 		}
-		proc, err = symbolize.FindInterpreter(pid)
+		proc, err = find()
 	}
 	if errors.Is(err, symbolize.ErrNotPython) {
 		return nil, fmt.Errorf("%s is not a CPython interpreter: %w", exe, err)

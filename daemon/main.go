@@ -25,6 +25,7 @@ func Main(args []string) int {
 }
 
 func run(args []string, stderr io.Writer) int {
+	ph := newPhases(time.Now())
 	cfg, err := ParseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -37,7 +38,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	code, err := runConfig(cfg, log, stderr)
+	code, err := runConfig(cfg, log, stderr, ph)
 	if err != nil {
 		fmt.Fprintf(stderr, "recapid: %v\n", err)
 		return 1
@@ -56,8 +57,10 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 // runConfig does the work: find and check the targets, load BPF, attach,
-// drain until done, detach, write the results.
-func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
+// drain until done, detach, write the results. ph records the duration of
+// each step of start-up and exit.
+func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int, error) {
+	t0 := time.Now()
 	if err := checkPrivileges(); err != nil {
 		return 1, err
 	}
@@ -74,6 +77,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	ph.since("open_store", t0)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -85,7 +89,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 		targets []*symbolize.Process
 	)
 	if len(cfg.Command) > 0 {
-		tracer, child, err = startCommand(cfg, log)
+		tracer, child, err = startCommand(cfg, log, ph)
 		if err != nil {
 			return 1, err
 		}
@@ -93,6 +97,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 		go func() { exited <- exitCode(child.cmd.Wait()) }()
 	} else {
 		// Check every target before touching any of them.
+		t0 := time.Now()
 		for _, pid := range cfg.PIDs {
 			p, err := findTarget(pid)
 			if err != nil {
@@ -100,17 +105,32 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer) (int, error) {
 			}
 			targets = append(targets, p)
 		}
+		t0 = ph.since("analyze", t0)
 		if tracer, err = NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}); err != nil {
 			return 1, err
 		}
+		t0 = ph.since("bpf_load", t0)
+		tracer.phases = ph
 		for _, p := range targets {
 			if err := tracer.Attach(p, nil); err != nil {
 				tracer.Close()
 				return 1, err
 			}
 		}
+		tracer.phases = nil
+		ph.since("attach_all", t0)
 	}
-	defer tracer.Close()
+	tracer.logVerified(ph)
+	ph.flush(log, "startup")
+	closed := false
+	closeTracer := func() {
+		if !closed {
+			closed = true
+			tracer.Close()
+		}
+	}
+	defer closeTracer()
+	running := time.Now()
 
 	var timeout <-chan time.Time
 	if cfg.Duration > 0 {
@@ -157,12 +177,18 @@ loop:
 			break loop
 		}
 	}
+	t0 = ph.since("run", running)
 	tracer.DetachAll()
+	t0 = ph.since("detach", t0)
 	if err := tracer.Drain(); err != nil {
 		log.Warn("final drain", "err", err)
 	}
+	t0 = ph.since("drain", t0)
 	host, _ := os.Hostname()
 	snap := tracer.Snapshot(host)
+	t0 = ph.since("snapshot", t0)
+	closeTracer()
+	t0 = ph.since("close", t0)
 	warnStats(log, snap.Header.Stats)
 	// The store first: a failing -o must not keep the counts from it.
 	sinkErr := out.close(snap)
@@ -175,12 +201,15 @@ loop:
 	if sinkErr != nil {
 		return 1, sinkErr
 	}
+	t0 = ph.since("write", t0)
 	if cfg.Summary {
 		fmt.Fprintln(stderr)
 		if err := aggregate.WriteTable(stderr, aggregate.Summarize(snap.Records), cfg.Top); err != nil {
 			return 1, err
 		}
+		ph.since("summary", t0)
 	}
+	ph.flush(log, "shutdown")
 	if exited != nil {
 		// --duration or a signal ended tracing: the command keeps running
 		// untraced and recapid still reports its exit code.
@@ -190,16 +219,20 @@ loop:
 }
 
 // startCommand launches the command stopped, attaches, and lets it run.
-func startCommand(cfg *Config, log *slog.Logger) (*Tracer, *launched, error) {
+func startCommand(cfg *Config, log *slog.Logger, ph *phases) (*Tracer, *launched, error) {
 	unlock := lockThread()
 	defer unlock()
-	child, proc, err := launch(cfg.Command)
+	child, proc, err := launch(cfg.Command, ph)
 	if err != nil {
 		return nil, nil, err
 	}
+	t0 := time.Now()
 	tracer, err := NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow})
 	if err == nil {
+		ph.since("bpf_load", t0)
+		tracer.phases = ph
 		err = tracer.Attach(proc, cfg.Command)
+		tracer.phases = nil
 		if err != nil {
 			tracer.Close()
 		}
@@ -211,11 +244,13 @@ func startCommand(cfg *Config, log *slog.Logger) (*Tracer, *launched, error) {
 		_ = child.cmd.Wait()
 		return nil, nil, err
 	}
+	t0 = time.Now()
 	if err := child.resume(); err != nil {
 		tracer.Close()
 		_ = child.cmd.Process.Kill()
 		return nil, nil, err
 	}
+	ph.since("resume", t0)
 	return tracer, child, nil
 }
 

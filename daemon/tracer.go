@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type Tracer struct {
 	agg     *aggregate.Aggregator
 	stats   map[string]uint64 // daemon-side counters, merged into the snapshot header
 	policy  OutcomePolicy
+	// phases, while set, records how long Attach's steps take.
+	phases *phases
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -197,6 +200,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		t.forget(tg)
 		return fmt.Errorf("open %s for uprobes: %w", p.OpenPath, err)
 	}
+	t0 := time.Now()
 	for _, pp := range b.Probes {
 		l, err := t.objs.AttachCall(ex, pp.FileOffset, p.PID, uint8(pp.FrameReg))
 		if err != nil {
@@ -223,6 +227,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 			tg.outcomeProbes = append(tg.outcomeProbes, pp)
 		}
 	}
+	t0 = t.phases.since("attach", t0)
 	if t.policy.Mode != "off" && len(tg.outcomeProbes) > 0 {
 		t.mu.Lock()
 		err := t.openWindow(tg)
@@ -231,10 +236,26 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 			t.forget(tg)
 			return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
 		}
+		t.phases.since("outcome_attach", t0)
 	}
 	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(tg.links),
 		"outcome_probes", len(tg.outcomeProbes), "returns", t.policy.Mode)
 	return nil
+}
+
+// logVerified records how long creating the maps and loading (verifying)
+// each program took, as bpf_maps and verify_<program>.
+func (t *Tracer) logVerified(ph *phases) {
+	ph.add("bpf_maps", t.objs.MapsLoadTime())
+	v := t.objs.Verified()
+	names := make([]string, 0, len(v))
+	for n := range v {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ph.add("verify_"+n, v[n].LoadTime)
+	}
 }
 
 // outcomeCookie is how an outcome probe point is used, for its attach cookie.

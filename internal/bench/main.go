@@ -1,9 +1,11 @@
-// Command bench measures what recapid costs a traced process, per call, on
-// every CPython on the machine: a call-heavy loop (testdata/workloads/bench.py)
-// runs untraced and under recapid, and the difference in loop time divided by
-// the calls is the cost per call. The kernel's BPF run-time accounting splits
-// that cost into the BPF program itself and the rest (the breakpoint trap and
-// the uprobe dispatch). Run as root: make bench.
+// Command bench measures what recapid costs a traced process on every
+// CPython on the machine. Start-up: how much longer `python -c pass` takes
+// under recapid, and recapid's own steps (see startup.go). Per call: a
+// call-heavy loop (testdata/workloads/bench.py) runs untraced and under
+// recapid, and the difference in loop time divided by the calls is the cost
+// per call. The kernel's BPF run-time accounting splits that cost into the
+// BPF program itself and the rest (the breakpoint trap and the uprobe
+// dispatch). Run as root: make bench.
 package main
 
 import (
@@ -25,8 +27,17 @@ func main() {
 	recapid := flag.String("recapid", "bin/recapid", "recapid binary")
 	calls := flag.Int("calls", 1000000, "calls of target() per run")
 	reps := flag.Int("reps", 5, "runs per configuration; the median is reported")
+	startupReps := flag.Int("startup-reps", 10, "runs of the start-up measurement per interpreter")
+	what := flag.String("what", "all", "what to measure: startup, calls or all")
 	flag.Parse()
-	if err := run(*recapid, *calls, *reps); err != nil {
+	var err error
+	if *what == "all" || *what == "startup" {
+		err = startup(*recapid, *startupReps)
+	}
+	if err == nil && (*what == "all" || *what == "calls") {
+		err = run(*recapid, *calls, *reps)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
