@@ -3,7 +3,10 @@ package symbolize
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -508,50 +511,109 @@ func (a *probeAnalysis) branchTargets(windows []probeWindow) (map[uint64]string,
 	for _, s := range a.img.funcStart {
 		note(s, func() string { return "a function symbol" })
 	}
-	a.img.scanDirectBranches(func(pc, target uint64, in x86asm.Inst) {
-		for _, w := range windows { // checked first: this runs for every branch
+	inWindow := func(target uint64) bool { // runs for every branch
+		for _, w := range windows {
 			if w.contains(target) {
-				note(target, func() string { return fmt.Sprintf("the target of `%s` at %#x", probeInsn{pc: pc, in: in}, pc) })
-				return
+				return true
 			}
 		}
+		return false
+	}
+	a.img.scanDirectBranches(inWindow, func(pc, target uint64, in x86asm.Inst) {
+		note(target, func() string { return fmt.Sprintf("the target of `%s` at %#x", probeInsn{pc: pc, in: in}, pc) })
 	})
 	return found, nil
 }
 
 // scanDirectBranches linearly disassembles all executable code and calls
-// fn for every direct branch. Decoding restarts at every function symbol,
-// and skips one byte after an undecodable one. It returns the number of
-// instructions decoded and of bytes skipped.
-func (img *elfImage) scanDirectBranches(fn func(pc, target uint64, in x86asm.Inst)) (insns, skipped int) {
+// fn, in address order, for every direct branch whose target keep accepts.
+// Decoding restarts at every function symbol, and skips one byte after an
+// undecodable one. It returns the number of instructions decoded and of
+// bytes skipped.
+//
+// The code is decoded in parallel, in pieces that begin at function symbols:
+// the sequential decode lands on every symbol (an instruction that overlaps
+// one is cut there, a skipped byte is one byte), so each piece decodes
+// exactly the instructions the sequential decode would. keep runs
+// concurrently; fn does not.
+func (img *elfImage) scanDirectBranches(keep func(target uint64) bool, fn func(pc, target uint64, in x86asm.Inst)) (insns, skipped int) {
+	return img.scanDirectBranchesIn(runtime.GOMAXPROCS(0), keep, fn)
+}
+
+// scanDirectBranchesIn is scanDirectBranches with each executable range cut
+// into up to workers pieces.
+func (img *elfImage) scanDirectBranchesIn(workers int, keep func(target uint64) bool, fn func(pc, target uint64, in x86asm.Inst)) (insns, skipped int) {
+	type branch struct {
+		pc, target uint64
+		in         x86asm.Inst
+	}
+	type piece struct {
+		code           []byte // from the piece's start to the end of its range
+		start, end     uint64
+		branches       []branch
+		insns, skipped int
+	}
+	var pieces []*piece
 	for _, r := range img.execRanges() {
 		code, err := img.readVA(r[0], int(r[1]-r[0]))
 		if err != nil {
 			continue
 		}
-		syms := img.funcStart
-		k := 0
-		for off := 0; off < len(code); {
-			pc := r[0] + uint64(off)
-			for k < len(syms) && syms[k] <= pc {
-				k++
+		// Cut the range into about as many pieces as workers, at symbols.
+		at := r[0]
+		for i := 1; i <= workers; i++ {
+			end := r[1]
+			if i < workers {
+				want := r[0] + (r[1]-r[0])*uint64(i)/uint64(workers)
+				k, _ := slices.BinarySearch(img.funcStart, want)
+				if k == len(img.funcStart) || img.funcStart[k] >= r[1] {
+					continue // no symbol after want: the last piece takes the rest
+				}
+				end = img.funcStart[k]
 			}
-			p, err := decodeInsn(code[off:], pc)
-			if err != nil {
-				skipped++
-				off++
-				continue
+			if end > at {
+				pieces = append(pieces, &piece{code: code[at-r[0]:], start: at, end: end})
+				at = end
 			}
-			insns++
-			if t, ok := directTarget(pc, p.in); ok {
-				fn(pc, t, p.in)
-			}
-			next := p.next()
-			if k < len(syms) && syms[k] < next {
-				next = syms[k] // the instruction overlaps a symbol: resynchronize
-			}
-			off = int(next - r[0])
 		}
+	}
+	var wg sync.WaitGroup
+	for _, p := range pieces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			syms := img.funcStart
+			k, _ := slices.BinarySearch(syms, p.start+1) // the first symbol after the start
+			for off := 0; p.start+uint64(off) < p.end; {
+				pc := p.start + uint64(off)
+				for k < len(syms) && syms[k] <= pc {
+					k++
+				}
+				d, err := decodeInsn(p.code[off:], pc)
+				if err != nil {
+					p.skipped++
+					off++
+					continue
+				}
+				p.insns++
+				if t, ok := directTarget(pc, d.in); ok && keep(t) {
+					p.branches = append(p.branches, branch{pc, t, d.in})
+				}
+				next := d.next()
+				if k < len(syms) && syms[k] < next {
+					next = syms[k] // the instruction overlaps a symbol: resynchronize
+				}
+				off = int(next - p.start)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range pieces {
+		for _, b := range p.branches {
+			fn(b.pc, b.target, b.in)
+		}
+		insns += p.insns
+		skipped += p.skipped
 	}
 	return insns, skipped
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -431,4 +432,60 @@ func FuzzPlanProbe(f *testing.F) {
 			t.Fatalf("bad choice %+v for %d instructions", c, len(p.insns))
 		}
 	})
+}
+
+// TestScanDirectBranchesInPieces checks that decoding the code in parallel
+// pieces finds exactly the branches, instructions and skipped bytes of one
+// sequential decode, in the same order, on every interpreter present.
+func TestScanDirectBranchesInPieces(t *testing.T) {
+	for _, tt := range elfTestBinaries() {
+		t.Run(tt.name, func(t *testing.T) {
+			elfTestRequire(t, tt.path)
+			img, err := openELFImage(tt.path)
+			require.NoError(t, err)
+			defer img.close()
+			type branch struct{ pc, target uint64 }
+
+			// The sequential decode the pieces must reproduce.
+			var want []branch
+			wantInsns, wantSkipped := 0, 0
+			for _, r := range img.execRanges() {
+				code, err := img.readVA(r[0], int(r[1]-r[0]))
+				require.NoError(t, err)
+				syms, k := img.funcStart, 0
+				for off := 0; off < len(code); {
+					pc := r[0] + uint64(off)
+					for k < len(syms) && syms[k] <= pc {
+						k++
+					}
+					p, err := decodeInsn(code[off:], pc)
+					if err != nil {
+						wantSkipped++
+						off++
+						continue
+					}
+					wantInsns++
+					if target, ok := directTarget(pc, p.in); ok {
+						want = append(want, branch{pc, target})
+					}
+					next := p.next()
+					if k < len(syms) && syms[k] < next {
+						next = syms[k]
+					}
+					off = int(next - r[0])
+				}
+			}
+			t.Logf("%d instructions, %d bytes skipped, %d direct branches", wantInsns, wantSkipped, len(want))
+			for _, workers := range []int{2, 64} {
+				var got []branch
+				insns, skipped := img.scanDirectBranchesIn(workers, func(uint64) bool { return true }, func(pc, target uint64, _ x86asm.Inst) {
+					got = append(got, branch{pc, target})
+				})
+				assert.Equal(t, wantInsns, insns, "%d pieces", workers)
+				assert.Equal(t, wantSkipped, skipped, "%d pieces", workers)
+				assert.Equal(t, len(want), len(got), "%d pieces", workers)
+				assert.True(t, slices.Equal(want, got), "%d pieces: branches differ", workers)
+			}
+		})
+	}
 }
