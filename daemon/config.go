@@ -41,6 +41,10 @@ type Config struct {
 	SnapshotDir   string        // rotating snapshots go here ("" for none)
 	SnapshotEvery time.Duration
 	SnapshotKeep  int // rotating snapshots kept in SnapshotDir
+
+	// CacheDir keeps what recapid learns about interpreter files across
+	// runs ("" for nowhere).
+	CacheDir string
 }
 
 // storeURL is the store recapid writes to, "" for none. Without --store,
@@ -118,6 +122,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.Returns, "returns", "auto", "when to record return and yield types and raised exceptions, which costs a second trap per call: "+
 		"auto (from the start for --returns-window, then again for a window when new call shapes appear, at most 10% of the time), always, or off")
 	fs.DurationVar(&c.ReturnsWindow, "returns-window", 10*time.Second, "how long an auto --returns window lasts")
+	fs.StringVar(&c.CacheDir, "cache-dir", "/var/cache/recapi", "keep the analysis of each interpreter file (probe points, layout) in `DIR`/analyses, so that the next run meeting it starts sooner; empty for none")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	// Settings a service manager passes in the environment; flags win.
 	for _, e := range envDefaults {
@@ -151,6 +156,7 @@ var envDefaults = []struct{ flag, env string }{
 	{"log-level", "RECAPI_LOG_LEVEL"},
 	{"log-format", "RECAPI_LOG_FORMAT"},
 	{"returns", "RECAPI_RETURNS"},
+	{"cache-dir", "RECAPI_CACHE_DIR"},
 }
 
 // errUsage marks command-line mistakes (exit code 2).

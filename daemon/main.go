@@ -77,7 +77,9 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	if err != nil {
 		return 1, err
 	}
-	ph.since("open_store", t0)
+	t0 = ph.since("open_store", t0)
+	cacheAnalyses(cfg.CacheDir, log)
+	ph.since("open_cache", t0)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)

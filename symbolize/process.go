@@ -231,9 +231,11 @@ var analyzeCache = struct {
 
 const analyzeCacheMax = 512
 
+// analyzeKey identifies a file's contents: a change of the contents changes
+// the change time (Ctime) even when the modification time is kept.
 type analyzeKey struct {
-	dev, ino    uint64
-	size, mtime int64
+	Dev, Ino           uint64
+	Size, Mtime, Ctime int64
 }
 
 type analyzeResult struct {
@@ -241,7 +243,8 @@ type analyzeResult struct {
 	err error
 }
 
-// analyzeCached is Analyze with a cache keyed by the file's identity.
+// analyzeCached is Analyze with a cache keyed by the file's identity, in
+// memory and, for successful analyses, on disk (CacheAnalyses).
 func analyzeCached(path string) (*Binary, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -251,14 +254,20 @@ func analyzeCached(path string) (*Binary, error) {
 	if !ok {
 		return Analyze(path)
 	}
-	key := analyzeKey{dev: sys.Dev, ino: sys.Ino, size: st.Size(), mtime: st.ModTime().UnixNano()}
+	key := analyzeKey{Dev: sys.Dev, Ino: sys.Ino, Size: st.Size(), Mtime: st.ModTime().UnixNano(),
+		Ctime: sys.Ctim.Sec*1e9 + sys.Ctim.Nsec}
 	analyzeCache.Lock()
 	r, hit := analyzeCache.m[key]
 	analyzeCache.Unlock()
 	if hit {
 		return r.forPath(path)
 	}
-	bin, err := Analyze(path)
+	var bin *Binary
+	if bin = loadAnalysis(key); bin != nil {
+		bin.Path = path
+	} else if bin, err = Analyze(path); err == nil {
+		storeAnalysis(key, bin)
+	}
 	var ve *VersionError
 	if err == nil || errors.Is(err, ErrNotPython) || errors.As(err, &ve) {
 		analyzeCache.Lock()
