@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -128,9 +130,14 @@ const (
 type Objects struct {
 	spec *ebpf.CollectionSpec
 	maps *ebpf.Collection // every map of the spec, no programs
-	// progs holds the programs loaded so far, by name: each costs a
-	// verifier run, and most processes need only the call program.
-	progs map[string]*ebpf.Program
+	// btf holds the kernel's BTF for the CO-RE relocations of every
+	// program load, decoded once.
+	btf *btf.Cache
+	// mu guards progs and verified.
+	mu sync.Mutex
+	// progs holds the programs loaded or being loaded, by name: each costs
+	// a verifier run, and a process needs one or two of them.
+	progs map[string]*progLoad
 	// verified holds what the verifier reported for each loaded program.
 	verified map[string]VerifierStats
 	// mapsTime is how long creating the maps took.
@@ -142,9 +149,30 @@ type Objects struct {
 	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
 }
 
+// progLoad is one program's load, done once for whoever asks first.
+type progLoad struct {
+	done chan struct{} // closed once prog or err is set
+	prog *ebpf.Program
+	err  error
+}
+
 // Load loads the BPF maps into the kernel and verifies the call program, so
 // that a kernel that rejects it fails at start.
 func Load() (*Objects, error) {
+	o, err := LoadMaps()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := o.program(progCall); err != nil {
+		o.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// LoadMaps loads the BPF maps into the kernel. Programs are loaded when an
+// attach first needs them, or ahead of that by Prepare.
+func LoadMaps() (*Objects, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK: %w (run as root, or grant CAP_SYS_RESOURCE)", err)
@@ -153,7 +181,10 @@ func Load() (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
-	o := &Objects{spec: spec, progs: map[string]*ebpf.Program{}, verified: map[string]VerifierStats{}}
+	o := &Objects{spec: spec, btf: btf.NewCache(), progs: map[string]*progLoad{}, verified: map[string]VerifierStats{}}
+	// The programs' CO-RE relocations need the kernel's BTF: read it while
+	// the kernel creates the maps.
+	go func() { _, _ = o.btf.Kernel() }()
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	start := time.Now()
@@ -168,23 +199,33 @@ func Load() (*Objects, error) {
 	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
 	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
 	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
-	if _, err := o.program(progCall); err != nil {
-		o.Close()
-		return nil, err
-	}
 	return o, nil
 }
 
 // MapsLoadTime is how long creating the maps took.
 func (o *Objects) MapsLoadTime() time.Duration { return o.mapsTime }
 
-// Close releases all programs and maps.
+// Close releases all programs and maps, once the loads in progress end.
 func (o *Objects) Close() error {
-	for _, p := range o.progs {
-		p.Close()
+	for _, l := range o.loads() {
+		<-l.done
+		if l.prog != nil {
+			l.prog.Close()
+		}
 	}
 	o.maps.Close()
 	return nil
+}
+
+// loads returns the program loads started so far.
+func (o *Objects) loads() []*progLoad {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]*progLoad, 0, len(o.progs))
+	for _, l := range o.progs {
+		out = append(out, l)
+	}
+	return out
 }
 
 // SetConfig installs the layout of a traced process. Probes fire for a PID
@@ -220,11 +261,63 @@ func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 	return o.SetConfig(pid, &c)
 }
 
-// program loads (once) the named program of the spec, sharing the maps.
-func (o *Objects) program(name string) (*ebpf.Program, error) {
-	if p := o.progs[name]; p != nil {
-		return p, nil
+// progFor names the program that runs at probe points used as how (a
+// ProbeCall, ProbeCreate, ProbeReturnValue, ... constant).
+func progFor(how uint64) string {
+	switch how {
+	case ProbeCall, ProbeCreate:
+		return progCall
+	case ProbeEvalReturn:
+		return progEvalReturn
 	}
+	return progReturn
+}
+
+// Prepare starts loading, in the background, the programs that probe points
+// used as hows run (ProbeCall, ProbeReturnValue, ...): the kernel verifies
+// them while the caller does other work, and verifies different programs
+// concurrently. The attach that needs a program waits for its load and
+// reports its error.
+func (o *Objects) Prepare(hows ...uint64) {
+	for _, how := range hows {
+		name := progFor(how)
+		if l, mine := o.claim(name); mine {
+			go l.run(o, name)
+		}
+	}
+}
+
+// program loads (once) the named program of the spec, sharing the maps.
+// Callers asking for a program being loaded wait for that load.
+func (o *Objects) program(name string) (*ebpf.Program, error) {
+	l, mine := o.claim(name)
+	if mine {
+		l.run(o, name)
+	}
+	<-l.done
+	return l.prog, l.err
+}
+
+// claim returns the load of the named program, and whether the caller must
+// run it (no one has started it yet).
+func (o *Objects) claim(name string) (l *progLoad, mine bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if l = o.progs[name]; l != nil {
+		return l, false
+	}
+	l = &progLoad{done: make(chan struct{})}
+	o.progs[name] = l
+	return l, true
+}
+
+func (l *progLoad) run(o *Objects, name string) {
+	l.prog, l.err = o.load(name)
+	close(l.done)
+}
+
+// load loads the named program of the spec, sharing the maps.
+func (o *Objects) load(name string) (*ebpf.Program, error) {
 	one := o.spec.Copy()
 	for n := range one.Programs {
 		if n != name {
@@ -234,6 +327,7 @@ func (o *Objects) program(name string) (*ebpf.Program, error) {
 	start := time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
 		MapReplacements: o.maps.Maps,
+		Cache:           o.btf,
 		// The statistics cost the verifier nothing, and a rejection then
 		// comes with the reason.
 		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
@@ -245,8 +339,9 @@ func (o *Objects) program(name string) (*ebpf.Program, error) {
 	p := coll.DetachProgram(name)
 	st := parseVerifierStats(p.VerifierLog)
 	st.LoadTime = time.Since(start)
+	o.mu.Lock()
 	o.verified[name] = st
-	o.progs[name] = p
+	o.mu.Unlock()
 	return p, nil
 }
 
@@ -280,22 +375,13 @@ func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int,
 		l    link.Link
 	)
 	opts := &link.UprobeOptions{Address: fileOffset, PID: pid}
-	switch how {
-	case ProbeEvalReturn:
-		if prog, err = o.program(progEvalReturn); err == nil {
+	if how == ProbeEvalReturn {
+		if prog, err = o.program(progFor(how)); err == nil {
 			l, err = ex.Uretprobe("", prog, opts)
 		}
-	case ProbeCreate:
-		if opts.Cookie, err = cookie(how, frameReg); err == nil {
-			if prog, err = o.program(progCall); err == nil {
-				l, err = ex.Uprobe("", prog, opts)
-			}
-		}
-	default:
-		if opts.Cookie, err = cookie(how, frameReg); err == nil {
-			if prog, err = o.program(progReturn); err == nil {
-				l, err = ex.Uprobe("", prog, opts)
-			}
+	} else if opts.Cookie, err = cookie(how, frameReg); err == nil {
+		if prog, err = o.program(progFor(how)); err == nil {
+			l, err = ex.Uprobe("", prog, opts)
 		}
 	}
 	if err != nil {
@@ -415,8 +501,12 @@ func EnableRunStats() (io.Closer, error) {
 // RunStats returns how often the loaded programs ran and their total run
 // time, when EnableRunStats is on.
 func (o *Objects) RunStats() (runs uint64, runtime time.Duration, err error) {
-	for _, p := range o.progs {
-		st, err := p.Stats()
+	for _, l := range o.loads() {
+		<-l.done
+		if l.prog == nil {
+			continue
+		}
+		st, err := l.prog.Stats()
 		if err != nil {
 			return 0, 0, fmt.Errorf("read program stats: %w", err)
 		}

@@ -64,6 +64,8 @@ func parseVerifierStats(log string) VerifierStats {
 // Verified returns what the verifier reported for each program loaded so
 // far, by name.
 func (o *Objects) Verified() map[string]VerifierStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	out := make(map[string]VerifierStats, len(o.verified))
 	for k, v := range o.verified {
 		out[k] = v

@@ -71,6 +71,10 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 		}
 		defer c.Close()
 	}
+	// The kernel takes longest, creating the maps and verifying the
+	// programs, and needs nothing from the rest of start-up: begin there.
+	bpfLoad := loadTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
+	defer bpfLoad.discard()
 	// Open the store before anything is attached or launched: a store that
 	// cannot be opened is a startup error.
 	out, err := newSink(cfg, log)
@@ -91,7 +95,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 		targets []*symbolize.Process
 	)
 	if len(cfg.Command) > 0 {
-		tracer, child, err = startCommand(cfg, log, ph)
+		tracer, child, err = startCommand(cfg, bpfLoad, ph)
 		if err != nil {
 			return 1, err
 		}
@@ -108,10 +112,10 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 			targets = append(targets, p)
 		}
 		t0 = ph.since("analyze", t0)
-		if tracer, err = NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}); err != nil {
+		if tracer, err = bpfLoad.take(); err != nil {
 			return 1, err
 		}
-		t0 = ph.since("bpf_load", t0)
+		t0 = ph.since("wait_bpf", t0)
 		tracer.phases = ph
 		for _, p := range targets {
 			if err := tracer.Attach(p, nil); err != nil {
@@ -220,8 +224,45 @@ loop:
 	return code, nil
 }
 
+// pendingTracer is a Tracer being created (NewTracer) while start-up goes
+// on: the kernel creates the maps and verifies the call program while the
+// store opens, the command starts and its interpreter is analysed, none of
+// which needs the others.
+type pendingTracer struct {
+	done   chan struct{}
+	tracer *Tracer
+	err    error
+	taken  bool
+}
+
+func loadTracer(log *slog.Logger, policy OutcomePolicy, ph *phases) *pendingTracer {
+	p := &pendingTracer{done: make(chan struct{})}
+	go func() {
+		t0 := time.Now()
+		p.tracer, p.err = NewTracer(log, policy)
+		ph.since("bpf_load", t0)
+		close(p.done)
+	}()
+	return p
+}
+
+// take waits for the Tracer; its caller owns it from then on.
+func (p *pendingTracer) take() (*Tracer, error) {
+	<-p.done
+	p.taken = true
+	return p.tracer, p.err
+}
+
+// discard closes the Tracer unless it was taken.
+func (p *pendingTracer) discard() {
+	<-p.done
+	if !p.taken && p.tracer != nil {
+		p.tracer.Close()
+	}
+}
+
 // startCommand launches the command stopped, attaches, and lets it run.
-func startCommand(cfg *Config, log *slog.Logger, ph *phases) (*Tracer, *launched, error) {
+func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *launched, error) {
 	unlock := lockThread()
 	defer unlock()
 	child, proc, err := launch(cfg.Command, ph)
@@ -229,9 +270,9 @@ func startCommand(cfg *Config, log *slog.Logger, ph *phases) (*Tracer, *launched
 		return nil, nil, err
 	}
 	t0 := time.Now()
-	tracer, err := NewTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow})
+	tracer, err := bpfLoad.take()
+	ph.since("wait_bpf", t0)
 	if err == nil {
-		ph.since("bpf_load", t0)
 		tracer.phases = ph
 		err = tracer.Attach(proc, cfg.Command)
 		tracer.phases = nil

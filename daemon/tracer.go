@@ -119,12 +119,14 @@ type typeMeta struct {
 	mro     []string // names in __mro__ (heap types)
 }
 
-// NewTracer loads the BPF objects and starts reading their events.
+// NewTracer loads the BPF maps, starts verifying the call program in the
+// background (Attach waits for it), and starts reading events.
 func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
-	objs, err := bpf.Load()
+	objs, err := bpf.LoadMaps()
 	if err != nil {
 		return nil, err
 	}
+	objs.Prepare(bpf.ProbeCall)
 	rd, err := objs.NewEventReader()
 	if err != nil {
 		objs.Close()
@@ -150,6 +152,18 @@ func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 // the command line recapid launched, nil for a running process.
 func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	b := p.Binary
+	returnsOK := b.OutcomeErr == nil
+	// Have the kernel verify the programs this interpreter's probes need
+	// while the rest is set up.
+	hows := []uint64{bpf.ProbeCall}
+	for _, pp := range b.OutcomeProbes {
+		if pp.Kind == symbolize.ProbeCreate {
+			hows = append(hows, bpf.ProbeCreate)
+		} else if returnsOK && t.policy.Mode != "off" {
+			hows = append(hows, outcomeCookie(pp.Kind))
+		}
+	}
+	t.objs.Prepare(hows...)
 	mem, err := symbolize.OpenMemory(p.PID)
 	if err != nil {
 		return fmt.Errorf("open memory of pid %d: %w", p.PID, err)
@@ -210,7 +224,6 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		tg.links = append(tg.links, l)
 	}
 	tg.ex = ex
-	returnsOK := b.OutcomeErr == nil
 	if !returnsOK {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
 	}
