@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -142,6 +143,9 @@ type Objects struct {
 	verified map[string]VerifierStats
 	// mapsTime is how long creating the maps took.
 	mapsTime time.Duration
+	// multi says whether probes are attached with uprobe_multi links (the
+	// programs are then loaded for them).
+	multi bool
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
@@ -181,7 +185,8 @@ func LoadMaps() (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
-	o := &Objects{spec: spec, btf: btf.NewCache(), progs: map[string]*progLoad{}, verified: map[string]VerifierStats{}}
+	o := &Objects{spec: spec, btf: btf.NewCache(), progs: map[string]*progLoad{}, verified: map[string]VerifierStats{},
+		multi: useUprobeMulti()}
 	// The programs' CO-RE relocations need the kernel's BTF: read it while
 	// the kernel creates the maps.
 	go func() { _, _ = o.btf.Kernel() }()
@@ -324,6 +329,9 @@ func (o *Objects) load(name string) (*ebpf.Program, error) {
 			delete(one.Programs, n)
 		}
 	}
+	if o.multi {
+		one.Programs[name].AttachType = ebpf.AttachTraceUprobeMulti
+	}
 	start := time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
 		MapReplacements: o.maps.Maps,
@@ -345,49 +353,127 @@ func (o *Objects) load(name string) (*ebpf.Program, error) {
 	return p, nil
 }
 
-// AttachCall attaches the call program to one probe point of an executable
-// or library, for one PID. frameReg is the register that holds the frame at
-// that point, numbered as symbolize.Reg.
-func (o *Objects) AttachCall(ex *link.Executable, fileOffset uint64, pid int, frameReg uint8) (link.Link, error) {
-	c, err := cookie(ProbeCall, frameReg)
-	if err != nil {
-		return nil, err
-	}
-	prog, err := o.program(progCall)
-	if err != nil {
-		return nil, err
-	}
-	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: c})
-	if err != nil {
-		return nil, fmt.Errorf("attach uprobe at file offset %#x for pid %d: %w", fileOffset, pid, err)
-	}
-	return l, nil
+// Probe is one probe point of an executable or library.
+type Probe struct {
+	FileOffset uint64
+	// How says how the point is used: ProbeCall, ProbeCreate,
+	// ProbeReturnValue or ProbeReturnConst at a bytecode handler, or
+	// ProbeEvalReturn for the uretprobe on the eval loop (3.8-3.10), whose
+	// FileOffset is the function's entry.
+	How uint64
+	// FrameReg is the register that holds the frame at a bytecode
+	// handler's point, numbered as symbolize.Reg.
+	FrameReg uint8
 }
 
-// AttachOutcome attaches the program for one outcome probe point: how is
-// ProbeCreate, ProbeReturnValue or ProbeReturnConst for a bytecode handler
-// whose frame is in frameReg, or ProbeEvalReturn for the uretprobe on the
-// eval loop (3.8-3.10), whose fileOffset is the function's entry.
-func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int, frameReg uint8, how uint64) (link.Link, error) {
+// Attach attaches the programs of probes, all in the executable or library
+// ex, for one PID, and returns the links; on error nothing stays attached.
+//
+// Where the kernel has uprobe_multi links (see useUprobeMulti), each program
+// gets one link for all its points. Removing a uprobe waits for RCU grace
+// periods, one removal at a time (the kernel holds its trace event lock
+// meanwhile): about 45 ms per point with one link each, against about 15 ms
+// per uprobe_multi link, whatever its number of points.
+func (o *Objects) Attach(ex *link.Executable, pid int, probes []Probe) ([]link.Link, error) {
+	var links []link.Link
+	fail := func(err error) ([]link.Link, error) {
+		for _, l := range links {
+			l.Close()
+		}
+		return nil, err
+	}
+	if !o.multi {
+		for _, p := range probes {
+			l, err := o.attachOne(ex, pid, p)
+			if err != nil {
+				return fail(err)
+			}
+			links = append(links, l)
+		}
+		return links, nil
+	}
+	// One link per program and direction, in the order of the probes.
+	type group struct {
+		prog           string
+		ret            bool
+		addrs, cookies []uint64
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, p := range probes {
+		g := byKey[progFor(p.How)]
+		if g == nil {
+			g = &group{prog: progFor(p.How), ret: p.How == ProbeEvalReturn}
+			byKey[g.prog] = g
+			groups = append(groups, g)
+		}
+		c := uint64(0) // the eval-loop return program needs no cookie
+		if !g.ret {
+			var err error
+			if c, err = cookie(p.How, p.FrameReg); err != nil {
+				return fail(err)
+			}
+		}
+		g.addrs, g.cookies = append(g.addrs, p.FileOffset), append(g.cookies, c)
+	}
+	for _, g := range groups {
+		prog, err := o.program(g.prog)
+		if err != nil {
+			return fail(err)
+		}
+		opts := &link.UprobeMultiOptions{Addresses: g.addrs, Cookies: g.cookies, PID: uint32(pid)}
+		var l link.Link
+		if g.ret {
+			l, err = ex.UretprobeMulti(nil, prog, opts)
+		} else {
+			l, err = ex.UprobeMulti(nil, prog, opts)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("attach %s at file offsets %#x for pid %d: %w", g.prog, g.addrs, pid, err))
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// attachOne attaches the program of one probe point with a link of its own.
+func (o *Objects) attachOne(ex *link.Executable, pid int, p Probe) (link.Link, error) {
 	var (
 		prog *ebpf.Program
 		err  error
 		l    link.Link
 	)
-	opts := &link.UprobeOptions{Address: fileOffset, PID: pid}
-	if how == ProbeEvalReturn {
-		if prog, err = o.program(progFor(how)); err == nil {
+	opts := &link.UprobeOptions{Address: p.FileOffset, PID: pid}
+	if p.How == ProbeEvalReturn {
+		if prog, err = o.program(progFor(p.How)); err == nil {
 			l, err = ex.Uretprobe("", prog, opts)
 		}
-	} else if opts.Cookie, err = cookie(how, frameReg); err == nil {
-		if prog, err = o.program(progFor(how)); err == nil {
+	} else if opts.Cookie, err = cookie(p.How, p.FrameReg); err == nil {
+		if prog, err = o.program(progFor(p.How)); err == nil {
 			l, err = ex.Uprobe("", prog, opts)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("attach outcome probe %d at file offset %#x for pid %d: %w", how, fileOffset, pid, err)
+		return nil, fmt.Errorf("attach probe %d at file offset %#x for pid %d: %w", p.How, p.FileOffset, pid, err)
 	}
 	return l, nil
+}
+
+// multiMinKernel is the first kernel whose uprobe_multi PID filter matches
+// every thread of the process: 6.10 filters by thread group instead of by
+// the thread (46ba0e49b642, also in 6.6.35 and 6.9.5), 6.12 still when the
+// group's leader has exited (900f362e2062).
+const multiMinKernel = 6<<16 | 12<<8
+
+// useUprobeMulti reports whether the kernel has uprobe_multi links with a
+// PID filter recapid can rely on (Linux 6.12 or newer). Older kernels get one
+// link per probe point.
+func useUprobeMulti() bool {
+	v, err := features.LinuxVersionCode()
+	if err != nil || v < multiMinKernel {
+		return false
+	}
+	return features.HaveBPFLinkUprobeMulti() == nil
 }
 
 // DrainOutcomes calls fn for each key and count of the outcome map that is
@@ -437,19 +523,21 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 	return nil
 }
 
-// SwapCounts switches BPF to the other count map and waits for programs
-// still adding to the old one to finish. DrainCounts then reads the old one.
-// Splitting the two lets the caller read the events that belong to the old
-// map's keys in between.
-func (o *Objects) SwapCounts() error {
+// SwapCounts switches BPF to the other count map and, when programs may be
+// running (probes are attached), waits for those still adding to the old
+// one to finish. DrainCounts then reads the old one. Splitting the two lets
+// the caller read the events that belong to the old map's keys in between.
+func (o *Objects) SwapCounts(running bool) error {
 	next := 1 - o.active
 	if err := o.activeCounts.Put(uint32(0), next); err != nil {
 		return fmt.Errorf("switch count maps: %w", err)
 	}
 	o.active = next
-	// A uprobe program runs for microseconds; one that read the old index
-	// just before the switch is done well within this pause.
-	time.Sleep(5 * time.Millisecond)
+	if running {
+		// A uprobe program runs for microseconds; one that read the old
+		// index just before the switch is done well within this pause.
+		time.Sleep(5 * time.Millisecond)
+	}
 	return nil
 }
 

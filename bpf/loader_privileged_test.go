@@ -1,11 +1,16 @@
 package bpf
 
 import (
+	"debug/elf"
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -56,4 +61,81 @@ func joinInts(v []int) string {
 		s[i] = fmt.Sprint(n)
 	}
 	return strings.Join(s, "+")
+}
+
+// fileOffsetOf returns the file offset of an exported function of an ELF file.
+func fileOffsetOf(t *testing.T, path, name string) uint64 {
+	t.Helper()
+	f, err := elf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	require.NoError(t, err)
+	for _, s := range syms {
+		if s.Name != name {
+			continue
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_LOAD && s.Value >= p.Vaddr && s.Value < p.Vaddr+p.Filesz {
+				return s.Value - p.Vaddr + p.Off
+			}
+		}
+	}
+	t.Fatalf("%s has no function %s", path, name)
+	return 0
+}
+
+// Attach gives each program one link for all its points where the kernel
+// has uprobe_multi links, one link per point otherwise, and leaves nothing
+// attached when a point is refused.
+func TestAttach(t *testing.T) {
+	testutil.RequireBPF(t)
+	python := testutil.DebianPython
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("%s is not installed", python)
+	}
+	cmd := exec.Command(python, "-c", "import time; time.sleep(60)")
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	ex, err := link.OpenExecutable(python)
+	require.NoError(t, err)
+	probes := []Probe{
+		{FileOffset: fileOffsetOf(t, python, "PyObject_GetAttr"), How: ProbeCall, FrameReg: RegRAX},
+		{FileOffset: fileOffsetOf(t, python, "PyObject_SetAttr"), How: ProbeCreate, FrameReg: RegRAX},
+		{FileOffset: fileOffsetOf(t, python, "PyObject_Repr"), How: ProbeReturnValue, FrameReg: RegRAX},
+		{FileOffset: fileOffsetOf(t, python, "PyObject_Str"), How: ProbeEvalReturn},
+	}
+	tests := []struct {
+		name      string
+		multi     bool
+		wantLinks int
+	}{
+		{name: "a link per point", multi: false, wantLinks: len(probes)},
+		{name: "a uprobe_multi link per program", multi: true, wantLinks: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.multi && !useUprobeMulti() {
+				t.Skipf("Linux %s: recapid uses uprobe_multi links from Linux 6.12", kernelRelease())
+			}
+			o, err := LoadMaps()
+			require.NoError(t, err)
+			defer o.Close()
+			o.multi = tt.multi
+			links, err := o.Attach(ex, cmd.Process.Pid, probes)
+			require.NoError(t, err)
+			assert.Len(t, links, tt.wantLinks)
+			for _, l := range links {
+				assert.NoError(t, l.Close())
+			}
+
+			bad := append(slices.Clone(probes), Probe{FileOffset: probes[0].FileOffset, How: ProbeCall, FrameReg: RegRSP})
+			links, err = o.Attach(ex, cmd.Process.Pid, bad)
+			assert.ErrorContains(t, err, "no BPF program reads the frame from register")
+			assert.Empty(t, links)
+		})
+	}
 }

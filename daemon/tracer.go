@@ -43,6 +43,9 @@ type Tracer struct {
 	policy  OutcomePolicy
 	// phases, while set, records how long Attach's steps take.
 	phases *phases
+	// detached is set once DetachAll has removed every probe: no program
+	// runs any more.
+	detached bool
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -215,31 +218,26 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		return fmt.Errorf("open %s for uprobes: %w", p.OpenPath, err)
 	}
 	t0 := time.Now()
+	var calls []bpf.Probe
 	for _, pp := range b.Probes {
-		l, err := t.objs.AttachCall(ex, pp.FileOffset, p.PID, uint8(pp.FrameReg))
-		if err != nil {
-			t.forget(tg)
-			return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
-		}
-		tg.links = append(tg.links, l)
+		calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCall, FrameReg: uint8(pp.FrameReg)})
 	}
-	tg.ex = ex
 	if !returnsOK {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
 	}
 	for _, pp := range b.OutcomeProbes {
 		if pp.Kind == symbolize.ProbeCreate {
 			// Generator creation: one trap per created object, always on.
-			l, err := t.objs.AttachOutcome(ex, pp.FileOffset, p.PID, uint8(pp.FrameReg), bpf.ProbeCreate)
-			if err != nil {
-				t.forget(tg)
-				return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
-			}
-			tg.links = append(tg.links, l)
+			calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCreate, FrameReg: uint8(pp.FrameReg)})
 		} else if returnsOK {
 			tg.outcomeProbes = append(tg.outcomeProbes, pp)
 		}
 	}
+	if tg.links, err = t.objs.Attach(ex, p.PID, calls); err != nil {
+		t.forget(tg)
+		return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
+	}
+	tg.ex = ex
 	t0 = t.phases.since("attach", t0)
 	if t.policy.Mode != "off" && len(tg.outcomeProbes) > 0 {
 		t.mu.Lock()
@@ -251,7 +249,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		}
 		t.phases.since("outcome_attach", t0)
 	}
-	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(tg.links),
+	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(calls),
 		"outcome_probes", len(tg.outcomeProbes), "returns", t.policy.Mode)
 	return nil
 }
@@ -285,14 +283,15 @@ func outcomeCookie(k symbolize.ProbeKind) uint64 {
 // openWindow attaches the outcome probes of a target and then lets BPF
 // count its calls at their end. Called with t.mu held.
 func (t *Tracer) openWindow(tg *target) error {
+	var probes []bpf.Probe
 	for _, pp := range tg.outcomeProbes {
-		l, err := t.objs.AttachOutcome(tg.ex, pp.FileOffset, tg.pid, uint8(pp.FrameReg), outcomeCookie(pp.Kind))
-		if err != nil {
-			t.closeOutcomeLinks(tg)
-			return err
-		}
-		tg.outcomeLinks = append(tg.outcomeLinks, l)
+		probes = append(probes, bpf.Probe{FileOffset: pp.FileOffset, How: outcomeCookie(pp.Kind), FrameReg: uint8(pp.FrameReg)})
 	}
+	links, err := t.objs.Attach(tg.ex, tg.pid, probes)
+	if err != nil {
+		return err
+	}
+	tg.outcomeLinks = links
 	if err := t.objs.SetOutcomes(uint32(tg.pid), true); err != nil {
 		t.closeOutcomeLinks(tg)
 		return err
@@ -310,26 +309,63 @@ func (t *Tracer) closeWindow(tg *target) {
 	if !tg.outcomesOn {
 		return
 	}
-	tg.outcomesOn = false
-	if !tg.exited {
-		if err := t.objs.SetOutcomes(uint32(tg.pid), false); err != nil {
-			t.log.Warn("stop outcome counting", "pid", tg.pid, "err", err)
-		}
-		// Let a return in flight find its call before the probes go.
-		time.Sleep(5 * time.Millisecond)
+	if t.stopOutcomes(tg) {
+		returnsInFlight()
 	}
 	t.closeOutcomeLinks(tg)
+	t.endWindow(tg)
+}
+
+// stopOutcomes is closeWindow's first step: BPF stops counting the
+// target's calls at their end. It reports whether the process runs, and so
+// may have returns in flight. Called with t.mu held.
+func (t *Tracer) stopOutcomes(tg *target) (running bool) {
+	tg.outcomesOn = false
+	if tg.exited {
+		return false
+	}
+	if err := t.objs.SetOutcomes(uint32(tg.pid), false); err != nil {
+		t.log.Warn("stop outcome counting", "pid", tg.pid, "err", err)
+	}
+	return true
+}
+
+// returnsInFlight lets a return in flight find its call before the outcome
+// probes go.
+func returnsInFlight() { time.Sleep(5 * time.Millisecond) }
+
+// endWindow is closeWindow's last step, once the outcome probes are
+// detached: the calls still waiting are counted as ended unseen. Called
+// with t.mu held.
+func (t *Tracer) endWindow(tg *target) {
 	t.sweep(uint32(tg.pid))
 	t.log.Debug("outcome window closed", "pid", tg.pid)
 }
 
 func (t *Tracer) closeOutcomeLinks(tg *target) {
-	for _, l := range tg.outcomeLinks {
-		if err := l.Close(); err != nil {
+	for _, err := range closeLinks(tg.outcomeLinks) {
+		if err != nil {
 			t.log.Warn("detach outcome probe", "pid", tg.pid, "err", err)
 		}
 	}
 	tg.outcomeLinks = nil
+}
+
+// closeLinks detaches links concurrently and returns each one's error. The kernel
+// waits for RCU grace periods as it removes each uprobe (for programs that
+// may still run it); removals in parallel share them.
+func closeLinks(links []link.Link) []error {
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Close()
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // sweep counts the calls of pid still waiting for their end as ended
@@ -391,30 +427,51 @@ func (t *Tracer) steerWindows(now time.Time) {
 
 // forget detaches a target's probes and removes its config.
 func (t *Tracer) forget(tg *target) {
-	for _, l := range tg.links {
-		_ = l.Close()
-	}
+	closeLinks(tg.links)
 	tg.links = nil
 	_ = t.objs.DeleteConfig(uint32(tg.pid))
 }
 
 // DetachAll removes every probe. Counts already made stay in the maps for
 // the final Drain; calls still waiting for their end are counted as ended
-// unseen.
+// unseen. Every probe of every target is detached at once (closeLinks).
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var (
+		windows []*target
+		links   []link.Link
+		pids    []int // of links
+		running bool
+	)
 	for _, tg := range t.targets {
-		t.closeWindow(tg)
-	}
-	for _, tg := range t.targets {
-		for _, l := range tg.links {
-			if err := l.Close(); err != nil {
-				t.log.Warn("detach", "pid", tg.pid, "err", err)
-			}
+		if !tg.exited && startTime(tg.pid) != tg.started {
+			tg.exited = true // no return is in flight in a process that is gone
 		}
-		tg.links = nil
+		if tg.outcomesOn {
+			running = t.stopOutcomes(tg) || running
+			windows = append(windows, tg)
+		}
 	}
+	if running {
+		returnsInFlight()
+	}
+	for _, tg := range t.targets {
+		for _, l := range append(tg.outcomeLinks, tg.links...) {
+			links, pids = append(links, l), append(pids, tg.pid)
+		}
+		tg.outcomeLinks, tg.links = nil, nil
+	}
+	for i, err := range closeLinks(links) {
+		if err != nil {
+			t.log.Warn("detach", "pid", pids[i], "err", err)
+		}
+	}
+	// No program runs any more: what still waits for its end, waits for ever.
+	for _, tg := range windows {
+		t.endWindow(tg)
+	}
+	t.detached = true
 }
 
 // Alive reports the PIDs that still run the process we attached to.
@@ -432,7 +489,10 @@ func (t *Tracer) Alive() []int {
 
 // Drain moves the counts made since the last Drain into the aggregate.
 func (t *Tracer) Drain() error {
-	if err := t.objs.SwapCounts(); err != nil {
+	t.mu.Lock()
+	running := !t.detached
+	t.mu.Unlock()
+	if err := t.objs.SwapCounts(running); err != nil {
 		return err
 	}
 	// Every event for a key in the drained map was submitted before the swap.
