@@ -193,8 +193,6 @@ loop:
 	host, _ := os.Hostname()
 	snap := tracer.Snapshot(host)
 	t0 = ph.since("snapshot", t0)
-	closeTracer()
-	t0 = ph.since("close", t0)
 	warnStats(log, snap.Header.Stats)
 	// The store first: a failing -o must not keep the counts from it.
 	sinkErr := out.close(snap)
@@ -213,8 +211,11 @@ loop:
 		if err := aggregate.WriteTable(stderr, aggregate.Summarize(snap.Records), cfg.Top); err != nil {
 			return 1, err
 		}
-		ph.since("summary", t0)
+		t0 = ph.since("summary", t0)
 	}
+	// Last: the probes of a command that has exited are still being removed.
+	closeTracer()
+	ph.since("close", t0)
 	ph.flush(log, "shutdown")
 	if exited != nil {
 		// --duration or a signal ended tracing: the command keeps running

@@ -46,6 +46,9 @@ type Tracer struct {
 	// detached is set once DetachAll has removed every probe: no program
 	// runs any more.
 	detached bool
+	// removing counts the goroutines still removing probes of processes
+	// that are gone (DetachAll); Close waits for them.
+	removing sync.WaitGroup
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -435,14 +438,17 @@ func (t *Tracer) forget(tg *target) {
 // DetachAll removes every probe. Counts already made stay in the maps for
 // the final Drain; calls still waiting for their end are counted as ended
 // unseen. Every probe of every target is detached at once (closeLinks).
+// The probes of processes that are gone cannot fire: they are removed in
+// the background, while the caller drains and writes, and Close waits for
+// that.
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var (
-		windows []*target
-		links   []link.Link
-		pids    []int // of links
-		running bool
+		windows     []*target
+		links, gone []link.Link
+		pids, goneP []int // of links, gone
+		running     bool
 	)
 	for _, tg := range t.targets {
 		if !tg.exited && startTime(tg.pid) != tg.started {
@@ -458,9 +464,24 @@ func (t *Tracer) DetachAll() {
 	}
 	for _, tg := range t.targets {
 		for _, l := range append(tg.outcomeLinks, tg.links...) {
-			links, pids = append(links, l), append(pids, tg.pid)
+			if tg.exited {
+				gone, goneP = append(gone, l), append(goneP, tg.pid)
+			} else {
+				links, pids = append(links, l), append(pids, tg.pid)
+			}
 		}
 		tg.outcomeLinks, tg.links = nil, nil
+	}
+	if len(gone) > 0 {
+		t.removing.Add(1)
+		go func() {
+			defer t.removing.Done()
+			for i, err := range closeLinks(gone) {
+				if err != nil {
+					t.log.Warn("detach", "pid", goneP[i], "err", err)
+				}
+			}
+		}()
 	}
 	for i, err := range closeLinks(links) {
 		if err != nil {
@@ -641,6 +662,7 @@ func (t *Tracer) Snapshot(host string) *aggregate.Snapshot {
 // Close stops the event reader and releases everything.
 func (t *Tracer) Close() {
 	t.DetachAll()
+	t.removing.Wait()
 	_ = t.rd.Close()
 	<-t.readerDone
 	t.mu.Lock()
