@@ -15,7 +15,6 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -177,10 +176,9 @@ func Load() (*Objects, error) {
 // LoadMaps loads the BPF maps into the kernel. Programs are loaded when an
 // attach first needs them, or ahead of that by Prepare.
 func LoadMaps() (*Objects, error) {
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK: %w (run as root, or grant CAP_SYS_RESOURCE)", err)
-	}
+	// No RLIMIT_MEMLOCK to raise: kernels charge BPF memory to the memory
+	// cgroup from 5.11, older than MinKernel. (cilium/ebpf/rlimit would
+	// create a map to find that out each time recapid starts.)
 	spec, err := loadRecapi()
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
