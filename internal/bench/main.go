@@ -28,14 +28,33 @@ func main() {
 	calls := flag.Int("calls", 1000000, "calls of target() per run")
 	reps := flag.Int("reps", 5, "runs per configuration; the median is reported")
 	startupReps := flag.Int("startup-reps", 10, "runs of the start-up measurement per interpreter")
+	baseline := flag.String("baseline", "", "another recapid binary whose start-up is measured in turn with -recapid's, to compare under the same load")
+	pythons := flag.String("python", "", "measure only these interpreters (comma-separated names, e.g. debian-3.11)")
 	what := flag.String("what", "all", "what to measure: startup, calls or all")
 	flag.Parse()
+	only := map[string]bool{}
+	for _, n := range strings.Split(*pythons, ",") {
+		if n != "" {
+			only[n] = true
+		}
+	}
 	var err error
 	if *what == "all" || *what == "startup" {
-		err = startup(*recapid, *startupReps)
+		bins := []string{*recapid}
+		if *baseline != "" {
+			bins = append(bins, *baseline)
+		}
+		for i := range bins {
+			if bins[i], err = filepath.Abs(bins[i]); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = startup(bins, *startupReps, only)
+		}
 	}
 	if err == nil && (*what == "all" || *what == "calls") {
-		err = run(*recapid, *calls, *reps)
+		err = run(*recapid, *calls, *reps, only)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -77,7 +96,7 @@ var configs = []config{
 	{name: "container arguments (--returns=off)", containers: true, flags: []string{"--returns=off"}},
 }
 
-func run(recapid string, calls, reps int) error {
+func run(recapid string, calls, reps int, only map[string]bool) error {
 	tmp, err := os.MkdirTemp("", "recapi-bench")
 	if err != nil {
 		return err
@@ -95,6 +114,9 @@ func run(recapid string, calls, reps int) error {
 	fmt.Println(sep)
 	tb := &testing.T{}
 	for _, py := range testutil.Interpreters(tb) {
+		if len(only) > 0 && !only[py.Name] {
+			continue
+		}
 		script := py.Stage(tb, "workloads/bench.py")
 		row := "| " + py.Name + " |"
 		for _, c := range configs {

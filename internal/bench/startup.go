@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,20 +26,19 @@ var startupPhases = []string{
 // startup measures how much longer `python -c pass` takes under recapid
 // (launched, default flags, writing to a store in a fresh directory) than
 // alone, and where recapid spends the time, per interpreter: reps runs of
-// each, alternating, reporting the minimum and median.
-func startup(recapid string, reps int) error {
-	abs, err := filepath.Abs(recapid)
-	if err != nil {
-		return err
-	}
+// each, alternating, reporting the minimum and median. Each binary of
+// recapids (the one measured, then baselines to compare it with) runs in
+// turn with the others, so that they meet the same load. only, if not
+// empty, names the interpreters to measure.
+func startup(recapids []string, reps int, only map[string]bool) error {
 	dir, err := os.MkdirTemp("", "recapi-startup")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("start-up: `recapid -- PYTHON -c pass` against `PYTHON -c pass`, %d runs each, alternating; load average before: %s\n\n", reps, loadAvg())
-	fmt.Println("| interpreter | untraced min / median ms | traced min / median ms | overhead (median) ms |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| interpreter | recapid | untraced min / median ms | traced min / median ms | overhead (median) ms |")
+	fmt.Println("|---|---|---|---|---|")
 	tb := &testing.T{}
 	type row struct {
 		name   string
@@ -48,27 +46,43 @@ func startup(recapid string, reps int) error {
 	}
 	var rows []row
 	for _, py := range testutil.Interpreters(tb) {
+		if len(only) > 0 && !only[py.Name] {
+			continue
+		}
 		argv := py.Command("-c", "pass")
-		var plain, traced []time.Duration
-		phases := map[string][]time.Duration{}
+		var plain []time.Duration
+		traced := make([][]time.Duration, len(recapids))
+		phases := make([]map[string][]time.Duration, len(recapids))
+		for b := range recapids {
+			phases[b] = map[string][]time.Duration{}
+		}
 		for i := 0; i < reps; i++ {
 			d, _, err := timed(dir, argv)
 			if err != nil {
 				return err
 			}
 			plain = append(plain, d)
-			d, stderr, err := timed(dir, append([]string{abs, "--summary=false", "--log-level=debug", "--"}, argv...))
-			if err != nil {
-				return fmt.Errorf("%w: %s", err, stderr)
-			}
-			traced = append(traced, d)
-			for k, v := range parsePhases(stderr) {
-				phases[k] = append(phases[k], v)
+			for b, recapid := range recapids {
+				d, stderr, err := timed(dir, append([]string{recapid, "--summary=false", "--log-level=debug", "--"}, argv...))
+				if err != nil {
+					return fmt.Errorf("%w: %s", err, stderr)
+				}
+				traced[b] = append(traced[b], d)
+				for k, v := range parsePhases(stderr) {
+					phases[b][k] = append(phases[b][k], v)
+				}
 			}
 		}
-		pm, tm := medianDur(plain), medianDur(traced)
-		fmt.Printf("| %s | %s / %s | %s / %s | %s |\n", py.Name, ms(slices.Min(plain)), ms(pm), ms(slices.Min(traced)), ms(tm), ms(tm-pm))
-		rows = append(rows, row{py.Name, phases})
+		pm := medianDur(plain)
+		for b, recapid := range recapids {
+			tm := medianDur(traced[b])
+			fmt.Printf("| %s | %s | %s / %s | %s / %s | %s |\n", py.Name, recapid, ms(slices.Min(plain)), ms(pm), ms(slices.Min(traced[b])), ms(tm), ms(tm-pm))
+			name := py.Name
+			if len(recapids) > 1 {
+				name += " " + recapid
+			}
+			rows = append(rows, row{name, phases[b]})
+		}
 	}
 	fmt.Printf("\nrecapid's own steps, median ms (daemon/phases.go; concurrent steps overlap, *_total is since recapid started):\n\n")
 	var cols []string
