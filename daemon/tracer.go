@@ -354,9 +354,10 @@ func (t *Tracer) closeOutcomeLinks(tg *target) {
 	tg.outcomeLinks = nil
 }
 
-// closeLinks detaches links concurrently and returns each one's error. The kernel
-// waits for RCU grace periods as it removes each uprobe (for programs that
-// may still run it); removals in parallel share them.
+// closeLinks detaches links concurrently and returns each one's error.
+// Removing uprobes waits for RCU grace periods (for programs that may still
+// run them): uprobe_multi links removed in parallel share them, perf-event
+// links are removed one at a time under the kernel's trace event lock.
 func closeLinks(links []link.Link) []error {
 	errs := make([]error, len(links))
 	var wg sync.WaitGroup
