@@ -257,7 +257,7 @@ func (o *Objects) AttachCall(ex *link.Executable, fileOffset uint64, pid int, fr
 	}
 	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: fileOffset, PID: pid, Cookie: c})
 	if err != nil {
-		return nil, fmt.Errorf("attach uprobe at file offset %#x for pid %d: %w", fileOffset, pid, err)
+		return nil, fmt.Errorf("attach uprobe at file offset %#x for pid %d: %w%s", fileOffset, pid, err, kernelHint(err))
 	}
 	return l, nil
 }
@@ -292,7 +292,7 @@ func (o *Objects) AttachOutcome(ex *link.Executable, fileOffset uint64, pid int,
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("attach outcome probe %d at file offset %#x for pid %d: %w", how, fileOffset, pid, err)
+		return nil, fmt.Errorf("attach outcome probe %d at file offset %#x for pid %d: %w%s", how, fileOffset, pid, err, kernelHint(err))
 	}
 	return l, nil
 }

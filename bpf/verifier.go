@@ -121,6 +121,15 @@ func saveVerifierLog(name string, log []string) (string, error) {
 	return filepath.Clean(f.Name()), nil
 }
 
+// kernelHint explains an attach error that a kernel older than MinKernel
+// causes (uprobe attach cookies came in 5.15), and is empty otherwise.
+func kernelHint(err error) string {
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return ""
+	}
+	return fmt.Sprintf(" (Linux %s lacks a BPF feature recapid needs; it supports Linux %s and newer)", kernelRelease(), MinKernel)
+}
+
 // kernelRelease is uname -r.
 func kernelRelease() string {
 	var u unix.Utsname
