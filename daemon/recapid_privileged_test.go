@@ -21,10 +21,23 @@ import (
 	"github.com/recapi/recapi/internal/testutil"
 )
 
-// recapidBin is built once by TestMain.
+// recapidBin is built once by TestMain, or is $RECAPI_TEST_RECAPID.
 var recapidBin string
 
+// testRecapidEnv names a recapid binary to test instead of building one:
+// scripts/vmtest.sh builds it on the host, because linking it in a VM under
+// software emulation costs a minute per test binary run.
+const testRecapidEnv = "RECAPI_TEST_RECAPID"
+
 func TestMain(m *testing.M) {
+	if bin := os.Getenv(testRecapidEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", testRecapidEnv, err)
+			os.Exit(1)
+		}
+		recapidBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "recapid-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
