@@ -1075,14 +1075,19 @@ __attribute__((noinline)) __u64 arg_hash(struct py_config *cfg, struct scratch *
 }
 
 /*
- * Start waiting for the end of the call in s->key, whose frame is at frame
- * (3.8-3.10: whose eval loop entry had stack pointer sp). A call still
- * waiting at the same address ended unseen, and is counted so. Returns
+ * Start waiting for the end of the call in the scratch's key, whose frame is
+ * at frame (3.8-3.10: whose eval loop entry had stack pointer sp). A call
+ * still waiting at the same address ended unseen, and is counted so. Returns
  * whether the call now waits (and is counted at its end).
+ *
+ * The scratch is looked up here, not passed in: a global function's pointer
+ * arguments are plain memory to the verifier, and Linux 6.1 takes map keys
+ * and values only from the stack or a map value.
  */
-__attribute__((noinline)) int await_outcome(struct py_config *cfg, struct scratch *s, __u64 frame, __u64 sp,
-					     __u64 consts)
+__attribute__((noinline)) int await_outcome(struct py_config *cfg, __u64 frame, __u64 sp, __u64 consts)
 {
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!cfg || !s)
 		return 0;
 	__u32 pid = s->key.pid;
@@ -1204,7 +1209,7 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 	}
 	key->nparams = n;
 
-	if ((cfg->flags & CFG_OUTCOMES) && key->kind != CALL_CREATE && await_outcome(cfg, s, frame, sp, consts))
+	if ((cfg->flags & CFG_OUTCOMES) && key->kind != CALL_CREATE && await_outcome(cfg, frame, sp, consts))
 		key->kind |= CALL_PENDING;
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
