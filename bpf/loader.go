@@ -232,7 +232,7 @@ func (o *Objects) program(name string) (*ebpf.Program, error) {
 		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
 	})
 	if err != nil {
-		return nil, loadError(name, err)
+		return nil, loadError(name, err, func() []string { return o.fullVerifierLog(one) })
 	}
 	defer coll.Close()
 	p := coll.DetachProgram(name)

@@ -216,6 +216,9 @@ static __always_inline void stat_inc(__u32 i)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
+/* Keep the compiler from dropping a bounds check the verifier needs. */
+#define OPAQUE(x) asm volatile("" : "+r"(x))
+
 /* Reads of user memory return 0 when the address is not readable: every
  * caller treats 0 as "absent", so a racing or corrupt target cannot make the
  * program misbehave, only lose that one observation. */
@@ -348,9 +351,12 @@ static __always_inline __u8 buf8(__u8 *buf, __u32 cap, __u32 size, __s32 off)
 	return buf[o];
 }
 
-/* Copy size bytes of user memory at addr into buf (size is bounded for the verifier). */
+/* Copy size bytes of user memory at addr into buf (size is bounded for the
+ * verifier here, right at the call: a bound the compiler proved earlier may
+ * sit on a 32-bit stack slot in between, which Linux 6.1 forgets). */
 static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
 {
+	OPAQUE(size);
 	if (size > FRAME_BUF)
 		return -1;
 	return bpf_probe_read_user(buf, size, (void *)addr);
@@ -571,6 +577,7 @@ __attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams, __u3
 	s->sig.nparams = nparams;
 	s->sig._pad = 0;
 	__u64 size = sizeof(s->sig) - sizeof(s->sig.nodes) + (__u64)nparams * NODES_PER_VALUE * 8;
+	OPAQUE(size); /* keep the check: Linux 6.1 cannot bound the computed size itself */
 	if (size > sizeof(s->sig))
 		return 0;
 	if (bpf_ringbuf_output(&events, &s->sig, size, 0))
@@ -589,9 +596,6 @@ static __always_inline int container_kind(struct py_config *cfg, __u64 tp)
 			return i;
 	return -1;
 }
-
-/* Keep the compiler from dropping a bounds check the verifier needs. */
-#define OPAQUE(x) asm volatile("" : "+r"(x))
 
 /*
  * Sampling the elements of a container: up to MAX_ELEMS element pointers go
