@@ -35,7 +35,7 @@ test-unit: ## tests that need no root
 test-privileged: ## the privileged integration tests, required to run
 	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./daemon/... ./store/...
 
-vmtest: ## the kernel matrix: boot Debian's 5.10, 6.1, 6.12 and sid kernels under qemu, run the privileged checks in each (root)
+vmtest: ## the kernel matrix: boot Debian's 6.1, 6.12 and sid kernels under qemu, run the privileged checks in each (root)
 	$(SUDO) scripts/vmtest.sh
 
 bench: build ## per-call cost per interpreter and aggregate benchmarks; see BENCHMARKS.md

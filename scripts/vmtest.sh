@@ -28,9 +28,13 @@
 #   RECAPI_DEBIAN_MIRROR, RECAPI_DEBIAN_SECURITY_MIRROR   the Debian archive to use
 set -euo pipefail
 
-# Debian suites whose linux-image-amd64 is booted, oldest first: bullseye
-# 5.10, bookworm 6.1, trixie 6.12, sid's newest.
-KERNELS=(bullseye bookworm trixie sid)
+# Debian suites whose linux-image-amd64 is booted, oldest first: bookworm
+# 6.1 (the oldest kernel recapid supports, bpf.MinKernel), trixie 6.12, sid's
+# newest. Bullseye's 5.10 boots too (sudo scripts/vmtest.sh bullseye), but its
+# verifier takes no pointer arguments in global functions (5.12) and its
+# uprobes no attach cookies (5.15): recapid refuses it with the verifier's
+# reason.
+KERNELS=(bookworm trixie sid)
 
 # The checks each VM runs, in order, one test binary run each:
 # "PACKAGE  -test.run PATTERN". Subtest patterns keep the tracing tests to
