@@ -40,6 +40,9 @@ type Tracer struct {
 	agg     *aggregate.Aggregator
 	stats   map[string]uint64 // daemon-side counters, merged into the snapshot header
 	policy  OutcomePolicy
+	// swept are calls that were still waiting for their end when their
+	// outcome window closed, for the next Drain to count.
+	swept []bpf.CallKey
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -270,8 +273,8 @@ func (t *Tracer) openWindow(tg *target) error {
 }
 
 // closeWindow stops counting a target's calls at their end, detaches the
-// outcome probes and counts the calls still waiting as ended unseen.
-// Called with t.mu held.
+// outcome probes and takes the calls still waiting, for the next Drain to
+// count as ended unseen. Called with t.mu held.
 func (t *Tracer) closeWindow(tg *target) {
 	if !tg.outcomesOn {
 		return
@@ -281,12 +284,22 @@ func (t *Tracer) closeWindow(tg *target) {
 		if err := t.objs.SetOutcomes(uint32(tg.pid), false); err != nil {
 			t.log.Warn("stop outcome counting", "pid", tg.pid, "err", err)
 		}
-		// Let a return in flight find its call before the probes go.
-		time.Sleep(5 * time.Millisecond)
+		// A call that saw counting on may still be adding its entry; once
+		// it is done, no call waits unless its probes are attached.
+		t.waitForPrograms()
 	}
 	t.closeOutcomeLinks(tg)
+	// A return that started before its probe went may still be counting
+	// its call: the sweep must not count that call again.
+	t.waitForPrograms()
 	t.sweep(uint32(tg.pid))
 	t.log.Debug("outcome window closed", "pid", tg.pid)
+}
+
+func (t *Tracer) waitForPrograms() {
+	if err := t.objs.WaitForPrograms(); err != nil {
+		t.log.Warn("wait for running BPF programs", "err", err)
+	}
 }
 
 func (t *Tracer) closeOutcomeLinks(tg *target) {
@@ -298,15 +311,14 @@ func (t *Tracer) closeOutcomeLinks(tg *target) {
 	tg.outcomeLinks = nil
 }
 
-// sweep counts the calls of pid still waiting for their end as ended
-// unseen. Called with t.mu held.
+// sweep takes the calls of pid still waiting for their end. They are named
+// and counted as ended unseen by the next Drain, after it has read the
+// events that name them: a call that started since the last drain was
+// counted in the kernel, but the event with its argument types may still
+// be in the ring buffer. Called with t.mu held.
 func (t *Tracer) sweep(pid uint32) {
 	err := t.objs.SweepPending(pid, func(k *bpf.CallKey) {
-		tg := t.targets[k.Pid]
-		if tg == nil {
-			return
-		}
-		t.agg.Add(t.outcomeRecord(tg, &bpf.OutcomeKey{Call: *k, Outcome: bpf.OutcomeUnseen}, 1))
+		t.swept = append(t.swept, *k)
 	})
 	if err != nil {
 		t.log.Warn("sweep pending calls", "pid", pid, "err", err)
@@ -365,8 +377,8 @@ func (t *Tracer) forget(tg *target) {
 }
 
 // DetachAll removes every probe. Counts already made stay in the maps for
-// the final Drain; calls still waiting for their end are counted as ended
-// unseen.
+// the final Drain, which also counts the calls still waiting for their end
+// as ended unseen.
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -442,6 +454,13 @@ func (t *Tracer) Drain() error {
 	}); err != nil {
 		return err
 	}
+	for i := range t.swept {
+		k := &bpf.OutcomeKey{Call: t.swept[i], Outcome: bpf.OutcomeUnseen}
+		if tg := t.targets[k.Call.Pid]; tg != nil {
+			t.agg.Add(t.outcomeRecord(tg, k, 1))
+		}
+	}
+	t.swept = nil
 	t.steerWindows(time.Now())
 	return nil
 }
