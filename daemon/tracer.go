@@ -465,17 +465,28 @@ func (t *Tracer) Drain() error {
 	return nil
 }
 
-// catchUp waits until the event reader has handled every event submitted so far.
+// catchUp waits until the event reader has handled every event submitted
+// so far, however long that takes: a drain that went on without them would
+// record calls whose names are still in the ring buffer. (Giving up after a
+// while also left the reader's answer in caughtUp, where the next catchUp
+// took it for its own.)
 func (t *Tracer) catchUp() {
 	if err := t.rd.Flush(); err != nil {
 		t.log.Warn("flush event reader", "err", err)
 		return
 	}
-	select {
-	case <-t.caughtUp:
-	case <-t.readerDone:
-	case <-time.After(5 * time.Second):
-		t.log.Warn("event reader did not catch up within 5s; some names may be missing")
+	start := time.Now()
+	slow := time.NewTicker(5 * time.Second)
+	defer slow.Stop()
+	for {
+		select {
+		case <-t.caughtUp:
+			return
+		case <-t.readerDone:
+			return
+		case <-slow.C:
+			t.log.Warn("still waiting for the event reader to catch up", "waited", time.Since(start).Round(time.Second))
+		}
 	}
 }
 
