@@ -573,7 +573,9 @@ func waitTimeout(cmd *exec.Cmd, d time.Duration) error {
 // A target whose own profiler turns monitoring on (on 3.12+, every code
 // object's next RESUME then instruments the code and runs again) is still
 // counted exactly: recapid traces the ground-truth recorder itself, and both
-// must agree on every call shape of the workload.
+// must agree on every call shape of the workload, outcomes included. Every
+// outcome is recorded only with --returns=always: the default records them
+// for the first 10 s, and a profiled run outlasts that on a busy machine.
 func TestExactUnderInProcessProfiler(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, py := range testutil.Interpreters(t) {
@@ -581,7 +583,7 @@ func TestExactUnderInProcessProfiler(t *testing.T) {
 			script := stage(t, py, "calls.py")
 			gt := py.Stage(t, "groundtruth.py")
 			out, outHost := py.TempFile(t, "gt.json")
-			r := runRecapid(t, append([]string{"--"}, py.Command(gt, out, script)...)...)
+			r := runRecapid(t, append([]string{"--returns=always", "--"}, py.Command(gt, out, script)...)...)
 			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 			raw, err := os.ReadFile(outHost)
 			require.NoError(t, err)
@@ -661,14 +663,16 @@ func TestAttachSeveralVersionsAtOnce(t *testing.T) {
 }
 
 // The values faithful.py's own comments promise, asserted directly, in the
-// default --returns mode: returns and raises, element types, generator
-// creation, a class redefined in a loop.
+// default --returns mode (auto): returns and raises, element types,
+// generator creation, a class redefined in a loop. Auto records outcomes
+// from the start for --returns-window; the window is set to outlast the
+// run, which takes longer than the default 10 s on a slow or busy machine.
 func TestFaithfulKnownValues(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, py := range testutil.Interpreters(t) {
 		t.Run(py.Name, func(t *testing.T) {
 			script := stage(t, py, "faithful.py")
-			r := runRecapid(t, append([]string{"--"}, py.Command(script)...)...)
+			r := runRecapid(t, append([]string{"--returns-window=1h", "--"}, py.Command(script)...)...)
 			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 			require.NotNil(t, r.snap)
 			for _, k := range []string{"values_unknown", "signatures_unknown", "events_lost", "outcomes_map_full", "pending_map_full"} {
