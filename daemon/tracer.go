@@ -539,7 +539,11 @@ func (t *Tracer) handle(ev bpf.Event) {
 		}
 	case ev.Type != nil:
 		if tg := t.targets[ev.Type.Hdr.Pid]; tg != nil {
-			tg.types[ev.Type.Hdr.Ptr] = typeFromEvent(tg, ev.Type)
+			m, fromMemory := typeFromEvent(tg, ev.Type)
+			tg.types[ev.Type.Hdr.Ptr] = m
+			if fromMemory {
+				t.stats["types_named_from_memory"]++
+			}
 		}
 	}
 }
