@@ -326,7 +326,9 @@ func TestExactMatchesGroundTruth(t *testing.T) {
 				require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
 				require.NotNil(t, r.snap)
 				assertMatchesGroundTruth(t, py, want, r.snap, script)
-				for _, k := range []string{"resume_oparg_unknown", "frames_unreadable", "code_unreadable", "events_lost", "counts_map_full", "signatures_unknown"} {
+				// Every type of the workloads is named from what BPF read at
+				// first sight: a read of process memory races the exit.
+				for _, k := range []string{"resume_oparg_unknown", "frames_unreadable", "code_unreadable", "events_lost", "counts_map_full", "signatures_unknown", "types_named_from_memory"} {
 					assert.Zero(t, r.snap.Header.Stats[k], "stat %s", k)
 				}
 			})
