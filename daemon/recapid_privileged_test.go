@@ -504,20 +504,25 @@ func TestAttachRunningProcess(t *testing.T) {
 func TestDetachOnSignal(t *testing.T) {
 	testutil.RequireBPF(t)
 	trigger := filepath.Join(t.TempDir(), "go")
-	target, stdout := startAttachTarget(t, testutil.DebianPython, workload(t, "attach.py"), trigger, "1000")
+	script := workload(t, "attach.py")
+	target, stdout := startAttachTarget(t, testutil.DebianPython, script, trigger, "1000")
 
 	out := filepath.Join(t.TempDir(), "detach.recapi.zst")
-	d := exec.Command(recapidBin, "--pid", fmt.Sprint(target.Process.Pid), "-o", out, "--summary=false", "--interval", "50ms")
+	snaps := t.TempDir()
+	d := exec.Command(recapidBin, "--pid", fmt.Sprint(target.Process.Pid), "-o", out, "--summary=false", "--interval", "50ms",
+		"--snapshot-dir", snaps, "--snapshot-every", "1s")
 	var se bytes.Buffer
 	d.Stderr = &se
 	require.NoError(t, d.Start())
-	require.Eventually(t, func() bool { return strings.Contains(se.String(), "attached") }, 30*time.Second, 20*time.Millisecond)
-	time.Sleep(200 * time.Millisecond)
+	// The signal comes once recapid has counted calls of the target, as its
+	// rotating snapshots show, not after a pause a busy machine may outlast.
+	require.Eventually(t, func() bool { return snapshotHas(t, snaps, script, "before") }, 60*time.Second, 50*time.Millisecond,
+		"no snapshot with calls of before():\n%s", se.String())
 	require.NoError(t, d.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, waitTimeout(d, 30*time.Second), "recapid:\n%s", se.String())
 	s, err := aggregate.ReadFile(out)
 	require.NoError(t, err)
-	assert.NotEmpty(t, findRecords(s, workload(t, "attach.py"), "before"))
+	assert.NotEmpty(t, findRecords(s, script, "before"))
 
 	// Detached: the target goes on and finishes its work correctly.
 	require.NoError(t, os.WriteFile(trigger, nil, 0o644))
@@ -525,6 +530,25 @@ func TestDetachOnSignal(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, target.Wait())
 	assert.Contains(t, string(rest), `"after": 1000`)
+}
+
+// snapshotHas says whether a snapshot in dir (written whole, then renamed)
+// has calls of qualname in file.
+func snapshotHas(t *testing.T, dir, file, qualname string) bool {
+	paths, err := filepath.Glob(filepath.Join(dir, "recapi-*.recapi.zst"))
+	require.NoError(t, err)
+	for _, p := range paths {
+		s, err := aggregate.ReadFile(p)
+		if err != nil {
+			continue // rotated away since the glob
+		}
+		for _, r := range findRecords(s, file, qualname) {
+			if r.Calls > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // --duration detaches by itself.
