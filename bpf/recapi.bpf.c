@@ -461,13 +461,24 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	return 0;
 }
 
-#define MODULE_KEY_SCAN 8
+/*
+ * Entries of a class dict searched for __module__. A class body stores it
+ * first, but type(name, bases, ns) appends it after the entries of ns, and
+ * collections.namedtuple (typing.NamedTuple too) builds its class that way:
+ * its __module__ is the 13th to 15th entry plus one per field.
+ */
+#define MODULE_KEY_SCAN 64
+#define MODULE_KEY_CHUNK 8 /* entries per read; 8 of 24 bytes fit in s->slots */
 
-/* Is obj the str "__module__"? Compact ASCII, ten characters. */
-static __always_inline int is_module_key(struct py_config *cfg, __u64 obj)
+/* Is obj the str "__module__"? Compact ASCII, ten characters. Most keys fail
+ * on their length, at the cost of one read. A global function: verified
+ * once, not once per entry of the scan. */
+__attribute__((noinline)) int is_module_key(struct py_config *cfg, __u64 obj)
 {
+	if (!cfg || rd64(obj + cfg->str_length) != 10)
+		return 0;
 	__u32 state = rd32(obj + cfg->str_state);
-	if (!(state & (1 << 5)) || !(state & (1 << 6)) || rd64(obj + cfg->str_length) != 10)
+	if (!(state & (1 << 5)) || !(state & (1 << 6)))
 		return 0;
 	__u64 w = rd64(obj + cfg->ascii_size);
 	__u16 t = rd16(obj + cfg->ascii_size + 8);
@@ -475,11 +486,11 @@ static __always_inline int is_module_key(struct py_config *cfg, __u64 obj)
 }
 
 /*
- * The __module__ entry of a heap type's dict. A class body stores __module__
- * first, so it sits among the first entries of the dict's entry table; a
- * short scan finds it without hashing.
+ * The __module__ entry of a heap type's dict: the first MODULE_KEY_SCAN
+ * entries of its entry table are read, MODULE_KEY_CHUNK at a time, into
+ * s->slots (free while types are named), and their keys compared.
  */
-static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
+static __always_inline __u64 type_module(struct py_config *cfg, struct scratch *s, __u64 tp)
 {
 	__u64 dict = rd64(tp + cfg->tp_dict);
 	if (!dict)
@@ -493,14 +504,28 @@ static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
 		return 0;
 	__u64 entries = keys + off;
 	__u64 nentries = rd64(keys + (cfg->dict_flavor == DICT_KEYS_38 ? 32 : 24));
-	__u64 esize = general ? 24 : 16, koff = general ? 8 : 0;
+	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
+	__u32 words = general ? 3 : 2, koff = general ? 1 : 0;
+	__u64 *w = (__u64 *)s->slots;
 	for (__u32 i = 0; i < MODULE_KEY_SCAN; i++) {
 		if (i >= nentries)
 			break;
-		__u64 e = entries + i * esize;
-		__u64 key = rd64(e + koff);
+		__u32 j = i % MODULE_KEY_CHUNK;
+		if (!j) {
+			__u64 left = nentries - i;
+			__u32 size = (left < MODULE_KEY_CHUNK ? (__u32)left : MODULE_KEY_CHUNK) * words * 8;
+			OPAQUE(size);
+			if (size > MODULE_KEY_CHUNK * 24 || size == 0)
+				return 0;
+			if (bpf_probe_read_user(w, size, (void *)(entries + (__u64)i * words * 8)))
+				return 0;
+		}
+		__u32 at = j * words + koff;
+		if (at + 1 >= MODULE_KEY_CHUNK * 3)
+			break;
+		__u64 key = w[at];
 		if (key && is_module_key(cfg, key))
-			return rd64(e + koff + 8);
+			return w[at + 1];
 	}
 	return 0;
 }
@@ -508,7 +533,9 @@ static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
 __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	if (!cfg || !tp)
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s || !tp)
 		return 0;
 	__u64 tp_name = rd64(tp + cfg->tp_name);
 	__u64 tp_flags = rd64(tp + cfg->tp_flags);
@@ -537,7 +564,7 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	if (tp_flags & (1 << 9)) { /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
 		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
 			sf |= STR_QUALNAME;
-		if (read_pystr(cfg, type_module(cfg, tp), ev->module, sizeof(ev->module)))
+		if (read_pystr(cfg, type_module(cfg, s, tp), ev->module, sizeof(ev->module)))
 			sf |= STR_MODULE;
 	}
 	ev->str_flags = sf;

@@ -40,6 +40,9 @@ type Tracer struct {
 	agg     *aggregate.Aggregator
 	stats   map[string]uint64 // daemon-side counters, merged into the snapshot header
 	policy  OutcomePolicy
+	// swept are calls that were still waiting for their end when their
+	// outcome window closed, for the next Drain to count.
+	swept []bpf.CallKey
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -270,8 +273,8 @@ func (t *Tracer) openWindow(tg *target) error {
 }
 
 // closeWindow stops counting a target's calls at their end, detaches the
-// outcome probes and counts the calls still waiting as ended unseen.
-// Called with t.mu held.
+// outcome probes and takes the calls still waiting, for the next Drain to
+// count as ended unseen. Called with t.mu held.
 func (t *Tracer) closeWindow(tg *target) {
 	if !tg.outcomesOn {
 		return
@@ -281,12 +284,22 @@ func (t *Tracer) closeWindow(tg *target) {
 		if err := t.objs.SetOutcomes(uint32(tg.pid), false); err != nil {
 			t.log.Warn("stop outcome counting", "pid", tg.pid, "err", err)
 		}
-		// Let a return in flight find its call before the probes go.
-		time.Sleep(5 * time.Millisecond)
+		// A call that saw counting on may still be adding its entry; once
+		// it is done, no call waits unless its probes are attached.
+		t.waitForPrograms()
 	}
 	t.closeOutcomeLinks(tg)
+	// A return that started before its probe went may still be counting
+	// its call: the sweep must not count that call again.
+	t.waitForPrograms()
 	t.sweep(uint32(tg.pid))
 	t.log.Debug("outcome window closed", "pid", tg.pid)
+}
+
+func (t *Tracer) waitForPrograms() {
+	if err := t.objs.WaitForPrograms(); err != nil {
+		t.log.Warn("wait for running BPF programs", "err", err)
+	}
 }
 
 func (t *Tracer) closeOutcomeLinks(tg *target) {
@@ -298,15 +311,14 @@ func (t *Tracer) closeOutcomeLinks(tg *target) {
 	tg.outcomeLinks = nil
 }
 
-// sweep counts the calls of pid still waiting for their end as ended
-// unseen. Called with t.mu held.
+// sweep takes the calls of pid still waiting for their end. They are named
+// and counted as ended unseen by the next Drain, after it has read the
+// events that name them: a call that started since the last drain was
+// counted in the kernel, but the event with its argument types may still
+// be in the ring buffer. Called with t.mu held.
 func (t *Tracer) sweep(pid uint32) {
 	err := t.objs.SweepPending(pid, func(k *bpf.CallKey) {
-		tg := t.targets[k.Pid]
-		if tg == nil {
-			return
-		}
-		t.agg.Add(t.outcomeRecord(tg, &bpf.OutcomeKey{Call: *k, Outcome: bpf.OutcomeUnseen}, 1))
+		t.swept = append(t.swept, *k)
 	})
 	if err != nil {
 		t.log.Warn("sweep pending calls", "pid", pid, "err", err)
@@ -365,8 +377,8 @@ func (t *Tracer) forget(tg *target) {
 }
 
 // DetachAll removes every probe. Counts already made stay in the maps for
-// the final Drain; calls still waiting for their end are counted as ended
-// unseen.
+// the final Drain, which also counts the calls still waiting for their end
+// as ended unseen.
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -442,21 +454,39 @@ func (t *Tracer) Drain() error {
 	}); err != nil {
 		return err
 	}
+	for i := range t.swept {
+		k := &bpf.OutcomeKey{Call: t.swept[i], Outcome: bpf.OutcomeUnseen}
+		if tg := t.targets[k.Call.Pid]; tg != nil {
+			t.agg.Add(t.outcomeRecord(tg, k, 1))
+		}
+	}
+	t.swept = nil
 	t.steerWindows(time.Now())
 	return nil
 }
 
-// catchUp waits until the event reader has handled every event submitted so far.
+// catchUp waits until the event reader has handled every event submitted
+// so far, however long that takes: a drain that went on without them would
+// record calls whose names are still in the ring buffer. (Giving up after a
+// while also left the reader's answer in caughtUp, where the next catchUp
+// took it for its own.)
 func (t *Tracer) catchUp() {
 	if err := t.rd.Flush(); err != nil {
 		t.log.Warn("flush event reader", "err", err)
 		return
 	}
-	select {
-	case <-t.caughtUp:
-	case <-t.readerDone:
-	case <-time.After(5 * time.Second):
-		t.log.Warn("event reader did not catch up within 5s; some names may be missing")
+	start := time.Now()
+	slow := time.NewTicker(5 * time.Second)
+	defer slow.Stop()
+	for {
+		select {
+		case <-t.caughtUp:
+			return
+		case <-t.readerDone:
+			return
+		case <-slow.C:
+			t.log.Warn("still waiting for the event reader to catch up", "waited", time.Since(start).Round(time.Second))
+		}
 	}
 }
 
@@ -509,7 +539,11 @@ func (t *Tracer) handle(ev bpf.Event) {
 		}
 	case ev.Type != nil:
 		if tg := t.targets[ev.Type.Hdr.Pid]; tg != nil {
-			tg.types[ev.Type.Hdr.Ptr] = typeFromEvent(tg, ev.Type)
+			m, fromMemory := typeFromEvent(tg, ev.Type)
+			tg.types[ev.Type.Hdr.Ptr] = m
+			if fromMemory {
+				t.stats["types_named_from_memory"]++
+			}
 		}
 	}
 }
