@@ -6,7 +6,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo -E)
 DEMO_PY    ?= /usr/bin/python3.11
 GOTESTFLAGS ?=
 
-.PHONY: help deps build generate check-generated test test-unit test-privileged bench lint fmt demo update-golden update-fixtures clean
+.PHONY: help deps build generate check-generated test test-unit test-privileged vmtest bench lint fmt demo update-golden update-fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-unit: ## tests that need no root
 
 test-privileged: ## the privileged integration tests, required to run
 	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./daemon/... ./store/...
+
+vmtest: ## the kernel matrix: boot Debian's 6.1, 6.12 and sid kernels under qemu, run the privileged checks in each (root)
+	$(SUDO) scripts/vmtest.sh
 
 bench: build ## per-call cost per interpreter and aggregate benchmarks; see BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem ./aggregate/...

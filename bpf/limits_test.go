@@ -135,3 +135,71 @@ func TestCombinedStackFitsEveryKernel(t *testing.T) {
 		assert.LessOrEqual(t, depth, MaxCombinedStack, "%s: %s", name, strings.Join(chain, " -> "))
 	}
 }
+
+// kernelSince is the first Linux release with each helper and map type the
+// programs use (include/uapi/linux/bpf.h; features.HaveProgramHelper answers
+// the same question on a live kernel). A helper or map type missing here
+// fails the test: check the release that added it against MinKernel first.
+// What the object's shape needs besides is older than the newest of these:
+// bpf-to-bpf calls (4.16), bounded loops (5.3), global functions (5.6) with
+// pointer arguments (5.12), attach cookies through perf_event links (5.15).
+var kernelSince = map[string]string{
+	"FnMapLookupElem":     "3.19",
+	"FnMapUpdateElem":     "3.19",
+	"FnMapDeleteElem":     "3.19",
+	"FnGetCurrentPidTgid": "4.2",
+	"FnProbeReadUser":     "5.5",
+	"FnProbeReadUserStr":  "5.5",
+	"FnRingbufOutput":     "5.8",
+	"FnRingbufReserve":    "5.8",
+	"FnRingbufSubmit":     "5.8",
+	"FnGetAttachCookie":   "5.15",
+	"Hash":                "3.19",
+	"Array":               "3.19",
+	"PerCPUArray":         "4.6",
+	"LRUHash":             "4.10",
+	"RingBuf":             "5.8",
+}
+
+// Every helper and map type the object uses exists in MinKernel.
+func TestFeaturesExistInMinKernel(t *testing.T) {
+	spec, err := loadRecapi()
+	require.NoError(t, err)
+	used := map[string]bool{}
+	for _, p := range spec.Programs {
+		for _, ins := range p.Instructions {
+			if ins.IsBuiltinCall() {
+				used[asm.BuiltinFunc(ins.Constant).String()] = true
+			}
+		}
+	}
+	for _, m := range spec.Maps {
+		used[m.Type.String()] = true
+	}
+	require.NotEmpty(t, used)
+	t.Logf("helpers and map types used: %v", sortedKeys(used))
+	for name := range used {
+		since, ok := kernelSince[name]
+		if !assert.True(t, ok, "%s: add the release that introduced it to kernelSince", name) {
+			continue
+		}
+		assert.True(t, versionAtMost(since, MinKernel), "%s needs Linux %s, newer than the supported %s", name, since, MinKernel)
+	}
+}
+
+// versionAtMost reports whether dotted release a is no newer than b.
+func versionAtMost(a, b string) bool {
+	var a1, a2, b1, b2 int
+	fmt.Sscanf(a, "%d.%d", &a1, &a2)
+	fmt.Sscanf(b, "%d.%d", &b1, &b2)
+	return a1 < b1 || a1 == b1 && a2 <= b2
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -150,6 +150,8 @@ type Objects struct {
 
 	pidToConfig, callToCount0, callToCount1, activeCounts, stats, events *ebpf.Map
 	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
+	// barrier and barrierInner serve WaitForPrograms.
+	barrier, barrierInner *ebpf.Map
 }
 
 // progLoad is one program's load, done once for whoever asks first.
@@ -202,11 +204,45 @@ func LoadMaps() (*Objects, error) {
 	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
 	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
 	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
+	if err := o.newBarrier(); err != nil {
+		o.Close()
+		return nil, err
+	}
 	return o, nil
 }
 
 // MapsLoadTime is how long creating the maps took.
 func (o *Objects) MapsLoadTime() time.Duration { return o.mapsTime }
+
+// newBarrier creates the map-in-map whose updates WaitForPrograms uses. No
+// program reads it.
+func (o *Objects) newBarrier() error {
+	inner := &ebpf.MapSpec{Name: "barrier_inner", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
+	var err error
+	if o.barrierInner, err = ebpf.NewMap(inner); err != nil {
+		return fmt.Errorf("create the barrier map: %w", err)
+	}
+	o.barrier, err = ebpf.NewMap(&ebpf.MapSpec{Name: "barrier", Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 1, InnerMap: inner})
+	if err != nil {
+		return fmt.Errorf("create the barrier map: %w", err)
+	}
+	return nil
+}
+
+// WaitForPrograms returns once every BPF program run that had started when
+// it was called has finished, however long a busy CPU, a preempting kernel
+// (uprobe programs run with only migration disabled) or the hypervisor kept
+// it running. The kernel runs each non-sleepable uprobe program inside
+// rcu_read_lock (bpf_prog_run_array_uprobe; trace_call_bpf on older
+// kernels), and an update of a map-in-map from userspace returns only after
+// an RCU grace period (maybe_wait_bpf_programs in kernel/bpf/syscall.c),
+// which ends only when every such section that began before it has ended.
+func (o *Objects) WaitForPrograms() error {
+	if err := o.barrier.Put(uint32(0), o.barrierInner); err != nil {
+		return fmt.Errorf("wait for running BPF programs: %w", err)
+	}
+	return nil
+}
 
 // Close releases all programs and maps, once the loads in progress end.
 func (o *Objects) Close() error {
@@ -216,7 +252,14 @@ func (o *Objects) Close() error {
 			l.prog.Close()
 		}
 	}
-	o.maps.Close()
+	for _, m := range []*ebpf.Map{o.barrier, o.barrierInner} {
+		if m != nil {
+			m.Close()
+		}
+	}
+	if o.maps != nil {
+		o.maps.Close()
+	}
 	return nil
 }
 
@@ -339,7 +382,7 @@ func (o *Objects) load(name string) (*ebpf.Program, error) {
 		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
 	})
 	if err != nil {
-		return nil, loadError(name, err)
+		return nil, loadError(name, err, func() []string { return o.fullVerifierLog(one) })
 	}
 	defer coll.Close()
 	p := coll.DetachProgram(name)
@@ -427,7 +470,7 @@ func (o *Objects) Attach(ex *link.Executable, pid int, probes []Probe) ([]link.L
 			l, err = ex.UprobeMulti(nil, prog, opts)
 		}
 		if err != nil {
-			return fail(fmt.Errorf("attach %s at file offsets %#x for pid %d: %w", g.prog, g.addrs, pid, err))
+			return fail(fmt.Errorf("attach %s at file offsets %#x for pid %d: %w%s", g.prog, g.addrs, pid, err, kernelHint(err)))
 		}
 		links = append(links, l)
 	}
@@ -452,7 +495,7 @@ func (o *Objects) attachOne(ex *link.Executable, pid int, p Probe) (link.Link, e
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("attach probe %d at file offset %#x for pid %d: %w", p.How, p.FileOffset, pid, err)
+		return nil, fmt.Errorf("attach probe %d at file offset %#x for pid %d: %w%s", p.How, p.FileOffset, pid, err, kernelHint(err))
 	}
 	return l, nil
 }
@@ -532,9 +575,9 @@ func (o *Objects) SwapCounts(running bool) error {
 	}
 	o.active = next
 	if running {
-		// A uprobe program runs for microseconds; one that read the old
-		// index just before the switch is done well within this pause.
-		time.Sleep(5 * time.Millisecond)
+		// A program that read the old index may still be adding to the old
+		// map and sending the names of its keys.
+		return o.WaitForPrograms()
 	}
 	return nil
 }

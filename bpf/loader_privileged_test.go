@@ -47,6 +47,7 @@ func TestLoad(t *testing.T) {
 			assert.LessOrEqual(t, st.Stack[i], funcs[fn].stack, "%s: stack of %s, verifier vs. static analysis", name, fn)
 		}
 	}
+	require.NoError(t, o.WaitForPrograms())
 	st, err := o.Stats()
 	require.NoError(t, err)
 	assert.Len(t, st, len(StatNames))

@@ -216,6 +216,9 @@ static __always_inline void stat_inc(__u32 i)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
+/* Keep the compiler from dropping a bounds check the verifier needs. */
+#define OPAQUE(x) asm volatile("" : "+r"(x))
+
 /* Reads of user memory return 0 when the address is not readable: every
  * caller treats 0 as "absent", so a racing or corrupt target cannot make the
  * program misbehave, only lose that one observation. */
@@ -348,9 +351,12 @@ static __always_inline __u8 buf8(__u8 *buf, __u32 cap, __u32 size, __s32 off)
 	return buf[o];
 }
 
-/* Copy size bytes of user memory at addr into buf (size is bounded for the verifier). */
+/* Copy size bytes of user memory at addr into buf (size is bounded for the
+ * verifier here, right at the call: a bound the compiler proved earlier may
+ * sit on a 32-bit stack slot in between, which Linux 6.1 forgets). */
 static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
 {
+	OPAQUE(size);
 	if (size > FRAME_BUF)
 		return -1;
 	return bpf_probe_read_user(buf, size, (void *)addr);
@@ -455,13 +461,24 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	return 0;
 }
 
-#define MODULE_KEY_SCAN 8
+/*
+ * Entries of a class dict searched for __module__. A class body stores it
+ * first, but type(name, bases, ns) appends it after the entries of ns, and
+ * collections.namedtuple (typing.NamedTuple too) builds its class that way:
+ * its __module__ is the 13th to 15th entry plus one per field.
+ */
+#define MODULE_KEY_SCAN 64
+#define MODULE_KEY_CHUNK 8 /* entries per read; 8 of 24 bytes fit in s->slots */
 
-/* Is obj the str "__module__"? Compact ASCII, ten characters. */
-static __always_inline int is_module_key(struct py_config *cfg, __u64 obj)
+/* Is obj the str "__module__"? Compact ASCII, ten characters. Most keys fail
+ * on their length, at the cost of one read. A global function: verified
+ * once, not once per entry of the scan. */
+__attribute__((noinline)) int is_module_key(struct py_config *cfg, __u64 obj)
 {
+	if (!cfg || rd64(obj + cfg->str_length) != 10)
+		return 0;
 	__u32 state = rd32(obj + cfg->str_state);
-	if (!(state & (1 << 5)) || !(state & (1 << 6)) || rd64(obj + cfg->str_length) != 10)
+	if (!(state & (1 << 5)) || !(state & (1 << 6)))
 		return 0;
 	__u64 w = rd64(obj + cfg->ascii_size);
 	__u16 t = rd16(obj + cfg->ascii_size + 8);
@@ -469,11 +486,46 @@ static __always_inline int is_module_key(struct py_config *cfg, __u64 obj)
 }
 
 /*
- * The __module__ entry of a heap type's dict. A class body stores __module__
- * first, so it sits among the first entries of the dict's entry table; a
- * short scan finds it without hashing.
+ * The value of the "__module__" key among count dict entries of words words
+ * each, the key at word koff, at addr in the process: read with one read into
+ * s->slots (free while types are named). A global function: verified once,
+ * not once per chunk of the scan (Linux 6.1's verifier took 85,000 more
+ * instructions for the unrolled scan of 64 entries).
  */
-static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
+__attribute__((noinline)) __u64 module_in_chunk(struct py_config *cfg, struct scratch *s, __u64 addr, __u32 count,
+						__u32 words_koff /* words << 8 | koff: five arguments */)
+{
+	if (!cfg || !s)
+		return 0;
+	__u32 words = words_koff >> 8, koff = words_koff & 0xff;
+	/* 64-bit, checked at the call: Linux 6.1 cannot bound a 32-bit
+	 * product compared in 32 bits */
+	__u64 size = (__u64)count * words * 8;
+	OPAQUE(size);
+	if (size > MODULE_KEY_CHUNK * 24 || size == 0)
+		return 0;
+	__u64 *w = (__u64 *)s->slots;
+	if (bpf_probe_read_user(w, size, (void *)addr))
+		return 0;
+	for (__u32 j = 0; j < MODULE_KEY_CHUNK; j++) {
+		if (j >= count)
+			break;
+		__u64 at = (__u64)j * words + koff;
+		OPAQUE(at); /* bound at itself: Linux 6.1 does not carry a bound from at + 1 back to at */
+		if (at >= MODULE_KEY_CHUNK * 3 - 1)
+			break;
+		__u64 key = w[at];
+		if (key && is_module_key(cfg, key))
+			return w[at + 1];
+	}
+	return 0;
+}
+
+/*
+ * The __module__ entry of a heap type's dict: among the first
+ * MODULE_KEY_SCAN entries of its entry table, MODULE_KEY_CHUNK at a time.
+ */
+static __always_inline __u64 type_module(struct py_config *cfg, struct scratch *s, __u64 tp)
 {
 	__u64 dict = rd64(tp + cfg->tp_dict);
 	if (!dict)
@@ -487,14 +539,16 @@ static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
 		return 0;
 	__u64 entries = keys + off;
 	__u64 nentries = rd64(keys + (cfg->dict_flavor == DICT_KEYS_38 ? 32 : 24));
-	__u64 esize = general ? 24 : 16, koff = general ? 8 : 0;
-	for (__u32 i = 0; i < MODULE_KEY_SCAN; i++) {
+	/* entries: {hash, key, value} (general) or {key, value} (str keys, 3.11+) */
+	__u32 words = general ? 3 : 2, koff = general ? 1 : 0;
+	for (__u32 i = 0; i < MODULE_KEY_SCAN; i += MODULE_KEY_CHUNK) {
 		if (i >= nentries)
 			break;
-		__u64 e = entries + i * esize;
-		__u64 key = rd64(e + koff);
-		if (key && is_module_key(cfg, key))
-			return rd64(e + koff + 8);
+		__u64 left = nentries - i;
+		__u32 count = left < MODULE_KEY_CHUNK ? (__u32)left : MODULE_KEY_CHUNK;
+		__u64 v = module_in_chunk(cfg, s, entries + (__u64)i * words * 8, count, words << 8 | koff);
+		if (v)
+			return v;
 	}
 	return 0;
 }
@@ -502,7 +556,9 @@ static __always_inline __u64 type_module(struct py_config *cfg, __u64 tp)
 __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
-	if (!cfg || !tp)
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s || !tp)
 		return 0;
 	__u64 tp_name = rd64(tp + cfg->tp_name);
 	__u64 tp_flags = rd64(tp + cfg->tp_flags);
@@ -531,7 +587,7 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	if (tp_flags & (1 << 9)) { /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
 		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
 			sf |= STR_QUALNAME;
-		if (read_pystr(cfg, type_module(cfg, tp), ev->module, sizeof(ev->module)))
+		if (read_pystr(cfg, type_module(cfg, s, tp), ev->module, sizeof(ev->module)))
 			sf |= STR_MODULE;
 	}
 	ev->str_flags = sf;
@@ -571,6 +627,7 @@ __attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams, __u3
 	s->sig.nparams = nparams;
 	s->sig._pad = 0;
 	__u64 size = sizeof(s->sig) - sizeof(s->sig.nodes) + (__u64)nparams * NODES_PER_VALUE * 8;
+	OPAQUE(size); /* keep the check: Linux 6.1 cannot bound the computed size itself */
 	if (size > sizeof(s->sig))
 		return 0;
 	if (bpf_ringbuf_output(&events, &s->sig, size, 0))
@@ -589,9 +646,6 @@ static __always_inline int container_kind(struct py_config *cfg, __u64 tp)
 			return i;
 	return -1;
 }
-
-/* Keep the compiler from dropping a bounds check the verifier needs. */
-#define OPAQUE(x) asm volatile("" : "+r"(x))
 
 /*
  * Sampling the elements of a container: up to MAX_ELEMS element pointers go
@@ -1075,14 +1129,19 @@ __attribute__((noinline)) __u64 arg_hash(struct py_config *cfg, struct scratch *
 }
 
 /*
- * Start waiting for the end of the call in s->key, whose frame is at frame
- * (3.8-3.10: whose eval loop entry had stack pointer sp). A call still
- * waiting at the same address ended unseen, and is counted so. Returns
+ * Start waiting for the end of the call in the scratch's key, whose frame is
+ * at frame (3.8-3.10: whose eval loop entry had stack pointer sp). A call
+ * still waiting at the same address ended unseen, and is counted so. Returns
  * whether the call now waits (and is counted at its end).
+ *
+ * The scratch is looked up here, not passed in: a global function's pointer
+ * arguments are plain memory to the verifier, and Linux 6.1 takes map keys
+ * and values only from the stack or a map value.
  */
-__attribute__((noinline)) int await_outcome(struct py_config *cfg, struct scratch *s, __u64 frame, __u64 sp,
-					     __u64 consts)
+__attribute__((noinline)) int await_outcome(struct py_config *cfg, __u64 frame, __u64 sp, __u64 consts)
 {
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
 	if (!cfg || !s)
 		return 0;
 	__u32 pid = s->key.pid;
@@ -1204,7 +1263,7 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 	}
 	key->nparams = n;
 
-	if ((cfg->flags & CFG_OUTCOMES) && key->kind != CALL_CREATE && await_outcome(cfg, s, frame, sp, consts))
+	if ((cfg->flags & CFG_OUTCOMES) && key->kind != CALL_CREATE && await_outcome(cfg, frame, sp, consts))
 		key->kind |= CALL_PENDING;
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);

@@ -79,8 +79,9 @@ const verifierTailLines = 8
 
 // loadError explains why the kernel refused program name: for a verifier
 // rejection, the kernel, the verifier's last lines and what to do, with the
-// whole log saved to a file for a bug report.
-func loadError(name string, err error) error {
+// verifier's whole log (from fullLog, which verifies the program again with
+// every instruction logged) saved to a file for a bug report.
+func loadError(name string, err error, fullLog func() []string) error {
 	var verr *ebpf.VerifierError
 	if !errors.As(err, &verr) {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
@@ -98,11 +99,33 @@ func loadError(name string, err error) error {
 		fmt.Fprintf(&b, "    %s\n", l)
 	}
 	fmt.Fprintf(&b, "recapid supports Linux %s and newer", MinKernel)
-	if path, werr := saveVerifierLog(name, verr.Log); werr == nil {
+	log := verr.Log
+	if full := fullLog(); len(full) > len(log) {
+		log = full
+	}
+	if path, werr := saveVerifierLog(name, log); werr == nil {
 		fmt.Fprintf(&b, "; the whole verifier log is in %s", path)
 	}
 	b.WriteString("; please report this with the log, the kernel version and the recapid version (recapid --version)")
 	return errors.New(b.String())
+}
+
+// fullVerifierLog verifies the one program of spec again with every
+// instruction logged and returns the log of its rejection.
+func (o *Objects) fullVerifierLog(spec *ebpf.CollectionSpec) []string {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		MapReplacements: o.maps.Maps,
+		Programs:        ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats, LogSizeStart: 64 << 20},
+	})
+	if err == nil {
+		coll.Close()
+		return nil
+	}
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return verr.Log
+	}
+	return nil
 }
 
 // saveVerifierLog writes a rejected program's log to a new file in the
@@ -121,6 +144,15 @@ func saveVerifierLog(name string, log []string) (string, error) {
 		return "", err
 	}
 	return filepath.Clean(f.Name()), nil
+}
+
+// kernelHint explains an attach error that a kernel older than MinKernel
+// causes (uprobe attach cookies came in 5.15), and is empty otherwise.
+func kernelHint(err error) string {
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return ""
+	}
+	return fmt.Sprintf(" (Linux %s lacks a BPF feature recapid needs; it supports Linux %s and newer)", kernelRelease(), MinKernel)
 }
 
 // kernelRelease is uname -r.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,6 +53,10 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, sleeper.Process.Signal(syscall.Signal(0)), "the non-Python target is untouched")
 }
 
+// readyThenSleep is a Python program (2.7 to 3.14) that says "ready" and
+// then waits to be killed.
+const readyThenSleep = "import sys, time\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\nwhile True: time.sleep(0.01)"
+
 // An unsupported CPython (pyenv's 2.7, 3.6, 3.7) is refused by name, whether
 // launched or attached, and an attached one keeps running.
 func TestUnsupportedVersion(t *testing.T) {
@@ -69,11 +72,10 @@ func TestUnsupportedVersion(t *testing.T) {
 			assert.Contains(t, r.stderr, "is not supported: recapid traces CPython 3.8 to 3.13")
 			assert.NotContains(t, r.stdout, "must not run", "a refused command never runs")
 
-			argv := py.Command("-c", "import time\nwhile True: time.sleep(0.01)")
-			target := exec.Command(argv[0], argv[1:]...)
-			require.NoError(t, target.Start())
-			defer target.Process.Kill()
-			time.Sleep(300 * time.Millisecond)
+			// Attach once the interpreter runs Python code (it says so),
+			// not after a pause a busy machine may outlast: before that,
+			// its process may not be an interpreter yet.
+			target, _ := startAttachTarget(t, py.Command("-c", readyThenSleep)...)
 			r = runRecapid(t, "--pid", fmt.Sprint(target.Process.Pid))
 			assert.Equal(t, 1, r.code)
 			assert.Contains(t, r.stderr, "is not supported")

@@ -329,15 +329,16 @@ const maxNameTries = 3
 
 // typeFromEvent names a type: static types from tp_name, heap types from
 // the __module__ and ht_qualname BPF read at first sight. Whatever BPF could
-// not copy whole is read from process memory; if the process is gone by
-// then, the name keeps what the kernel read and is marked partial.
-func typeFromEvent(tg *target, e *bpf.TypeEvent) typeMeta {
-	m := typeName(tg, e)
+// not copy whole is read from process memory (fromMemory), which races the
+// process's exit; if the process is gone by then, the name keeps what the
+// kernel read and is marked partial.
+func typeFromEvent(tg *target, e *bpf.TypeEvent) (m typeMeta, fromMemory bool) {
+	m, fromMemory = typeName(tg, e)
 	m.flags = e.TpFlags
 	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE != 0 {
 		m.mro = readMRO(tg, e.Hdr.Ptr)
 	}
-	return m
+	return m, fromMemory
 }
 
 // readMRO names the classes in a type's __mro__, to tell when a method's
@@ -365,25 +366,31 @@ func readMRO(tg *target, typ uint64) []string {
 	return out
 }
 
-func typeName(tg *target, e *bpf.TypeEvent) typeMeta {
+func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
+	qual, mod, tpName := bpf.CString(e.Qualname[:]), bpf.CString(e.Module[:]), bpf.CString(e.TpName[:])
 	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE == 0 {
 		if e.StrFlags&bpf.StrTpName == 0 {
-			return typeMeta{name: staticTypeName(bpf.CString(e.TpName[:]))}
+			return typeMeta{name: staticTypeName(tpName)}, false
 		}
 	} else if e.StrFlags&(bpf.StrQualname|bpf.StrModule) == 0 {
-		return typeMeta{name: bpf.CString(e.Module[:]) + "." + bpf.CString(e.Qualname[:])}
+		return typeMeta{name: mod + "." + qual}, false
+	} else if i := strings.LastIndexByte(tpName, '.'); i > 0 && e.StrFlags&(bpf.StrQualname|bpf.StrTpName) == 0 {
+		// A heap type made from a spec (PyType_FromSpec: C extension
+		// types, 3.12+ _decimal's Decimal) gets its __module__ from the
+		// spec's dotted name, which is also its tp_name, and only after
+		// every method is in its dict: beyond the entries BPF scans.
+		return typeMeta{name: tpName[:i] + "." + qual}, false
 	}
 	if name, err := symbolize.ReadTypeName(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
-		return typeMeta{name: name}
+		return typeMeta{name: name}, true
 	}
-	qual := bpf.CString(e.Qualname[:])
 	if qual == "" {
-		qual = bpf.CString(e.TpName[:])
+		qual = tpName
 	}
-	if mod := bpf.CString(e.Module[:]); mod != "" {
+	if mod != "" {
 		qual = mod + "." + qual
 	}
-	return typeMeta{name: qual, partial: true}
+	return typeMeta{name: qual, partial: true}, true
 }
 
 // staticTypeName turns a static type's tp_name into recapi's fully qualified

@@ -49,6 +49,9 @@ type Tracer struct {
 	// removing counts the goroutines still removing probes of processes
 	// that are gone (DetachAll); Close waits for them.
 	removing sync.WaitGroup
+	// swept are calls that were still waiting for their end when their
+	// outcome window closed, for the next Drain to count.
+	swept []bpf.CallKey
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -306,16 +309,19 @@ func (t *Tracer) openWindow(tg *target) error {
 }
 
 // closeWindow stops counting a target's calls at their end, detaches the
-// outcome probes and counts the calls still waiting as ended unseen.
-// Called with t.mu held.
+// outcome probes and takes the calls still waiting, for the next Drain to
+// count as ended unseen. Called with t.mu held.
 func (t *Tracer) closeWindow(tg *target) {
 	if !tg.outcomesOn {
 		return
 	}
 	if t.stopOutcomes(tg) {
-		returnsInFlight()
+		t.returnsInFlight()
 	}
 	t.closeOutcomeLinks(tg)
+	// A return that started before its probe went may still be counting
+	// its call: the sweep must not count that call again.
+	t.waitForPrograms()
 	t.endWindow(tg)
 }
 
@@ -333,16 +339,23 @@ func (t *Tracer) stopOutcomes(tg *target) (running bool) {
 	return true
 }
 
-// returnsInFlight lets a return in flight find its call before the outcome
-// probes go.
-func returnsInFlight() { time.Sleep(5 * time.Millisecond) }
+// returnsInFlight waits for the programs in flight once outcome counting is
+// off: a call that saw counting on may still be adding its entry; once it
+// is done, no call waits unless its probes are attached.
+func (t *Tracer) returnsInFlight() { t.waitForPrograms() }
 
 // endWindow is closeWindow's last step, once the outcome probes are
-// detached: the calls still waiting are counted as ended unseen. Called
-// with t.mu held.
+// detached and the programs in flight done: the calls still waiting are
+// taken for the next Drain to count as ended unseen. Called with t.mu held.
 func (t *Tracer) endWindow(tg *target) {
 	t.sweep(uint32(tg.pid))
 	t.log.Debug("outcome window closed", "pid", tg.pid)
+}
+
+func (t *Tracer) waitForPrograms() {
+	if err := t.objs.WaitForPrograms(); err != nil {
+		t.log.Warn("wait for running BPF programs", "err", err)
+	}
 }
 
 func (t *Tracer) closeOutcomeLinks(tg *target) {
@@ -372,15 +385,14 @@ func closeLinks(links []link.Link) []error {
 	return errs
 }
 
-// sweep counts the calls of pid still waiting for their end as ended
-// unseen. Called with t.mu held.
+// sweep takes the calls of pid still waiting for their end. They are named
+// and counted as ended unseen by the next Drain, after it has read the
+// events that name them: a call that started since the last drain was
+// counted in the kernel, but the event with its argument types may still
+// be in the ring buffer. Called with t.mu held.
 func (t *Tracer) sweep(pid uint32) {
 	err := t.objs.SweepPending(pid, func(k *bpf.CallKey) {
-		tg := t.targets[k.Pid]
-		if tg == nil {
-			return
-		}
-		t.agg.Add(t.outcomeRecord(tg, &bpf.OutcomeKey{Call: *k, Outcome: bpf.OutcomeUnseen}, 1))
+		t.swept = append(t.swept, *k)
 	})
 	if err != nil {
 		t.log.Warn("sweep pending calls", "pid", pid, "err", err)
@@ -437,11 +449,11 @@ func (t *Tracer) forget(tg *target) {
 }
 
 // DetachAll removes every probe. Counts already made stay in the maps for
-// the final Drain; calls still waiting for their end are counted as ended
-// unseen. Every probe of every target is detached at once (closeLinks).
-// The probes of processes that are gone cannot fire: they are removed in
-// the background, while the caller drains and writes, and Close waits for
-// that.
+// the final Drain, which also counts the calls still waiting for their end
+// as ended unseen. Every probe of every target is detached at once
+// (closeLinks). The probes of processes that are gone cannot fire: they are
+// removed in the background, while the caller drains and writes, and Close
+// waits for that.
 func (t *Tracer) DetachAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -461,7 +473,7 @@ func (t *Tracer) DetachAll() {
 		}
 	}
 	if running {
-		returnsInFlight()
+		t.returnsInFlight()
 	}
 	for _, tg := range t.targets {
 		for _, l := range append(tg.outcomeLinks, tg.links...) {
@@ -488,6 +500,11 @@ func (t *Tracer) DetachAll() {
 		if err != nil {
 			t.log.Warn("detach", "pid", pids[i], "err", err)
 		}
+	}
+	if running {
+		// A return that started before its probe went may still be
+		// counting its call: the sweep must not count that call again.
+		t.waitForPrograms()
 	}
 	// No program runs any more: what still waits for its end, waits for ever.
 	for _, tg := range windows {
@@ -558,21 +575,39 @@ func (t *Tracer) Drain() error {
 	}); err != nil {
 		return err
 	}
+	for i := range t.swept {
+		k := &bpf.OutcomeKey{Call: t.swept[i], Outcome: bpf.OutcomeUnseen}
+		if tg := t.targets[k.Call.Pid]; tg != nil {
+			t.agg.Add(t.outcomeRecord(tg, k, 1))
+		}
+	}
+	t.swept = nil
 	t.steerWindows(time.Now())
 	return nil
 }
 
-// catchUp waits until the event reader has handled every event submitted so far.
+// catchUp waits until the event reader has handled every event submitted
+// so far, however long that takes: a drain that went on without them would
+// record calls whose names are still in the ring buffer. (Giving up after a
+// while also left the reader's answer in caughtUp, where the next catchUp
+// took it for its own.)
 func (t *Tracer) catchUp() {
 	if err := t.rd.Flush(); err != nil {
 		t.log.Warn("flush event reader", "err", err)
 		return
 	}
-	select {
-	case <-t.caughtUp:
-	case <-t.readerDone:
-	case <-time.After(5 * time.Second):
-		t.log.Warn("event reader did not catch up within 5s; some names may be missing")
+	start := time.Now()
+	slow := time.NewTicker(5 * time.Second)
+	defer slow.Stop()
+	for {
+		select {
+		case <-t.caughtUp:
+			return
+		case <-t.readerDone:
+			return
+		case <-slow.C:
+			t.log.Warn("still waiting for the event reader to catch up", "waited", time.Since(start).Round(time.Second))
+		}
 	}
 }
 
@@ -625,7 +660,11 @@ func (t *Tracer) handle(ev bpf.Event) {
 		}
 	case ev.Type != nil:
 		if tg := t.targets[ev.Type.Hdr.Pid]; tg != nil {
-			tg.types[ev.Type.Hdr.Ptr] = typeFromEvent(tg, ev.Type)
+			m, fromMemory := typeFromEvent(tg, ev.Type)
+			tg.types[ev.Type.Hdr.Ptr] = m
+			if fromMemory {
+				t.stats["types_named_from_memory"]++
+			}
 		}
 	}
 }

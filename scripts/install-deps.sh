@@ -5,15 +5,19 @@
 #   python3.11                         Debian's stripped interpreter, required by the privileged tests
 #   make, gdb                          build; offsets and TLS checks against running interpreters
 #   postgresql                         PostgreSQL store tests (scripts/start-postgres.sh)
+#   qemu-system-x86, busybox-static,   the kernel matrix (scripts/vmtest.sh): qemu boots Debian's
+#   cpio, xz-utils, kmod               kernels, busybox and cpio make their initramfs, xz unpacks
+#                                      .ko.xz modules, depmod orders them
 #
 # Idempotent and non-interactive. Runs apt-get only when a package is missing,
 # so it takes a fraction of a second when everything is there. Run as root:
 #   sudo scripts/install-deps.sh
 set -euo pipefail
 
-PACKAGES=(clang-16 llvm-16 zstd python3.11 make gdb mypy postgresql)
+PACKAGES=(clang-16 llvm-16 zstd python3.11 make gdb mypy postgresql qemu-system-x86 busybox-static cpio xz-utils kmod)
 # What each package must provide afterwards: a missing file means a broken install.
-COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 make gdb mypy /usr/lib/postgresql/15/bin/initdb)
+COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 make gdb mypy /usr/lib/postgresql/15/bin/initdb
+	qemu-system-x86_64 /bin/busybox cpio xz depmod)
 
 die() {
 	echo "install-deps: $*" >&2
