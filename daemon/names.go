@@ -221,6 +221,14 @@ func (tg *target) meta(ptr uint64, ci symbolize.CodeInfo, partial bool) *codeMet
 // process when code objects are missing from its index.
 const qualnameRebuildEvery = 250 * time.Millisecond
 
+// qualnameRebuildShare bounds the time spent rebuilding the index: a rebuild
+// starts no sooner after the last one ended than this many times what the
+// last one took. The walk reads a large process's modules through
+// /proc/PID/mem, 0.2-1.2 s with both cores busy; with only the fixed pause,
+// every miss rebuilt again (the pause had passed during the rebuild itself),
+// and the event reader fell seconds behind the process it names.
+const qualnameRebuildShare = 4
+
 // name sets the module and qualname of a code object: from the process's
 // own sys.modules and function objects when the code can be found there,
 // else from the file path, with co_name standing in for the qualname on
@@ -254,11 +262,21 @@ func (tg *target) name(ptr uint64, m *codeMeta) {
 	m.ptr = ptr
 }
 
-// lookupName finds a code object in the qualname index, rebuilding it (at
-// most every qualnameRebuildEvery) on a miss. An entry whose last name
-// component is not the code's co_name belongs to an object that used to
-// live at this address, and is ignored.
+// lookupName finds a code object in the qualname index, rebuilding it on a
+// miss when rebuildIndex allows.
 func (tg *target) lookupName(ptr uint64, coName string) (symbolize.CodeName, bool) {
+	if n, ok := tg.lookupKnown(ptr, coName); ok || !tg.rebuildIndex() {
+		return n, ok
+	}
+	return tg.lookupKnown(ptr, coName)
+}
+
+// lookupKnown finds a code object in what is known without a rebuild: the
+// names from module bodies' constants, class bodies (3.8-3.10) and the
+// current index. An entry whose last name component is not the code's
+// co_name belongs to an object that used to live at this address, and is
+// ignored.
+func (tg *target) lookupKnown(ptr uint64, coName string) (symbolize.CodeName, bool) {
 	valid := func(n symbolize.CodeName) bool {
 		return n.Qualname == coName || strings.HasSuffix(n.Qualname, "."+coName)
 	}
@@ -275,17 +293,25 @@ func (tg *target) lookupName(ptr uint64, coName string) (symbolize.CodeName, boo
 			return n, true
 		}
 	}
-	if tg.runtime == 0 || time.Since(tg.qixBuilt) < qualnameRebuildEvery {
-		return symbolize.CodeName{}, false
+	return symbolize.CodeName{}, false
+}
+
+// rebuildIndex rebuilds the qualname index from sys.modules, unless the last
+// rebuild is too recent (qualnameRebuildEvery, qualnameRebuildShare). It
+// reports whether it rebuilt.
+func (tg *target) rebuildIndex() bool {
+	if tg.runtime == 0 || time.Since(tg.qixBuilt) < max(qualnameRebuildEvery, qualnameRebuildShare*tg.qixCost) {
+		return false
 	}
-	tg.qixBuilt = time.Now()
+	start := time.Now()
 	ix, err := symbolize.BuildQualnameIndex(tg.mem, tg.layout, tg.runtime)
+	tg.qixBuilt = time.Now()
+	tg.qixCost = tg.qixBuilt.Sub(start)
 	if err != nil {
-		return symbolize.CodeName{}, false
+		return false
 	}
 	tg.qix = ix
-	n, ok := ix.Lookup(ptr)
-	return n, ok && valid(n)
+	return true
 }
 
 // nameNested records the names of the code objects nested in a module body.
@@ -302,19 +328,22 @@ func (tg *target) nameNested(code uint64, file string) {
 }
 
 // renamePending retries the names of code objects that were not in the
-// index when first seen (3.8-3.10 qualnames), while the process lives.
+// index when first seen (3.8-3.10 qualnames), while the process lives: at
+// most one rebuild per drain, and a try counts only with a fresh index.
 func (tg *target) renamePending() {
 	if len(tg.unnamed) == 0 {
 		return
 	}
-	tg.qixBuilt = time.Time{} // a miss is pending: allow a rebuild now
+	rebuilt := tg.rebuildIndex()
 	var still []*codeMeta
 	for _, m := range tg.unnamed {
-		if n, ok := tg.lookupName(m.ptr, m.name); ok {
+		if n, ok := tg.lookupKnown(m.ptr, m.name); ok {
 			if n.Qualname != "" && tg.layout.Minor <= 10 {
 				m.fn.Qualname = n.Qualname
 			}
 			m.fn.Module = n.Module
+		} else if !rebuilt {
+			still = append(still, m)
 		} else if m.tries++; m.tries < maxNameTries {
 			still = append(still, m)
 		}

@@ -78,7 +78,8 @@ type target struct {
 	codes map[codeKey]*codeMeta
 	// qix maps code objects to qualnames and modules from sys.modules.
 	qix      *symbolize.QualnameIndex
-	qixBuilt time.Time
+	qixBuilt time.Time                     // when the last rebuild of qix ended
+	qixCost  time.Duration                 // how long it took
 	runtime  uint64                        // address of _PyRuntime in the process
 	unnamed  []*codeMeta                   // code objects not found in qix yet (retried at drains)
 	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
