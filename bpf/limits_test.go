@@ -89,6 +89,10 @@ func functionOrder(insns asm.Instructions) (map[string]*funcStack, []string) {
 			delete(rel, ins.Dst)
 		}
 	}
+	// The verifier allocates stack in 8-byte slots.
+	for _, f := range funcs {
+		f.stack = roundUp(f.stack, 8)
+	}
 	return funcs, order
 }
 

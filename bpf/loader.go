@@ -51,6 +51,12 @@ const (
 	CfgOldFrames = 1
 	CfgOutcomes  = 2
 
+	// DefaultsUnknown is CodeEvent.Ndefaults when BPF could not read the
+	// function object; MaxKwOnly is how many keyword-only parameters
+	// CodeEvent.Kwdefaults covers.
+	DefaultsUnknown = 0xffffffff
+	MaxKwOnly       = 16
+
 	CallStart   = 1
 	CallResume  = 2
 	CallCreate  = 3

@@ -193,6 +193,7 @@ struct scratch {
 	struct pending_call pending;   /* a new entry of frame_to_call, or a copy of an ended one */
 	struct outcome_key outcome;    /* the outcome being counted */
 	__u64 caller_func;             /* the caller's function object (3.11+), with s->key.caller */
+	__u64 kwmask;                  /* keyword-only parameters with a default, being found */
 };
 
 struct {
@@ -408,6 +409,77 @@ static __always_inline void mark_sent(__u32 pid, __u32 type, __u64 ptr, __u64 fp
 	bpf_map_update_elem(&seen_to_fingerprint, &k, &fp, BPF_ANY);
 }
 
+#define KWDEFAULTS_UNKNOWN (1ULL << 63)
+#define KWDEFAULTS_SCAN 8
+
+/* Is name among the keys of the n dict entries (words words each, the key
+ * at word koff) in the scratch's slots? A global function: verified once,
+ * not once per keyword-only parameter. */
+__attribute__((noinline)) int among_keys(__u64 name, __u32 n, __u32 words_koff /* words << 8 | koff */)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s || !name)
+		return 0;
+	__u64 words = words_koff >> 8, koff = words_koff & 0xff;
+	__u64 *w = (__u64 *)s->slots;
+	for (__u32 e = 0; e < KWDEFAULTS_SCAN; e++) {
+		if (e >= n)
+			break;
+		__u64 at = e * words + koff;
+		OPAQUE(at);
+		if (at >= KWDEFAULTS_SCAN * 3)
+			break;
+		if (w[at] == name)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Which keyword-only parameters have a default: bit j for parameter first+j
+ * of co_varnames (names), when its name is a key of the function's
+ * __kwdefaults__ dict kwd. Parameter names and the dict's keys are the same
+ * interned str objects, so pointers are compared. KWDEFAULTS_UNKNOWN when
+ * the dict is not a small combined table. Read at first sight, while the
+ * frame runs: the function may be gone by the time the daemon could read it.
+ */
+__attribute__((noinline)) __u64 kwdefaults_mask(struct py_config *cfg, __u64 kwd, __u64 names, __u32 first,
+						__u32 nkwonly)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!cfg || !s)
+		return KWDEFAULTS_UNKNOWN;
+	__u64 keys = rd64(kwd + cfg->dict_keys);
+	if (!keys || (cfg->dict_values >= 0 && rd64(kwd + cfg->dict_values)))
+		return KWDEFAULTS_UNKNOWN;
+	__u32 general;
+	__u64 off = dict_entries_offset(cfg, rd64(keys + 8), &general);
+	__u64 n = rd64(keys + (cfg->dict_flavor == DICT_KEYS_38 ? 32 : 24));
+	if (!off || n > KWDEFAULTS_SCAN || nkwonly > MAX_KWONLY)
+		return KWDEFAULTS_UNKNOWN;
+	__u64 words = general ? 3 : 2, koff = general ? 1 : 0;
+	__u64 size = n * words * 8;
+	OPAQUE(size);
+	if (size > KWDEFAULTS_SCAN * 24)
+		return KWDEFAULTS_UNKNOWN;
+	__u64 *w = (__u64 *)s->slots;
+	if (size && bpf_probe_read_user(w, size, (void *)(keys + off)))
+		return KWDEFAULTS_UNKNOWN;
+	/* The mask is built in the scratch, not in a register: a register
+	 * would hold a different known value on each of 2^16 paths, and Linux
+	 * 6.1's verifier would walk them all. */
+	s->kwmask = 0;
+	for (__u32 j = 0; j < MAX_KWONLY; j++) {
+		if (j >= nkwonly)
+			break;
+		if (among_keys(rd64(names + cfg->tuple_items + 8 * (__u64)(first + j)), n, words << 8 | koff))
+			s->kwmask |= 1ULL << j;
+	}
+	return s->kwmask;
+}
+
 __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 funcobj)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
@@ -435,7 +507,6 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	ev->flags = rd32(code + cfg->co_flags);
 	__u32 n = ev->argcount + ev->kwonlyargcount + !!(ev->flags & 0x4) + !!(ev->flags & 0x8);
 	ev->nparams = n;
-	ev->_pad = 0;
 	__u32 sf = 0;
 	ev->filename[0] = 0;
 	ev->name[0] = 0;
@@ -456,6 +527,17 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 			sf |= STR_PARAMS;
 	}
 	ev->str_flags = sf;
+	ev->ndefaults = DEFAULTS_UNKNOWN;
+	ev->kwdefaults = 0;
+	if (funcobj && cfg->fn_code >= 0 && rd64(funcobj + cfg->fn_code) == code) {
+		__u64 defs = rd64(funcobj + cfg->fn_defaults);
+		__u64 kwd = rd64(funcobj + cfg->fn_kwdefaults);
+		__u64 mask = kwd ? kwdefaults_mask(cfg, kwd, names, ev->argcount, ev->kwonlyargcount) : 0;
+		if (!(mask & KWDEFAULTS_UNKNOWN)) {
+			ev->ndefaults = defs ? (__u32)rd64(defs + cfg->ob_size) : 0;
+			ev->kwdefaults = mask;
+		}
+	}
 	bpf_ringbuf_submit(ev, 0);
 	mark_sent(pid, EVENT_CODE, code, fp);
 	return 0;

@@ -38,7 +38,8 @@ type recapiCodeEvent struct {
 	Flags           uint32
 	Nparams         uint32
 	StrFlags        uint32
-	Pad             uint32
+	Ndefaults       uint32
+	Kwdefaults      uint64
 	Filename        [256]int8
 	Name            [128]int8
 	Qualname        [128]int8
@@ -160,6 +161,10 @@ type recapiPyConfig struct {
 	DictValues         int32
 	ExtendedArg        uint32
 	RetConstOps        uint32
+	FnCode             int32
+	FnDefaults         int32
+	FnKwdefaults       int32
+	PadFn              int32
 	_                  [4]byte
 	InterpHead         uint64
 	Interp             uint64
@@ -195,6 +200,7 @@ type recapiScratch struct {
 	Pending    recapiPendingCall
 	Outcome    recapiOutcomeKey
 	CallerFunc uint64
+	Kwmask     uint64
 }
 
 type recapiSeenKey struct {

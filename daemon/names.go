@@ -78,6 +78,9 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	c.FrStacktop = int32(l.Frame_stacktop)
 	c.FrState = int32(l.Frame_state)
 	c.DictValues = int32(l.PyDictObject_ma_values)
+	c.FnCode = int32(l.PyFunctionObject_func_code)
+	c.FnDefaults = int32(l.PyFunctionObject_func_defaults)
+	c.FnKwdefaults = int32(l.PyFunctionObject_func_kwdefaults)
 	c.ExtendedArg = uint32(l.ExtendedArgOpcode)
 	for i, op := range l.ReturnConstOpcodes {
 		if i < 4 {
@@ -118,54 +121,27 @@ func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
 		}
 	}
 	m := tg.meta(e.Hdr.Ptr, ci, partial)
-	m.defaults = readDefaults(tg, e.Funcobj, e.Hdr.Ptr, ci)
+	m.defaults = defaultsOf(e, ci)
 	return m
 }
 
-// readDefaults says which parameters have a default, from the function
-// object the code was seen running in: the last len(__defaults__)
-// positional parameters, and the keyword-only ones named in
-// __kwdefaults__. nil means unknown (3.8-3.10 frames do not reference their
-// function, or the process is gone).
-func readDefaults(tg *target, funcobj, code uint64, ci symbolize.CodeInfo) []bool {
-	l := tg.layout
-	if funcobj == 0 || l.PyFunctionObject_func_defaults <= 0 {
+// defaultsOf says which parameters have a default, from what BPF read of
+// the function object the code was first seen running in, while it ran: the
+// last len(__defaults__) positional parameters, and the keyword-only ones
+// named in __kwdefaults__. nil means unknown (3.8-3.10 frames do not
+// reference their function; an unusual __kwdefaults__).
+func defaultsOf(e *bpf.CodeEvent, ci symbolize.CodeInfo) []bool {
+	if e.Ndefaults == bpf.DefaultsUnknown || int(e.Ndefaults) > ci.ArgCount || ci.KwOnlyArgCount > bpf.MaxKwOnly {
 		return nil
 	}
-	if c, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_code)); err != nil || c != code {
-		return nil
-	}
-	npos := 0
-	if defs, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_defaults)); err != nil {
-		return nil
-	} else if defs != 0 {
-		n, err := tg.mem.U64(defs + uint64(l.PyVarObject_ob_size))
-		if err != nil || n > uint64(ci.ArgCount) {
-			return nil
-		}
-		npos = int(n)
-	}
-	kw := map[string]bool{}
-	if kwd, err := tg.mem.U64(funcobj + uint64(l.PyFunctionObject_func_kwdefaults)); err != nil {
-		return nil
-	} else if kwd != 0 {
-		items, err := symbolize.DictItems(tg.mem, l, kwd)
-		if err != nil {
-			return nil
-		}
-		for _, it := range items {
-			if name, err := symbolize.ReadPyString(tg.mem, l, it.Key); err == nil {
-				kw[name] = true
-			}
-		}
-	}
+	npos := int(e.Ndefaults)
 	out := make([]bool, ci.NParams())
 	for i := range out {
 		switch {
 		case i < ci.ArgCount:
 			out[i] = i >= ci.ArgCount-npos
-		case i < ci.ArgCount+ci.KwOnlyArgCount && i < len(ci.ParamNames):
-			out[i] = kw[ci.ParamNames[i]]
+		case i < ci.ArgCount+ci.KwOnlyArgCount:
+			out[i] = e.Kwdefaults&(1<<(i-ci.ArgCount)) != 0
 		}
 	}
 	return out

@@ -96,6 +96,10 @@ struct py_config {
 	__s32 dict_values;   /* PyDictObject.ma_values */
 	__u32 extended_arg;  /* opcode of EXTENDED_ARG */
 	__u32 ret_const_ops; /* up to 4 RETURN_CONST-family opcodes, low byte first */
+	__s32 fn_code;       /* PyFunctionObject.func_code */
+	__s32 fn_defaults;   /* PyFunctionObject.func_defaults: a tuple, or NULL */
+	__s32 fn_kwdefaults; /* PyFunctionObject.func_kwdefaults: a dict, or NULL */
+	__s32 _pad_fn;
 	__u64 interp_head; /* address of _PyRuntime.interpreters.head */
 	__u64 interp;      /* the main interpreter, filled in by BPF once it exists */
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
@@ -193,6 +197,12 @@ struct sig_event {
 #define STR_TP_NAME 16
 #define STR_MODULE 32
 
+/* code_event.ndefaults when the function object could not be read (3.8-3.10
+ * frames do not reference theirs). */
+#define DEFAULTS_UNKNOWN 0xffffffff
+/* Keyword-only parameters whose defaults are read: the bits of kwdefaults. */
+#define MAX_KWONLY 16
+
 struct code_event {
 	struct event_header hdr;
 	__u64 funcobj; /* the function object of the frame it was seen in (3.11+), for its defaults */
@@ -203,7 +213,8 @@ struct code_event {
 	__u32 flags;
 	__u32 nparams;
 	__u32 str_flags;
-	__u32 _pad;
+	__u32 ndefaults; /* positional parameters with a default, len(__defaults__); DEFAULTS_UNKNOWN if not read */
+	__u64 kwdefaults; /* bit i: keyword-only parameter i has a default (in __kwdefaults__) */
 	char filename[FILE_LEN];
 	char name[NAME_LEN];
 	char qualname[NAME_LEN];
