@@ -361,7 +361,9 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay's, not a fresh tmpfs: the checkout under test may
+# live there (CI clones into a folder of its choosing), and writes land in
+# the overlay's tmpfs anyway.
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot$guest_out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot$guest_out ||
