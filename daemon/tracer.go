@@ -52,6 +52,9 @@ type Tracer struct {
 	// swept are calls that were still waiting for their end when their
 	// outcome window closed, for the next Drain to count.
 	swept []bpf.CallKey
+	// pendingFull is the pending_map_full stat at the last refresh of the
+	// windows of --returns always.
+	pendingFull uint64
 }
 
 // OutcomePolicy says when the outcome probes (returns, yields, raises) are
@@ -400,11 +403,20 @@ func (t *Tracer) sweep(pid uint32) {
 	}
 }
 
-// alwaysRefresh is how often --returns always empties the pending-call map.
-const alwaysRefresh = time.Minute
-
 // steerWindows applies the outcome policy after a drain. Called with t.mu held.
 func (t *Tracer) steerWindows(now time.Time) {
+	// --returns always: BPF keeps ended calls' entries in the pending-call
+	// map for reuse, and entries of frames no call reuses (freed
+	// generators) stay. A short close and reopen of the window clears them,
+	// but every call running across it (main, the module body) and every
+	// call starting during it ends unseen: so only once the map has filled.
+	refresh := false
+	if t.policy.Mode == "always" {
+		if st, err := t.objs.Stats(); err == nil && st["pending_map_full"] > t.pendingFull {
+			t.pendingFull = st["pending_map_full"]
+			refresh = true
+		}
+	}
 	for _, tg := range t.targets {
 		if len(tg.outcomeProbes) == 0 || tg.exited || len(tg.links) == 0 {
 			continue
@@ -415,10 +427,7 @@ func (t *Tracer) steerWindows(now time.Time) {
 			t.closeWindow(tg)
 			continue
 		}
-		if t.policy.Mode == "always" && tg.outcomesOn && now.Sub(tg.windowStart) >= alwaysRefresh {
-			// BPF keeps ended calls' entries for reuse; entries of frames
-			// no call reuses (freed generators) are cleared by a short
-			// close and reopen.
+		if refresh && tg.outcomesOn {
 			t.closeWindow(tg)
 			if err := t.openWindow(tg); err != nil {
 				t.log.Warn("reopen outcome window", "pid", tg.pid, "err", err)

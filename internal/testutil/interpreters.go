@@ -36,7 +36,11 @@ func (i Interpreter) Command(args ...string) []string {
 }
 
 // Stage makes testdata/REL available to the interpreter and returns its
-// path as the interpreter sees it: the repository path, or a copy inside Root.
+// path as the interpreter sees it: the repository path, or a copy inside
+// Root. Each copy goes into a directory of its own, removed when the test
+// ends: test roots are shared by every test run on the machine, and a copy
+// rewritten in place while another run's interpreter reads it would be
+// read truncated.
 func (i Interpreter) Stage(t testing.TB, rel string) string {
 	t.Helper()
 	src := filepath.Join(RepoRoot(t), "testdata", rel)
@@ -47,14 +51,22 @@ func (i Interpreter) Stage(t testing.TB, rel string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inRoot := filepath.Join("/recapi-test", rel)
-	if err := os.MkdirAll(filepath.Dir(i.Root+inRoot), 0o755); err != nil {
+	dir, err := os.MkdirTemp(i.Root+"/tmp", "recapi-stage")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(i.Root+inRoot, b, 0o644); err != nil {
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return inRoot
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path[len(i.Root):]
 }
 
 // TempFile returns a fresh file name the interpreter can write, as it sees
