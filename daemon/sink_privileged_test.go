@@ -27,19 +27,31 @@ import (
 // url holds them.
 func storeCalls(t *testing.T, url, file, qualname string) uint64 {
 	t.Helper()
+	n, err := readStoreCalls(url, file, qualname)
+	require.NoError(t, err)
+	return n
+}
+
+// readStoreCalls is storeCalls for a condition of require.Eventually, which
+// runs on another goroutine.
+func readStoreCalls(url, file, qualname string) (uint64, error) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	defer st.Close()
 	es, err := st.Filter(ctx, store.Query{QualnamePrefix: qualname})
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	var n uint64
 	for _, e := range es {
 		if e.Record.Function.File == file && e.Record.Function.Qualname == qualname {
 			n += e.Record.Calls
 		}
 	}
-	return n
+	return n, nil
 }
 
 type attachResult struct {
@@ -80,11 +92,15 @@ func TestSIGKILLLosesAtMostOneFlushInterval(t *testing.T) {
 	// and then more of them. (SQLite lets several processes open the file.)
 	var first, last uint64
 	require.Eventually(t, func() bool {
-		last = storeCalls(t, url, script, "before")
-		if first == 0 {
-			first = last
+		n, err := readStoreCalls(url, script, "before")
+		if err != nil || n == 0 {
+			return false
 		}
-		return first > 0 && last > first
+		if first == 0 {
+			first = n
+		}
+		last = n
+		return last > first
 	}, 60*time.Second, 100*time.Millisecond, "the store did not take two flushes:\n%s", se.String())
 	require.NoError(t, d.Process.Signal(syscall.SIGKILL))
 	require.NoError(t, os.WriteFile(trigger, nil, 0o644))
