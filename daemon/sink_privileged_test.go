@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/store"
@@ -61,22 +62,26 @@ type attachResult struct {
 
 // SIGKILL loses at most one flush interval: recapid adds what it counted to
 // the store every flush interval while the workload runs, and a kill loses
-// none of what was added, only the calls counted since. The test waits
-// until the store has taken two flushes of a running loop, kills recapid,
-// and checks that the store still holds at least what it held before the
-// kill and never more than the workload made. (It once converted the lag
-// into seconds at the workload's average call rate and bounded that: on a
-// busy machine that measured how late recapid got to run, not what a kill
-// loses.)
+// only the calls counted since the last flush. Both halves are checked on
+// the workload's own clock, not at an average call rate (a loop that is
+// itself descheduled on a busy machine has none): the workload logs
+// (CLOCK_MONOTONIC, calls so far) at every batch, and every call it had made
+// one flush plus one drain interval before the kill, with room for a busy
+// scheduler, must be in the store afterwards. The store must also keep all
+// it held before the kill, and never hold more than the workload made.
 func TestSIGKILLLosesAtMostOneFlushInterval(t *testing.T) {
 	testutil.RequireBPF(t)
 	script := workload(t, "attach.py")
 	dir := t.TempDir()
 	trigger := filepath.Join(dir, "go")
+	progress := filepath.Join(dir, "progress")
 	url := "sqlite:" + filepath.Join(dir, "recapi.db")
 	const flush, interval = time.Second, 100 * time.Millisecond
+	// How late a flush may land on a machine with every core busy (timer
+	// and scheduler latency, the SQLite commit): half an interval again.
+	const late = (flush + interval) / 2
 	d := exec.Command(recapidBin, "--store", url, "--flush-interval", flush.String(), "--interval", interval.String(),
-		"--summary=false", "--", testutil.DebianPython, script, trigger, "1000", "120")
+		"--summary=false", "--", testutil.DebianPython, script, trigger, "1000", "120", progress)
 	stdout, err := d.StdoutPipe()
 	require.NoError(t, err)
 	var se bytes.Buffer
@@ -102,6 +107,10 @@ func TestSIGKILLLosesAtMostOneFlushInterval(t *testing.T) {
 		last = n
 		return last > first
 	}, 60*time.Second, 100*time.Millisecond, "the store did not take two flushes:\n%s", se.String())
+	// Kill part way through the next interval, where a flush's worth of
+	// calls is at stake.
+	time.Sleep(flush * 7 / 10)
+	killedAt := monotonicNow(t)
 	require.NoError(t, d.Process.Signal(syscall.SIGKILL))
 	require.NoError(t, os.WriteFile(trigger, nil, 0o644))
 
@@ -114,10 +123,42 @@ func TestSIGKILLLosesAtMostOneFlushInterval(t *testing.T) {
 	require.NoError(t, json.Unmarshal(bytes.TrimSpace(rest), &res), "%s", rest)
 
 	stored := storeCalls(t, url, script, "before")
-	t.Logf("workload made %d calls; the store held %d and then %d before the kill, %d after", res.Before, first, last, stored)
+	due := callsMadeBy(t, progress, killedAt-flush-interval-late)
+	t.Logf("workload made %d calls; the store held %d and then %d before the kill, %d after; %d were made %v before the kill",
+		res.Before, first, last, stored, due, flush+interval+late)
 	assert.LessOrEqual(t, stored, res.Before, "never more than the workload made")
 	assert.GreaterOrEqual(t, stored, last, "the kill lost calls the store had taken")
+	assert.Positive(t, due, "the progress log reaches back %v before the kill", flush+interval+late)
+	assert.GreaterOrEqual(t, stored, due, "lost calls made more than one flush interval before the kill")
 	assert.Zero(t, storeCalls(t, url, script, "after"), "nothing after the kill")
+}
+
+// monotonicNow reads CLOCK_MONOTONIC, the clock of Python's time.monotonic.
+func monotonicNow(t *testing.T) time.Duration {
+	t.Helper()
+	var ts unix.Timespec
+	require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+	return time.Duration(ts.Nano())
+}
+
+// callsMadeBy reads attach.py's progress log ("<seconds> <calls>" lines on
+// CLOCK_MONOTONIC) and returns the calls made by time at, 0 if none.
+func callsMadeBy(t *testing.T, path string, at time.Duration) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var calls uint64
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var sec float64
+		var n uint64
+		_, err := fmt.Sscanf(l, "%f %d", &sec, &n)
+		require.NoError(t, err, "progress line %q", l)
+		if time.Duration(sec*float64(time.Second)) > at {
+			break
+		}
+		calls = n
+	}
+	return calls
 }
 
 // SIGTERM flushes everything: with flushes far apart, the final one holds
