@@ -142,6 +142,9 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	if cfg.Duration > 0 {
 		timeout = time.After(cfg.Duration)
 	}
+	// Every count goes from the tracer to the sink through d: it drains
+	// every --interval, before each flush or snapshot, and once at exit.
+	d := &drainer{src: tracer, out: out, log: log}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	var flushC <-chan time.Time // store flushes and rotating snapshots
@@ -155,15 +158,13 @@ loop:
 	for {
 		select {
 		case <-tick.C:
-			if err := tracer.Drain(); err != nil {
-				log.Warn("drain", "err", err)
-			}
+			d.drain()
 			if child == nil && len(tracer.Alive()) == 0 {
 				log.Info("every traced process has exited")
 				break loop
 			}
 		case <-flushC:
-			out.tick(tracer)
+			d.tick()
 		case code = <-exited:
 			exited = nil
 			break loop
@@ -186,9 +187,7 @@ loop:
 	t0 = ph.since("run", running)
 	tracer.DetachAll()
 	t0 = ph.since("detach", t0)
-	if err := tracer.Drain(); err != nil {
-		log.Warn("final drain", "err", err)
-	}
+	d.drain()
 	t0 = ph.since("drain", t0)
 	host, _ := os.Hostname()
 	snap := tracer.Snapshot(host)

@@ -36,17 +36,54 @@ type recordAdder interface {
 	Close() error
 }
 
-// recordSource is the part of *Tracer the sink reads.
-type recordSource interface {
-	Drain() error
+// snapshotter is the part of *Tracer the sink reads: everything recorded so
+// far, for snapshots.
+type snapshotter interface {
 	Snapshot(host string) *aggregate.Snapshot
 }
 
+// recordSource is the part of *Tracer a drainer reads.
+type recordSource interface {
+	snapshotter
+	Drain() ([]aggregate.Record, error)
+}
+
+// drainer is the only caller of Drain while recapid traces: every
+// interval's counts Drain returns go to the sink, whichever timer asked for
+// them, so the sink sees each count once.
+type drainer struct {
+	src recordSource
+	out *sink
+	log *slog.Logger
+}
+
+// drain hands the counts made since the last drain to the sink. A drain
+// that fails part way returns what it read before the error: that goes to
+// the sink too.
+func (d *drainer) drain() {
+	recs, err := d.src.Drain()
+	if err != nil {
+		d.log.Warn("drain", "err", err)
+	}
+	d.out.add(recs)
+}
+
+// tick drains and then flushes or writes a snapshot, when one is due, so
+// that both hold the counts up to now rather than up to the last drain.
+func (d *drainer) tick() {
+	if !d.out.due() {
+		return
+	}
+	d.drain()
+	d.out.tick(d.src)
+}
+
 // sink sends what recapid records to a store every flush interval and
-// writes rotating snapshots. The tracer keeps running totals; the sink
-// remembers the totals it has stored and sends only the difference, so a
-// count is added to the store once, and a failed flush is simply retried
-// with a larger difference.
+// writes rotating snapshots. It is given each drain's counts (deltas, never
+// totals) and keeps them until a flush adds them to the store, merged by
+// key: a failed flush keeps them, later drains add to them, and the next
+// attempt adds them all at once, so each count reaches the store (or a
+// spill file) exactly once. Snapshots hold the tracer's totals.
 type sink struct {
 	log   *slog.Logger
 	host  string
@@ -56,7 +93,7 @@ type sink struct {
 	store    recordAdder // nil: no store
 	url      string      // redacted, for logs
 	interval time.Duration
-	flushed  map[string]counted // store.Key -> totals already stored (or spilled)
+	pending  *aggregate.Aggregator // counts drained and not yet stored (nor spilled)
 	fails    int
 	lastTry  time.Time
 	retryAt  time.Time
@@ -69,11 +106,6 @@ type sink struct {
 	lastSnap  time.Time
 }
 
-type counted struct {
-	calls, resumptions uint64
-	partial            bool
-}
-
 // newSink opens the store cfg names (if any) and prepares the snapshot
 // directory.
 func newSink(cfg *Config, log *slog.Logger) (*sink, error) {
@@ -84,7 +116,7 @@ func newSink(cfg *Config, log *slog.Logger) (*sink, error) {
 		now:       time.Now,
 		sleep:     time.Sleep,
 		interval:  cfg.FlushInterval,
-		flushed:   map[string]counted{},
+		pending:   aggregate.NewAggregator(),
 		backlog:   maxBacklog,
 		spillDir:  cfg.SnapshotDir,
 		snapDir:   cfg.SnapshotDir,
@@ -131,71 +163,58 @@ func (s *sink) period() time.Duration {
 	return p
 }
 
-// tick drains src and flushes or writes a snapshot when one is due.
-func (s *sink) tick(src recordSource) {
-	now := s.now()
-	flush := s.store != nil && !now.Before(s.lastTry.Add(s.interval)) && !now.Before(s.retryAt)
-	snap := s.snapDir != "" && s.snapEvery > 0 && !now.Before(s.lastSnap.Add(s.snapEvery))
-	if !flush && !snap {
+// add takes the counts of one drain, to be stored at the next flush.
+func (s *sink) add(recs []aggregate.Record) {
+	if s.store == nil {
 		return
 	}
-	if err := src.Drain(); err != nil {
-		s.log.Warn("drain", "err", err)
+	for i := range recs {
+		s.pending.Add(recs[i])
 	}
-	sn := src.Snapshot(s.host)
+}
+
+// dueNow says whether a flush and whether a snapshot are due.
+func (s *sink) dueNow() (flush, snap bool) {
+	now := s.now()
+	flush = s.store != nil && !now.Before(s.lastTry.Add(s.interval)) && !now.Before(s.retryAt)
+	snap = s.snapDir != "" && s.snapEvery > 0 && !now.Before(s.lastSnap.Add(s.snapEvery))
+	return flush, snap
+}
+
+// due says whether tick has anything to do.
+func (s *sink) due() bool {
+	flush, snap := s.dueNow()
+	return flush || snap
+}
+
+// tick flushes the counts given so far, or writes a snapshot of src, when
+// one is due.
+func (s *sink) tick(src snapshotter) {
+	flush, snap := s.dueNow()
 	if flush {
-		s.flush(sn.Records, false)
+		s.flush(false)
 	}
 	if snap {
-		s.lastSnap = now
-		if err := s.writeSnapshot(sn); err != nil {
+		s.lastSnap = s.now()
+		if err := s.writeSnapshot(src.Snapshot(s.host)); err != nil {
 			s.log.Warn("write snapshot; will try again at the next one", "err", err)
 		}
 	}
 }
 
-// delta returns what recs hold beyond what was stored, and their keys.
-func (s *sink) delta(recs []aggregate.Record) ([]aggregate.Record, []string) {
-	var out []aggregate.Record
-	var keys []string
-	for _, r := range recs {
-		k := store.Key(&r)
-		done := s.flushed[k]
-		if r.Calls == done.calls && r.Resumptions == done.resumptions && r.Partial == done.partial {
-			continue
-		}
-		d := r
-		d.Calls -= done.calls
-		d.Resumptions -= done.resumptions
-		out = append(out, d)
-		keys = append(keys, k)
-	}
-	return out, keys
-}
-
-func (s *sink) markFlushed(recs []aggregate.Record, keys []string) {
-	for i, r := range recs {
-		c := s.flushed[keys[i]]
-		c.calls += r.Calls
-		c.resumptions += r.Resumptions
-		c.partial = c.partial || r.Partial
-		s.flushed[keys[i]] = c
-	}
-}
-
-// flush sends the counts in recs (running totals) that are not stored yet.
-// On failure it backs off (1 s, doubling up to maxBackoff) and keeps the
-// counts for the next attempt; when more than the backlog limit wait, or
-// when final, they go to a snapshot file instead. It returns an error only
-// when counts could be saved nowhere.
-func (s *sink) flush(recs []aggregate.Record, final bool) error {
+// flush adds the pending counts to the store. On failure it backs off
+// (1 s, doubling up to maxBackoff) and keeps the counts for the next
+// attempt; when more than the backlog limit wait, or when final, they go to
+// a snapshot file instead. It returns an error only when counts could be
+// saved nowhere.
+func (s *sink) flush(final bool) error {
 	now := s.now()
 	s.lastTry = now
-	d, keys := s.delta(recs)
-	if len(d) == 0 {
+	if s.pending.Len() == 0 {
 		s.fails = 0
 		return nil
 	}
+	d := s.pending.Records()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	err := s.store.Add(ctx, d, now)
 	cancel()
@@ -204,7 +223,7 @@ func (s *sink) flush(recs []aggregate.Record, final bool) error {
 			s.log.Info("store is back", "store", s.url, "failed_attempts", s.fails, "records", len(d))
 		}
 		s.fails, s.retryAt = 0, time.Time{}
-		s.markFlushed(d, keys)
+		s.pending = aggregate.NewAggregator()
 		return nil
 	}
 	s.fails++
@@ -220,7 +239,7 @@ func (s *sink) flush(recs []aggregate.Record, final bool) error {
 		s.log.Error("counts the store did not take could not be written to a file either; keeping them in memory", "err", serr, "waiting_records", len(d))
 		return fmt.Errorf("save %d records: store: %w; file: %w", len(d), err, serr)
 	}
-	s.markFlushed(d, keys)
+	s.pending = aggregate.NewAggregator()
 	s.log.Error("the store did not take these counts: wrote them to a file instead; load them with recapi import", "path", path, "records", len(d), "store", s.url)
 	return nil
 }
@@ -274,9 +293,9 @@ func (s *sink) writeSnapshot(sn *aggregate.Snapshot) error {
 	return errors.Join(errs...)
 }
 
-// close flushes the final counts, retrying a failing store a few times
-// before writing them to a file, writes the last snapshot and closes the
-// store. sn is everything recorded, after the final drain.
+// close flushes the counts not stored yet, retrying a failing store a few
+// times before writing them to a file, writes the last snapshot and closes
+// the store. Call it after the final drain; sn is everything recorded.
 func (s *sink) close(sn *aggregate.Snapshot) error {
 	var errs []error
 	if s.snapDir != "" {
@@ -286,8 +305,9 @@ func (s *sink) close(sn *aggregate.Snapshot) error {
 	}
 	if s.store != nil {
 		var err error
+		n := s.pending.Len()
 		for attempt := 1; attempt <= finalAttempts; attempt++ {
-			if err = s.flush(sn.Records, attempt == finalAttempts); err == nil && s.fails == 0 {
+			if err = s.flush(attempt == finalAttempts); err == nil && s.fails == 0 {
 				break
 			}
 			if attempt < finalAttempts {
@@ -296,8 +316,8 @@ func (s *sink) close(sn *aggregate.Snapshot) error {
 		}
 		if err != nil {
 			errs = append(errs, err)
-		} else {
-			s.log.Info("flushed to store", "store", s.url, "records", len(sn.Records))
+		} else if s.fails == 0 {
+			s.log.Info("flushed to store", "store", s.url, "records", n)
 		}
 		if cerr := s.store.Close(); cerr != nil {
 			errs = append(errs, fmt.Errorf("close store %s: %w", s.url, cerr))

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/store"
 )
@@ -219,4 +220,95 @@ func TestTwoDaemonsOnePostgresStore(t *testing.T) {
 	}
 	assert.Equal(t, uint64(counts[0]+counts[1]), storeCalls(t, url, script, "target"))
 	assert.Equal(t, uint64(2), storeCalls(t, url, script, "run"))
+}
+
+// raisesAndCreates runs for about two seconds, many flush intervals: each
+// batch makes calls that return, calls that raise, and generators that are
+// created and never started.
+const raisesAndCreates = `import time
+
+
+def risky(i):
+    if i % 2:
+        raise ValueError(i)
+    return i
+
+
+def numbers(n):
+    yield n
+
+
+def main():
+    end = time.monotonic() + 2
+    made = []
+    while time.monotonic() < end:
+        for i in range(100):
+            try:
+                risky(i)
+            except ValueError:
+                pass
+            made.append(numbers(i))
+        time.sleep(0.01)
+
+
+main()
+`
+
+// storedCounts maps the key of each record (store.Key) to its counts.
+func storedCounts(recs []aggregate.Record) map[string]string {
+	out := map[string]string{}
+	for i := range recs {
+		r := &recs[i]
+		out[store.Key(r)] = fmt.Sprintf("calls %d resumptions %d raised %d created %d partial %v",
+			r.Calls, r.Resumptions, r.Raised, r.Created, r.Partial)
+	}
+	return out
+}
+
+// The store ends up with the counts of the snapshot written at exit (the
+// tracer's totals), each count once, after many flushes of a workload that
+// raises and creates generators it never starts.
+func TestStoreHoldsTheSnapshotsCounts(t *testing.T) {
+	testutil.RequireBPF(t)
+	stores := []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{name: "sqlite", url: func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "recapi.db") }},
+		{name: "postgres", url: func(t *testing.T) string { return testutil.PostgresDatabase(t, testutil.Postgres(t)) }},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			url := st.url(t)
+			dir := t.TempDir()
+			script := filepath.Join(dir, "raises.py")
+			require.NoError(t, os.WriteFile(script, []byte(raisesAndCreates), 0o644))
+			out := filepath.Join(dir, "run.recapi.zst")
+			d := exec.Command(recapidBin, "--store", url, "-o", out, "--flush-interval", "200ms", "--interval", "50ms",
+				"--returns", "always", "--summary=false", "--", testutil.DebianPython, script)
+			var se bytes.Buffer
+			d.Stderr = &se
+			require.NoError(t, d.Run(), "recapid:\n%s", se.String())
+			snap, err := aggregate.ReadFile(out)
+			require.NoError(t, err)
+
+			ctx := context.Background()
+			s, err := store.Open(ctx, url)
+			require.NoError(t, err)
+			defer s.Close()
+			es, err := s.Filter(ctx, store.Query{})
+			require.NoError(t, err)
+			assert.Equal(t, storedCounts(snap.Records), storedCounts(store.Records(es)), "recapid:\n%s", se.String())
+
+			var raised, created uint64
+			for _, r := range snap.Records {
+				if r.Function.File == script {
+					raised += r.Raised
+					created += r.Created
+				}
+			}
+			assert.Positive(t, raised, "the workload raised")
+			assert.Positive(t, created, "the workload created generators")
+		})
+	}
 }

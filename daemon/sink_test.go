@@ -40,20 +40,33 @@ func (f *fakeStore) Add(_ context.Context, recs []aggregate.Record, _ time.Time)
 
 func (f *fakeStore) Close() error { f.closed = true; return nil }
 
-// fakeSource is a tracer whose running totals the test sets.
+// fakeSource is a tracer whose counts the test makes: Drain returns those
+// made since the last Drain and adds them to the totals Snapshot returns.
 type fakeSource struct {
-	agg    *aggregate.Aggregator
+	agg    *aggregate.Aggregator // totals
+	delta  []aggregate.Record    // made since the last Drain
 	drains int
 }
 
-func (f *fakeSource) Drain() error { f.drains++; return nil }
+func (f *fakeSource) Drain() ([]aggregate.Record, error) {
+	f.drains++
+	d := f.delta
+	f.delta = nil
+	for _, r := range d {
+		f.agg.Add(r)
+	}
+	return d, nil
+}
+
 func (f *fakeSource) Snapshot(host string) *aggregate.Snapshot {
 	return &aggregate.Snapshot{Header: aggregate.Header{Host: host, Mode: aggregate.ModeExact}, Records: f.agg.Records()}
 }
 
 func (f *fakeSource) call(qualname string, n uint64) {
-	f.agg.Add(aggregate.Record{Function: aggregate.Function{Module: "m", Qualname: qualname}, Calls: n, Python: "3.11"})
+	f.add(aggregate.Record{Function: aggregate.Function{Module: "m", Qualname: qualname}, Calls: n, Python: "3.11"})
 }
+
+func (f *fakeSource) add(recs ...aggregate.Record) { f.delta = append(f.delta, recs...) }
 
 type clock struct{ t time.Time }
 
@@ -68,7 +81,7 @@ func newTestSink(t *testing.T, st *fakeStore) (*sink, *clock) {
 		now:      c.now,
 		sleep:    func(time.Duration) {},
 		interval: 5 * time.Second,
-		flushed:  map[string]counted{},
+		pending:  aggregate.NewAggregator(),
 		backlog:  maxBacklog,
 		spillDir: t.TempDir(),
 		snapKeep: 12,
@@ -82,32 +95,40 @@ func newTestSink(t *testing.T, st *fakeStore) (*sink, *clock) {
 	return s, c
 }
 
+func newTestDrainer(s *sink, src *fakeSource) *drainer {
+	return &drainer{src: src, out: s, log: s.log}
+}
+
 func TestSinkSendsDeltas(t *testing.T) {
 	st := &fakeStore{}
 	s, c := newTestSink(t, st)
 	src := &fakeSource{agg: aggregate.NewAggregator()}
+	d := newTestDrainer(s, src)
 
 	src.call("f", 10)
-	s.tick(src) // not due yet
+	d.tick() // not due yet
 	assert.Equal(t, 0, st.adds)
 	assert.Equal(t, 0, src.drains, "no drain when nothing is due")
 
 	c.advance(5 * time.Second)
-	s.tick(src)
+	d.tick()
 	assert.Equal(t, map[string]uint64{"f": 10}, st.totals)
 	assert.Equal(t, 1, src.drains, "drained right before the flush")
 
 	src.call("f", 5)
+	c.advance(time.Second)
+	d.drain() // the drain loop, between two flushes
 	src.call("g", 1)
-	c.advance(5 * time.Second)
-	s.tick(src)
+	c.advance(4 * time.Second)
+	d.tick()
 	assert.Equal(t, map[string]uint64{"f": 15, "g": 1}, st.totals, "only the difference is added")
 
 	c.advance(5 * time.Second)
-	s.tick(src)
+	d.tick()
 	assert.Equal(t, 2, st.adds, "nothing new, nothing sent")
 
 	src.call("g", 2)
+	d.drain() // the final drain
 	require.NoError(t, s.close(src.Snapshot("h")))
 	assert.Equal(t, map[string]uint64{"f": 15, "g": 3}, st.totals, "the final counts are flushed at close")
 	assert.True(t, st.closed)
@@ -117,6 +138,7 @@ func TestSinkRetriesWithBackoff(t *testing.T) {
 	st := &fakeStore{}
 	s, c := newTestSink(t, st)
 	src := &fakeSource{agg: aggregate.NewAggregator()}
+	d := newTestDrainer(s, src)
 	st.fail = errors.New("connection refused")
 
 	src.call("f", 1)
@@ -125,7 +147,7 @@ func TestSinkRetriesWithBackoff(t *testing.T) {
 	for range 40 {
 		c.advance(time.Second)
 		before := s.fails
-		s.tick(src)
+		d.tick()
 		if s.fails != before {
 			tries = append(tries, c.t.Sub(start))
 		}
@@ -138,7 +160,7 @@ func TestSinkRetriesWithBackoff(t *testing.T) {
 
 	st.fail = nil
 	c.advance(time.Minute)
-	s.tick(src)
+	d.tick()
 	assert.Equal(t, map[string]uint64{"f": 41}, st.totals, "everything recorded while the store was down arrives once")
 	assert.Equal(t, 0, s.fails)
 }
@@ -148,10 +170,11 @@ func TestSinkSpillsPastBacklog(t *testing.T) {
 	s, c := newTestSink(t, st)
 	s.backlog = 1
 	src := &fakeSource{agg: aggregate.NewAggregator()}
+	d := newTestDrainer(s, src)
 	src.call("f", 3)
 	src.call("g", 4)
 	c.advance(5 * time.Second)
-	s.tick(src)
+	d.tick()
 
 	files, err := filepath.Glob(filepath.Join(s.spillDir, "recapi-unflushed-*.recapi.zst"))
 	require.NoError(t, err)
@@ -164,7 +187,7 @@ func TestSinkSpillsPastBacklog(t *testing.T) {
 	st.fail = nil
 	src.call("f", 1)
 	c.advance(time.Minute)
-	s.tick(src)
+	d.tick()
 	assert.Equal(t, map[string]uint64{"f": 1}, st.totals)
 }
 
@@ -172,7 +195,9 @@ func TestSinkFinalFlushFallsBackToFile(t *testing.T) {
 	st := &fakeStore{fail: errors.New("connection refused")}
 	s, _ := newTestSink(t, st)
 	src := &fakeSource{agg: aggregate.NewAggregator()}
+	d := newTestDrainer(s, src)
 	src.call("f", 7)
+	d.drain()
 	require.NoError(t, s.close(src.Snapshot("h")), "saved to a file: not an error")
 	files, _ := filepath.Glob(filepath.Join(s.spillDir, "recapi-unflushed-*.recapi.zst"))
 	require.Len(t, files, 1)
@@ -181,6 +206,8 @@ func TestSinkFinalFlushFallsBackToFile(t *testing.T) {
 	st2 := &fakeStore{fail: errors.New("connection refused")}
 	s2, _ := newTestSink(t, st2)
 	s2.spillDir = filepath.Join(t.TempDir(), "missing")
+	src.call("f", 7)
+	newTestDrainer(s2, src).drain()
 	err := s2.close(src.Snapshot("h"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "connection refused")
@@ -192,12 +219,14 @@ func TestSinkRotatesSnapshots(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(s.snapDir, "recapi-unflushed-x.recapi.zst"), nil, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(s.snapDir, "other.txt"), nil, 0o644))
 	src := &fakeSource{agg: aggregate.NewAggregator()}
+	d := newTestDrainer(s, src)
 	for i := range 5 {
 		src.call("f", 1)
 		c.advance(time.Minute)
-		s.tick(src)
+		d.tick()
 		assert.Equal(t, i+1, src.drains)
 	}
+	assert.Zero(t, s.pending.Len(), "without a store, no counts wait for one")
 	ents, err := os.ReadDir(s.snapDir)
 	require.NoError(t, err)
 	var names []string

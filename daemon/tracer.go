@@ -24,6 +24,13 @@ type recordReader interface {
 	Close() error
 }
 
+// countMaps is the part of *bpf.Objects that Drain reads counts from.
+type countMaps interface {
+	SwapCounts(running bool) error
+	DrainCounts(fn func(k *bpf.CallKey, n uint64)) error
+	DrainOutcomes(fn func(k *bpf.OutcomeKey, n uint64)) error
+}
+
 // Tracer owns the loaded BPF objects, the traced processes and what is known
 // about their code objects and types. Pointers never leave it: Drain turns
 // kernel counts into named aggregate.Records.
@@ -35,11 +42,13 @@ type Tracer struct {
 	// everything that was in the ring buffer when Flush was called.
 	caughtUp   chan struct{}
 	readerDone chan struct{}
+	// counts is where Drain reads counts: objs, or a fake in tests.
+	counts countMaps
 
 	mu      sync.Mutex
 	targets map[uint32]*target
-	agg     *aggregate.Aggregator
-	stats   map[string]uint64 // daemon-side counters, merged into the snapshot header
+	agg     *aggregate.Aggregator // the totals of every Drain, for Snapshot
+	stats   map[string]uint64     // daemon-side counters, merged into the snapshot header
 	policy  OutcomePolicy
 	// phases, while set, records how long Attach's steps take.
 	phases *phases
@@ -148,6 +157,7 @@ func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 	t := &Tracer{
 		log:        log,
 		objs:       objs,
+		counts:     objs,
 		rd:         rd,
 		caughtUp:   make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
@@ -536,22 +546,37 @@ func (t *Tracer) Alive() []int {
 	return out
 }
 
-// Drain moves the counts made since the last Drain into the aggregate.
-func (t *Tracer) Drain() error {
+// Drain moves the counts made since the last Drain out of the kernel maps
+// and returns them as named records, one per key: the counts of this
+// interval only, never totals. It also adds them to the totals Snapshot
+// returns. When it fails part way, it returns what it had read with the
+// error.
+func (t *Tracer) Drain() ([]aggregate.Record, error) {
 	t.mu.Lock()
 	running := !t.detached
 	t.mu.Unlock()
-	if err := t.objs.SwapCounts(running); err != nil {
-		return err
+	if err := t.counts.SwapCounts(running); err != nil {
+		return nil, err
 	}
 	// Every event for a key in the drained map was submitted before the swap.
 	t.catchUp()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delta := aggregate.NewAggregator()
+	err := t.drainInto(delta)
+	recs := delta.Records()
+	for i := range recs {
+		t.agg.Add(recs[i])
+	}
+	return recs, err
+}
+
+// drainInto adds the drained counts to delta. Called with t.mu held.
+func (t *Tracer) drainInto(delta *aggregate.Aggregator) error {
 	for _, tg := range t.targets {
 		tg.renamePending()
 	}
-	err := t.objs.DrainCounts(func(k *bpf.CallKey, n uint64) {
+	err := t.counts.DrainCounts(func(k *bpf.CallKey, n uint64) {
 		tg := t.targets[k.Pid]
 		if tg == nil {
 			t.stats["counts_of_unknown_pid"] += n
@@ -570,25 +595,25 @@ func (t *Tracer) Drain() error {
 			t.log.Debug("count", "pid", k.Pid, "kind", k.Kind, "code", fmt.Sprintf("%#x", k.Code), "caller", fmt.Sprintf("%#x", k.Caller),
 				"nparams", k.Nparams, "sig", fmt.Sprintf("%#x", k.Sig), "n", n, "function", rec.Function.Qualname)
 		}
-		t.agg.Add(rec)
+		delta.Add(rec)
 	})
 	if err != nil {
 		return err
 	}
-	if err := t.objs.DrainOutcomes(func(k *bpf.OutcomeKey, n uint64) {
+	if err := t.counts.DrainOutcomes(func(k *bpf.OutcomeKey, n uint64) {
 		tg := t.targets[k.Call.Pid]
 		if tg == nil {
 			t.stats["counts_of_unknown_pid"] += n
 			return
 		}
-		t.agg.Add(t.outcomeRecord(tg, k, n))
+		delta.Add(t.outcomeRecord(tg, k, n))
 	}); err != nil {
 		return err
 	}
 	for i := range t.swept {
 		k := &bpf.OutcomeKey{Call: t.swept[i], Outcome: bpf.OutcomeUnseen}
 		if tg := t.targets[k.Call.Pid]; tg != nil {
-			t.agg.Add(t.outcomeRecord(tg, k, 1))
+			delta.Add(t.outcomeRecord(tg, k, 1))
 		}
 	}
 	t.swept = nil
@@ -679,7 +704,7 @@ func (t *Tracer) handle(ev bpf.Event) {
 	}
 }
 
-// Snapshot returns everything recorded so far.
+// Snapshot returns everything recorded so far: the totals of every Drain.
 func (t *Tracer) Snapshot(host string) *aggregate.Snapshot {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -168,6 +168,26 @@ func contract(t *testing.T, newURL opener) {
 		assert.Equal(t, want.Records(), got.Records())
 	})
 
+	t.Run("every count adds up over adds", func(t *testing.T) {
+		// recapid adds each flush interval's counts: three Adds of +1 of
+		// every count store 3 of each, and a record that only counts
+		// created generators is stored.
+		s := open(t, newURL(t))
+		all := rec("app.gen", "numbers", 1, "builtins.int")
+		all.CodeKind, all.Returns, all.Resumptions, all.Raised, all.Created = aggregate.CodeGenerator, nil, 1, 1, 1
+		created := rec("app.gen", "numbers", 0, "builtins.str")
+		created.CodeKind, created.Returns, created.Created = aggregate.CodeGenerator, nil, 1
+		for i := range 3 {
+			require.NoError(t, s.Add(ctx, []aggregate.Record{all, created}, t0.Add(time.Duration(i)*time.Second)))
+		}
+		es, err := s.Filter(ctx, store.Query{})
+		require.NoError(t, err)
+		wantAll, wantCreated := all, created
+		wantAll.Calls, wantAll.Resumptions, wantAll.Raised, wantAll.Created = 3, 3, 3, 3
+		wantCreated.Created = 3
+		assert.ElementsMatch(t, []aggregate.Record{wantAll, wantCreated}, store.Records(es))
+	})
+
 	t.Run("nil and empty params are one key", func(t *testing.T) {
 		s := open(t, newURL(t))
 		a := rec("m", "f", 1)

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/bpf"
+)
+
+// fakeCounts are the kernel's count maps: what BPF counts goes into the
+// active maps, SwapCounts makes them the ones DrainCounts and DrainOutcomes
+// read and clear.
+type fakeCounts struct {
+	calls, drainedCalls       map[bpf.CallKey]uint64
+	outcomes, drainedOutcomes map[bpf.OutcomeKey]uint64
+}
+
+func newFakeCounts() *fakeCounts {
+	return &fakeCounts{calls: map[bpf.CallKey]uint64{}, outcomes: map[bpf.OutcomeKey]uint64{}}
+}
+
+func (f *fakeCounts) SwapCounts(bool) error {
+	f.drainedCalls, f.calls = f.calls, map[bpf.CallKey]uint64{}
+	f.drainedOutcomes, f.outcomes = f.outcomes, map[bpf.OutcomeKey]uint64{}
+	return nil
+}
+
+func (f *fakeCounts) DrainCounts(fn func(k *bpf.CallKey, n uint64)) error {
+	for k, n := range f.drainedCalls {
+		fn(&k, n)
+	}
+	f.drainedCalls = nil
+	return nil
+}
+
+func (f *fakeCounts) DrainOutcomes(fn func(k *bpf.OutcomeKey, n uint64)) error {
+	for k, n := range f.drainedOutcomes {
+		fn(&k, n)
+	}
+	f.drainedOutcomes = nil
+	return nil
+}
+
+// caughtUpReader is an event reader with no events: Flush answers at once.
+type caughtUpReader struct{ caughtUp chan struct{} }
+
+func (r *caughtUpReader) ReadInto(*ringbuf.Record) error { return ringbuf.ErrClosed }
+func (r *caughtUpReader) Flush() error                   { r.caughtUp <- struct{}{}; return nil }
+func (r *caughtUpReader) Close() error                   { return nil }
+
+// TestDrainReturnsTheIntervalsCounts drains three intervals of the same
+// kernel counts (calls counted at their start, a call that raised, a
+// generator created and never started, a call whose end went unseen): each
+// Drain returns that interval's counts and no more, and the tracer keeps the
+// totals for Snapshot.
+func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
+	const pid = 42
+	counts := newFakeCounts()
+	tr := &Tracer{
+		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		counts:     counts,
+		caughtUp:   make(chan struct{}, 1),
+		readerDone: make(chan struct{}),
+		targets:    map[uint32]*target{},
+		agg:        aggregate.NewAggregator(),
+		stats:      map[string]uint64{},
+		policy:     OutcomePolicy{Mode: "off"},
+	}
+	tr.rd = &caughtUpReader{caughtUp: tr.caughtUp}
+	fn := func(q, kind string) *codeMeta {
+		return &codeMeta{name: q, kind: kind, fn: aggregate.Function{Module: "app", Qualname: q, File: "/src/app.py", Line: 1}}
+	}
+	tr.targets[pid] = &target{
+		pid:    pid,
+		python: "3.12",
+		codes: map[codeKey]*codeMeta{
+			{0x10, 1}: fn("main", ""),
+			{0x20, 2}: fn("add", ""),
+			{0x30, 3}: fn("risky", ""),
+			{0x40, 4}: fn("numbers", aggregate.CodeGenerator),
+		},
+		shapes: map[shapeID]struct{}{},
+	}
+	call := func(code, fp uint64, kind uint8) bpf.CallKey {
+		return bpf.CallKey{Pid: pid, Kind: kind, Code: code, CodeFp: fp, Caller: 0x10, CallerFp: 1}
+	}
+	add, risky, created := call(0x20, 2, bpf.CallStart), call(0x30, 3, bpf.CallStart), call(0x40, 4, bpf.CallCreate)
+	riskyPending := risky
+	riskyPending.Kind |= bpf.CallPending
+	// One interval: two calls of add, a call of risky that raised (counted
+	// at its end, from the outcome map), a generator created.
+	interval := func() {
+		counts.calls[add] += 2
+		counts.calls[riskyPending]++
+		counts.outcomes[bpf.OutcomeKey{Call: risky, Outcome: bpf.OutcomeRaised}]++
+		counts.calls[created]++
+	}
+	caller := &aggregate.Function{Module: "app", Qualname: "main", File: "/src/app.py", Line: 1}
+	rec := func(q, kind string, calls, raised, created uint64) aggregate.Record {
+		return aggregate.Record{Function: aggregate.Function{Module: "app", Qualname: q, File: "/src/app.py", Line: 1}, Caller: caller,
+			CodeKind: kind, Calls: calls, Raised: raised, Created: created, Python: "3.12"}
+	}
+	for i := range 3 {
+		interval()
+		adds := uint64(2)
+		if i == 1 {
+			// A call of add that was still waiting for its end when its
+			// outcome window closed: counted once, as ended unseen (same
+			// key: no return type).
+			tr.swept = append(tr.swept, add)
+			adds++
+		}
+		got, err := tr.Drain()
+		require.NoError(t, err)
+		want := []aggregate.Record{rec("add", "", adds, 0, 0), rec("risky", "", 1, 1, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 1)}
+		assert.Equal(t, lines(want), lines(got), "drain %d returns its interval's counts", i+1)
+	}
+	got, err := tr.Drain()
+	require.NoError(t, err)
+	assert.Empty(t, got, "nothing counted, nothing returned")
+
+	totals := []aggregate.Record{rec("add", "", 7, 0, 0), rec("risky", "", 3, 3, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 3)}
+	assert.Equal(t, lines(totals), lines(tr.agg.Records()), "the totals, for snapshots and the summary")
+}
