@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -44,83 +45,136 @@ type ValueEvent struct {
 	Nodes   []uint64
 }
 
-// Constants mirrored from include/events.h.
+// Constants of include/events.h, from the Go constants bpf2go generates for
+// its enums, converted to the types of the struct fields they meet.
 const (
-	MaxParams = 64
-
-	CfgOldFrames = 1
-	CfgOutcomes  = 2
-
+	MaxParams     = int(recapiLimitsMAX_PARAMS)
+	NodesPerValue = int(recapiLimitsNODES_PER_VALUE)
+	MaxElems      = uint64(recapiLimitsMAX_ELEMS) // elements sampled per container: the low byte of a NodeHdr node
+	// MaxKwOnly is how many keyword-only parameters CodeEvent.Kwdefaults
+	// covers.
+	MaxKwOnly = int(recapiLimitsMAX_KWONLY)
 	// DefaultsUnknown is CodeEvent.Ndefaults when BPF could not read the
-	// function object; MaxKwOnly is how many keyword-only parameters
-	// CodeEvent.Kwdefaults covers.
-	DefaultsUnknown = 0xffffffff
-	MaxKwOnly       = 16
+	// function object.
+	DefaultsUnknown = uint32(recapiCodeDefaultsDEFAULTS_UNKNOWN)
 
-	CallStart   = 1
-	CallResume  = 2
-	CallCreate  = 3
-	CallPending = 0x80
+	CfgOldFrames = uint32(recapiCfgFlagsCFG_OLD_FRAMES)
+	CfgOutcomes  = uint32(recapiCfgFlagsCFG_OUTCOMES)
 
-	EventSig   = 1
-	EventCode  = 2
-	EventType  = 3
-	EventValue = 4
+	CallStart   = uint8(recapiCallKindCALL_START)
+	CallResume  = uint8(recapiCallKindCALL_RESUME)
+	CallCreate  = uint8(recapiCallKindCALL_CREATE)
+	CallPending = uint8(recapiCallKindCALL_PENDING)
 
-	OutcomeReturned = 1
-	OutcomeYielded  = 2
-	OutcomeRaised   = 3
-	OutcomeUnseen   = 4
+	EventSig   = uint32(recapiEventTypeEVENT_SIG)
+	EventCode  = uint32(recapiEventTypeEVENT_CODE)
+	EventType  = uint32(recapiEventTypeEVENT_TYPE)
+	EventValue = uint32(recapiEventTypeEVENT_VALUE)
 
-	NodesPerValue  = 24
-	MaxElems       = 8
-	NodeHdr        = 0x100
-	NodeLongTuple  = 0x200
-	NodeUnexpanded = 0x300
+	OutcomeReturned = uint8(recapiOutcomeOUTCOME_RETURNED)
+	OutcomeYielded  = uint8(recapiOutcomeOUTCOME_YIELDED)
+	OutcomeRaised   = uint8(recapiOutcomeOUTCOME_RAISED)
+	OutcomeUnseen   = uint8(recapiOutcomeOUTCOME_UNSEEN)
 
-	StrFilename = 1
-	StrName     = 2
-	StrQualname = 4
-	StrParams   = 8
-	StrTpName   = 16
-	StrModule   = 32
+	NodeHdr        = uint64(recapiNodeHdrNODE_HDR)
+	NodeLongTuple  = uint64(recapiNodeHdrNODE_LONG_TUPLE)
+	NodeUnexpanded = uint64(recapiNodeHdrNODE_UNEXPANDED)
 
-	DictKeys38  = 1
-	DictKeys311 = 2
+	StrFilename = uint32(recapiStrFlagsSTR_FILENAME)
+	StrName     = uint32(recapiStrFlagsSTR_NAME)
+	StrQualname = uint32(recapiStrFlagsSTR_QUALNAME)
+	StrParams   = uint32(recapiStrFlagsSTR_PARAMS)
+	StrTpName   = uint32(recapiStrFlagsSTR_TP_NAME)
+	StrModule   = uint32(recapiStrFlagsSTR_MODULE)
+
+	DictKeys38  = uint32(recapiDictFlavorDICT_KEYS_38)
+	DictKeys311 = uint32(recapiDictFlavorDICT_KEYS_311)
 )
 
-// StatNames names the per-CPU counters of the stats map, by index.
-var StatNames = []string{
-	"hits_without_config", "frames_unreadable", "code_unreadable",
-	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys", "resumes_run_again",
-	"pending_map_full", "outcomes_map_full", "ends_without_return", "returns_of_uncounted_frames",
+// ContainerType indexes PyConfig.ContainerTypes (enum container_type).
+type ContainerType = recapiContainerType
+
+// The builtin containers whose elements are sampled.
+const (
+	ContainerList      = recapiContainerTypeCT_LIST
+	ContainerTuple     = recapiContainerTypeCT_TUPLE
+	ContainerDict      = recapiContainerTypeCT_DICT
+	ContainerSet       = recapiContainerTypeCT_SET
+	ContainerFrozenSet = recapiContainerTypeCT_FROZENSET
+	ContainerCount     = recapiContainerTypeCT_COUNT
+)
+
+// StatIndex indexes the per-CPU counters of the stats map (enum stat_index).
+type StatIndex = recapiStatIndex
+
+// StatCount is the number of counters in the stats map.
+const StatCount = recapiStatIndexSTAT_MAX
+
+// StatNames names the per-CPU counters of the stats map, by index: the keys
+// of Stats, which snapshots keep, so they never change.
+var StatNames = [StatCount]string{
+	recapiStatIndexSTAT_NO_CONFIG:          "hits_without_config",
+	recapiStatIndexSTAT_NO_FRAME:           "frames_unreadable",
+	recapiStatIndexSTAT_NO_CODE:            "code_unreadable",
+	recapiStatIndexSTAT_INSTR_UNKNOWN:      "resume_oparg_unknown",
+	recapiStatIndexSTAT_COUNTS_FULL:        "counts_map_full",
+	recapiStatIndexSTAT_EVENTS_LOST:        "events_lost",
+	recapiStatIndexSTAT_TRUNCATED:          "params_truncated",
+	recapiStatIndexSTAT_NEW_KEYS:           "new_keys",
+	recapiStatIndexSTAT_REEXECUTED:         "resumes_run_again",
+	recapiStatIndexSTAT_PENDING_FULL:       "pending_map_full",
+	recapiStatIndexSTAT_OUTCOMES_FULL:      "outcomes_map_full",
+	recapiStatIndexSTAT_STALE_PENDING:      "ends_without_return",
+	recapiStatIndexSTAT_RETURN_OTHER_FRAME: "returns_of_uncounted_frames",
 }
 
-// How a probe point is used: the low byte of its attach cookie.
+// ProbeKind says how a probe point is used: the low byte of its attach
+// cookie (enum probe_kind).
+type ProbeKind = recapiProbeKind
+
+// How a probe point is used.
 const (
-	ProbeCall        = uint64(recapiProbeKindPROBE_CALL)
-	ProbeCreate      = uint64(recapiProbeKindPROBE_CREATE)
-	ProbeReturnValue = uint64(recapiProbeKindPROBE_RETURN_VALUE)
-	ProbeReturnConst = uint64(recapiProbeKindPROBE_RETURN_CONST)
+	ProbeCall        = recapiProbeKindPROBE_CALL
+	ProbeCreate      = recapiProbeKindPROBE_CREATE
+	ProbeReturnValue = recapiProbeKindPROBE_RETURN_VALUE
+	ProbeReturnConst = recapiProbeKindPROBE_RETURN_CONST
 	// ProbeEvalReturn marks the eval-loop uretprobe (3.8-3.10) for
 	// AttachOutcome; its program knows what it is without a cookie.
-	ProbeEvalReturn = uint64(recapiProbeKindPROBE_EVAL_RETURN)
+	ProbeEvalReturn = recapiProbeKindPROBE_EVAL_RETURN
 )
 
-// Registers that can hold the frame, numbered as symbolize.Reg.
+// FrameReg is the register that holds the frame at a probe point: the
+// second byte of its attach cookie (enum frame_reg).
+type FrameReg = recapiFrameReg
+
+// Registers that can hold the frame, and the ones cookie checks for.
 const (
-	RegRAX = uint8(recapiFrameRegREG_RAX)
-	RegRSP = uint8(recapiFrameRegREG_RSP)
-	RegR15 = uint8(recapiFrameRegREG_R15)
+	RegNone = recapiFrameRegREG_NONE
+	RegRAX  = recapiFrameRegREG_RAX
+	RegRCX  = recapiFrameRegREG_RCX
+	RegRDX  = recapiFrameRegREG_RDX
+	RegRBX  = recapiFrameRegREG_RBX
+	RegRSP  = recapiFrameRegREG_RSP
+	RegRBP  = recapiFrameRegREG_RBP
+	RegRSI  = recapiFrameRegREG_RSI
+	RegRDI  = recapiFrameRegREG_RDI
+	RegR8   = recapiFrameRegREG_R8
+	RegR9   = recapiFrameRegREG_R9
+	RegR10  = recapiFrameRegREG_R10
+	RegR11  = recapiFrameRegREG_R11
+	RegR12  = recapiFrameRegREG_R12
+	RegR13  = recapiFrameRegREG_R13
+	RegR14  = recapiFrameRegREG_R14
+	RegR15  = recapiFrameRegREG_R15
 )
 
 // cookie tells a program how its probe point is used and which register
-// holds the frame there (COOKIE_PROBE, COOKIE_REG in include/events.h).
-func cookie(how uint64, frameReg uint8) (uint64, error) {
+// holds the frame there (enum cookie_layout in include/events.h).
+func cookie(how ProbeKind, frameReg FrameReg) (uint64, error) {
 	if frameReg < RegRAX || frameReg > RegR15 || frameReg == RegRSP {
 		return 0, fmt.Errorf("no BPF program reads the frame from register %d", frameReg)
 	}
-	return how | uint64(frameReg)<<8, nil
+	return uint64(how) | uint64(frameReg)<<recapiCookieLayoutCOOKIE_REG_SHIFT, nil
 }
 
 // The programs of the object, one per kind of probe point. Each reads the
@@ -315,7 +369,7 @@ func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 
 // progFor names the program that runs at probe points used as how (a
 // ProbeCall, ProbeCreate, ProbeReturnValue, ... constant).
-func progFor(how uint64) string {
+func progFor(how ProbeKind) string {
 	switch how {
 	case ProbeCall, ProbeCreate:
 		return progCall
@@ -330,7 +384,7 @@ func progFor(how uint64) string {
 // them while the caller does other work, and verifies different programs
 // concurrently. The attach that needs a program waits for its load and
 // reports its error.
-func (o *Objects) Prepare(hows ...uint64) {
+func (o *Objects) Prepare(hows ...ProbeKind) {
 	for _, how := range hows {
 		name := progFor(how)
 		if l, mine := o.claim(name); mine {
@@ -407,10 +461,10 @@ type Probe struct {
 	// ProbeReturnValue or ProbeReturnConst at a bytecode handler, or
 	// ProbeEvalReturn for the uretprobe on the eval loop (3.8-3.10), whose
 	// FileOffset is the function's entry.
-	How uint64
+	How ProbeKind
 	// FrameReg is the register that holds the frame at a bytecode
-	// handler's point, numbered as symbolize.Reg.
-	FrameReg uint8
+	// handler's point.
+	FrameReg FrameReg
 }
 
 // Attach attaches the programs of probes, all in the executable or library
@@ -734,17 +788,22 @@ func CString(b []int8) string {
 
 // decodeValueEvent decodes a sig_event sent with only the nodes of its values.
 func decodeValueEvent(raw []byte) (*ValueEvent, error) {
-	const head = 24 + 8 // event_header, nparams, _pad
+	// The layout of struct sig_event, up to its nodes.
+	const (
+		hdrSize = int(unsafe.Sizeof(recapiEventHeader{}))
+		nparams = int(unsafe.Offsetof(recapiSigEvent{}.Nparams))
+		head    = int(unsafe.Offsetof(recapiSigEvent{}.Nodes))
+	)
 	if len(raw) < head {
 		return nil, fmt.Errorf("decode value event: %d bytes is shorter than its header", len(raw))
 	}
 	v := &ValueEvent{}
-	if err := binary.Read(bytes.NewReader(raw[:24]), binary.LittleEndian, &v.Hdr); err != nil {
+	if err := binary.Read(bytes.NewReader(raw[:hdrSize]), binary.LittleEndian, &v.Hdr); err != nil {
 		return nil, fmt.Errorf("decode value event header: %w", err)
 	}
-	v.Nparams = binary.LittleEndian.Uint32(raw[24:])
+	v.Nparams = binary.LittleEndian.Uint32(raw[nparams:])
 	n := int(v.Nparams) * NodesPerValue
-	if v.Nparams > MaxParams || len(raw) < head+8*n {
+	if int(v.Nparams) > MaxParams || len(raw) < head+8*n {
 		return nil, fmt.Errorf("decode value event: %d bytes cannot hold %d values", len(raw), v.Nparams)
 	}
 	v.Nodes = make([]uint64, n)

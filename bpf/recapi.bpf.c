@@ -46,9 +46,26 @@ const struct type_event *unused_type_event __attribute__((unused));
 const struct sig_event *unused_sig_event __attribute__((unused));
 const struct outcome_key *unused_outcome_key __attribute__((unused));
 const struct pending_call *unused_pending_call __attribute__((unused));
-const enum stat_index *unused_stat_index __attribute__((unused));
-const enum probe_kind *unused_probe_kind __attribute__((unused));
-const enum frame_reg *unused_frame_reg __attribute__((unused));
+
+/* The enums of include/events.h, one field each, so that their BTF is
+ * emitted too, for bpf2go's -type. */
+struct shared_enums {
+	enum limits limits;
+	enum cfg_flags cfg_flags;
+	enum node_hdr node_hdr;
+	enum container_type container_type;
+	enum dict_flavor dict_flavor;
+	enum call_kind call_kind;
+	enum outcome outcome;
+	enum event_type event_type;
+	enum str_flags str_flags;
+	enum code_defaults code_defaults;
+	enum probe_kind probe_kind;
+	enum frame_reg frame_reg;
+	enum cookie_layout cookie_layout;
+	enum stat_index stat_index;
+};
+const struct shared_enums *unused_shared_enums __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

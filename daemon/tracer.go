@@ -168,7 +168,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	returnsOK := b.OutcomeErr == nil
 	// Have the kernel verify the programs this interpreter's probes need
 	// while the rest is set up.
-	hows := []uint64{bpf.ProbeCall}
+	hows := []bpf.ProbeKind{bpf.ProbeCall}
 	for _, pp := range b.OutcomeProbes {
 		if pp.Kind == symbolize.ProbeCreate {
 			hows = append(hows, bpf.ProbeCreate)
@@ -230,7 +230,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	t0 := time.Now()
 	var calls []bpf.Probe
 	for _, pp := range b.Probes {
-		calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCall, FrameReg: uint8(pp.FrameReg)})
+		calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCall, FrameReg: bpf.FrameReg(pp.FrameReg)})
 	}
 	if !returnsOK {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
@@ -238,7 +238,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	for _, pp := range b.OutcomeProbes {
 		if pp.Kind == symbolize.ProbeCreate {
 			// Generator creation: one trap per created object, always on.
-			calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCreate, FrameReg: uint8(pp.FrameReg)})
+			calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCreate, FrameReg: bpf.FrameReg(pp.FrameReg)})
 		} else if returnsOK {
 			tg.outcomeProbes = append(tg.outcomeProbes, pp)
 		}
@@ -280,7 +280,7 @@ func (t *Tracer) logVerified(ph *phases) {
 }
 
 // outcomeCookie is how an outcome probe point is used, for its attach cookie.
-func outcomeCookie(k symbolize.ProbeKind) uint64 {
+func outcomeCookie(k symbolize.ProbeKind) bpf.ProbeKind {
 	switch k {
 	case symbolize.ProbeReturnConst:
 		return bpf.ProbeReturnConst
@@ -295,7 +295,7 @@ func outcomeCookie(k symbolize.ProbeKind) uint64 {
 func (t *Tracer) openWindow(tg *target) error {
 	var probes []bpf.Probe
 	for _, pp := range tg.outcomeProbes {
-		probes = append(probes, bpf.Probe{FileOffset: pp.FileOffset, How: outcomeCookie(pp.Kind), FrameReg: uint8(pp.FrameReg)})
+		probes = append(probes, bpf.Probe{FileOffset: pp.FileOffset, How: outcomeCookie(pp.Kind), FrameReg: bpf.FrameReg(pp.FrameReg)})
 	}
 	links, err := t.objs.Attach(tg.ex, tg.pid, probes)
 	if err != nil {
