@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 	"unsafe"
@@ -177,19 +178,25 @@ func cookie(how ProbeKind, frameReg FrameReg) (uint64, error) {
 	return uint64(how) | uint64(frameReg)<<recapiCookieLayoutCOOKIE_REG_SHIFT, nil
 }
 
-// The programs of the object, one per kind of probe point. Each reads the
-// frame from the register its attach cookie names, so a kernel verifies
-// each once, whatever registers the traced interpreters use.
+// The programs of the object, one per kind of probe point, by the names
+// bpf2go generated. Each reads the frame from the register its attach cookie
+// names, so a kernel verifies each once, whatever registers the traced
+// interpreters use.
 const (
-	progCall       = "on_call"
-	progReturn     = "on_return"
-	progEvalReturn = "on_eval_return"
+	progCall       = recapiProgOnCall
+	progReturn     = recapiProgOnReturn
+	progEvalReturn = recapiProgOnEvalReturn
 )
 
 // Objects are the loaded BPF maps and the programs loaded so far.
 type Objects struct {
 	spec *ebpf.CollectionSpec
-	maps *ebpf.Collection // every map of the spec, no programs
+	// maps are the maps of the object, created once and shared by every
+	// program load.
+	maps recapiMaps
+	// byName holds the same maps by their names in the object, for the
+	// program loads' MapReplacements.
+	byName map[string]*ebpf.Map
 	// btf holds the kernel's BTF for the CO-RE relocations of every
 	// program load, decoded once.
 	btf *btf.Cache
@@ -208,8 +215,6 @@ type Objects struct {
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
-	pidToConfig, callToCount0, callToCount1, activeCounts, stats, events *ebpf.Map
-	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
 	// barrier and barrierInner serve WaitForPrograms.
 	barrier, barrierInner *ebpf.Map
 }
@@ -250,20 +255,17 @@ func LoadMaps() (*Objects, error) {
 	// The programs' CO-RE relocations need the kernel's BTF: read it while
 	// the kernel creates the maps.
 	go func() { _, _ = o.btf.Kernel() }()
-	mapsOnly := spec.Copy()
-	mapsOnly.Programs = nil
 	start := time.Now()
-	if o.maps, err = ebpf.NewCollection(mapsOnly); err != nil {
+	// Only the maps bpf2go lists: no program, and no data section (the
+	// programs use no global variable).
+	if err := spec.LoadAndAssign(&o.maps, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
 			return nil, fmt.Errorf("load BPF maps: %w (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
 		}
 		return nil, fmt.Errorf("load BPF maps: %w", err)
 	}
 	o.mapsTime = time.Since(start)
-	m := o.maps.Maps
-	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
-	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
-	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
+	o.byName = mapsByName(&o.maps)
 	if err := o.newBarrier(); err != nil {
 		o.Close()
 		return nil, err
@@ -317,10 +319,19 @@ func (o *Objects) Close() error {
 			m.Close()
 		}
 	}
-	if o.maps != nil {
-		o.maps.Close()
-	}
+	o.maps.Close()
 	return nil
+}
+
+// mapsByName lists the maps of m by the names their struct tags give, the
+// names of the object's maps.
+func mapsByName(m *recapiMaps) map[string]*ebpf.Map {
+	v := reflect.ValueOf(m).Elem()
+	out := make(map[string]*ebpf.Map, v.NumField())
+	for i := range v.NumField() {
+		out[v.Type().Field(i).Tag.Get("ebpf")] = v.Field(i).Interface().(*ebpf.Map)
+	}
+	return out
 }
 
 // loads returns the program loads started so far.
@@ -337,7 +348,7 @@ func (o *Objects) loads() []*progLoad {
 // SetConfig installs the layout of a traced process. Probes fire for a PID
 // only once it has a config.
 func (o *Objects) SetConfig(pid uint32, c *PyConfig) error {
-	if err := o.pidToConfig.Put(pid, c); err != nil {
+	if err := o.maps.PidToConfig.Put(pid, c); err != nil {
 		return fmt.Errorf("set config of pid %d: %w", pid, err)
 	}
 	return nil
@@ -345,7 +356,7 @@ func (o *Objects) SetConfig(pid uint32, c *PyConfig) error {
 
 // DeleteConfig stops recording a PID (its probes may still fire until detached).
 func (o *Objects) DeleteConfig(pid uint32) error {
-	if err := o.pidToConfig.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := o.maps.PidToConfig.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete config of pid %d: %w", pid, err)
 	}
 	return nil
@@ -356,7 +367,7 @@ func (o *Objects) DeleteConfig(pid uint32) error {
 // detached, so that no call waits for an end no probe will see.
 func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 	var c PyConfig
-	if err := o.pidToConfig.Lookup(pid, &c); err != nil {
+	if err := o.maps.PidToConfig.Lookup(pid, &c); err != nil {
 		return fmt.Errorf("read config of pid %d: %w", pid, err)
 	}
 	if on {
@@ -435,7 +446,7 @@ func (o *Objects) load(name string) (*ebpf.Program, error) {
 	}
 	start := time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
-		MapReplacements: o.maps.Maps,
+		MapReplacements: o.byName,
 		Cache:           o.btf,
 		// The statistics cost the verifier nothing, and a rejection then
 		// comes with the reason.
@@ -580,9 +591,9 @@ func useUprobeMulti() bool {
 // DrainOutcomes calls fn for each key and count of the outcome map that is
 // not active (see SwapCounts), then clears it.
 func (o *Objects) DrainOutcomes(fn func(k *OutcomeKey, n uint64)) error {
-	m := o.outcomeToCount0
+	m := o.maps.OutcomeToCount0
 	if o.active == 0 {
-		m = o.outcomeToCount1
+		m = o.maps.OutcomeToCount1
 	}
 	return drain(m, "outcome counts", fn)
 }
@@ -598,7 +609,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 		found []recapiFrameKey
 		calls []PendingCall
 	)
-	it := o.frameToCall.Iterate()
+	it := o.maps.FrameToCall.Iterate()
 	for it.Next(&k, &v) {
 		if pid == 0 || k.Pid == pid {
 			found = append(found, k)
@@ -610,7 +621,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 		return fmt.Errorf("read pending calls: %w", err)
 	}
 	for i := range found {
-		err := o.frameToCall.Delete(&found[i])
+		err := o.maps.FrameToCall.Delete(&found[i])
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			continue
 		}
@@ -630,7 +641,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 // the caller read the events that belong to the old map's keys in between.
 func (o *Objects) SwapCounts(running bool) error {
 	next := 1 - o.active
-	if err := o.activeCounts.Put(uint32(0), next); err != nil {
+	if err := o.maps.ActiveCounts.Put(uint32(0), next); err != nil {
 		return fmt.Errorf("switch count maps: %w", err)
 	}
 	o.active = next
@@ -645,9 +656,9 @@ func (o *Objects) SwapCounts(running bool) error {
 // DrainCounts calls fn for each key and count of the map that is not active,
 // then clears that map.
 func (o *Objects) DrainCounts(fn func(k *CallKey, n uint64)) error {
-	m := o.callToCount0
+	m := o.maps.CallToCount0
 	if o.active == 0 {
-		m = o.callToCount1
+		m = o.maps.CallToCount1
 	}
 	return drain(m, "call counts", fn)
 }
@@ -710,7 +721,7 @@ func (o *Objects) Stats() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(StatNames))
 	for i, name := range StatNames {
 		var per []uint64
-		if err := o.stats.Lookup(uint32(i), &per); err != nil {
+		if err := o.maps.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, fmt.Errorf("read stat %s: %w", name, err)
 		}
 		var sum uint64
@@ -724,7 +735,7 @@ func (o *Objects) Stats() (map[string]uint64, error) {
 
 // NewEventReader opens the ring buffer of first-sight events.
 func (o *Objects) NewEventReader() (*ringbuf.Reader, error) {
-	r, err := ringbuf.NewReader(o.events)
+	r, err := ringbuf.NewReader(o.maps.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -20,6 +21,33 @@ func TestStatNames(t *testing.T) {
 			t.Errorf("stats %d and %d are both named %q", j, i, name)
 		}
 		seen[name] = StatIndex(i)
+	}
+}
+
+// The maps bpf2go lists are every map of the object but its data sections,
+// which no program uses: each program load gets them all as replacements,
+// and creates no map of its own.
+func TestMapsByName(t *testing.T) {
+	spec, err := loadRecapi()
+	require.NoError(t, err)
+	var want []string
+	for name := range spec.Maps {
+		if !strings.HasPrefix(name, ".") {
+			want = append(want, name)
+		}
+	}
+	var got []string
+	for name, m := range mapsByName(&recapiMaps{}) {
+		got = append(got, name)
+		assert.Nil(t, m)
+	}
+	assert.ElementsMatch(t, want, got)
+	for name, p := range spec.Programs {
+		for _, ins := range p.Instructions {
+			if ref := ins.Reference(); ins.IsLoadFromMap() && strings.HasPrefix(ref, ".") {
+				t.Errorf("program %s uses %s, a data section no program load shares", name, ref)
+			}
+		}
 	}
 }
 
