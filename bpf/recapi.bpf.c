@@ -48,7 +48,8 @@ const struct outcome_key *unused_outcome_key __attribute__((unused));
 const struct pending_call *unused_pending_call __attribute__((unused));
 
 /* The enums of include/events.h, one field each, so that their BTF is
- * emitted too, for bpf2go's -type. */
+ * emitted too: for bpf2go's -type, and for the daemon's tests that tie
+ * them to symbolize's numberings. */
 struct shared_enums {
 	enum limits limits;
 	enum cfg_flags cfg_flags;

@@ -89,7 +89,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	}
 	for i, t := range b.ContainerTypes {
 		if t != 0 {
-			c.ContainerTypes[i] = t + bias
+			c.ContainerTypes[containerTypes[symbolize.ContainerTypeSymbols[i]]] = t + bias
 		}
 	}
 	return c
@@ -586,7 +586,7 @@ func (tg *target) describe(nodes []uint64) (string, bool) {
 		case hdr&^0xff == bpf.NodeHdr && hdr&0xff <= bpf.MaxElems:
 			parts := make([]string, hdr&0xff)
 			for j := range parts {
-				parts[j] = walk(depth+1, kind == ctTuple)
+				parts[j] = walk(depth+1, kind == int(bpf.ContainerTuple))
 			}
 			return tm.name + "[" + strings.Join(parts, ", ") + "]"
 		}
@@ -599,10 +599,8 @@ func (tg *target) describe(nodes []uint64) (string, bool) {
 	return walk(0, false), partial
 }
 
-// ctTuple is the index of tuple in symbolize.ContainerTypeSymbols.
-const ctTuple = 1
-
-// containerKind is the index of tp in the process's container types, or -1.
+// containerKind is the index of tp in the process's container types (a
+// bpf.ContainerType), or -1.
 func (tg *target) containerKind(tp uint64) int {
 	if tp == 0 {
 		return -1

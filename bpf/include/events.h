@@ -50,7 +50,8 @@ enum node_hdr {
 };
 
 /* Indices of py_config.container_types: the builtin containers whose
- * elements are sampled. */
+ * elements are sampled. The daemon maps symbolize's list of their type
+ * symbols onto these by name (daemon/bpfmap.go). */
 enum container_type {
 	CT_LIST = 0,
 	CT_TUPLE = 1,
@@ -270,8 +271,10 @@ enum probe_kind {
 };
 
 /* The register that holds the frame at a probe point: the second byte of
- * its attach cookie. Numbered as x86-64 encodes registers, plus one, the
- * numbering of symbolize.Reg; rsp never holds a frame. */
+ * its attach cookie. Numbered as x86-64 encodes registers, plus one, like
+ * symbolize.Reg (the daemon maps one onto the other by name, in
+ * daemon/bpfmap.go, and its tests check the names); rsp never holds a
+ * frame. */
 enum frame_reg {
 	REG_NONE = 0,
 	REG_RAX = 1,
