@@ -65,6 +65,7 @@ struct shared_enums {
 	enum frame_reg frame_reg;
 	enum cookie_layout cookie_layout;
 	enum stat_index stat_index;
+	enum cpython_flags cpython_flags;
 };
 const struct shared_enums *unused_shared_enums __attribute__((unused));
 
@@ -394,6 +395,13 @@ static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
 	       ((__u64)head32(head, cfg->co_firstlineno) << 48);
 }
 
+/* How many parameters a code object has: positional and keyword-only ones,
+ * *args and **kwargs (as symbolize.CodeInfo.NParams counts them). */
+static __always_inline __u32 code_nparams(__u32 argcount, __u32 kwonlyargcount, __u32 flags)
+{
+	return argcount + kwonlyargcount + !!(flags & CO_VARARGS) + !!(flags & CO_VARKEYWORDS);
+}
+
 /*
  * Copy a str object into dst. Only compact ASCII strings (state bits 5 and 6)
  * are copied here; anything else, or a string longer than dst, returns 1 so
@@ -523,7 +531,7 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	ev->posonlyargcount = rd32(code + cfg->co_posonlyargcount);
 	ev->kwonlyargcount = rd32(code + cfg->co_kwonlyargcount);
 	ev->flags = rd32(code + cfg->co_flags);
-	__u32 n = ev->argcount + ev->kwonlyargcount + !!(ev->flags & 0x4) + !!(ev->flags & 0x8);
+	__u32 n = code_nparams(ev->argcount, ev->kwonlyargcount, ev->flags);
 	ev->nparams = n;
 	__u32 sf = 0;
 	ev->filename[0] = 0;
@@ -684,7 +692,7 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	long n = bpf_probe_read_user_str(ev->tp_name, sizeof(ev->tp_name), (void *)tp_name);
 	if (n < 0 || n >= (long)sizeof(ev->tp_name))
 		sf |= STR_TP_NAME;
-	if (tp_flags & (1 << 9)) { /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
+	if (tp_flags & Py_TPFLAGS_HEAPTYPE) { /* the short tp_name is not enough */
 		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
 			sf |= STR_QUALNAME;
 		if (read_pystr(cfg, type_module(cfg, s, tp), ev->module, sizeof(ev->module)))
@@ -988,8 +996,7 @@ static __always_inline struct code_facts *code_facts(struct py_config *cfg, stru
 	f->globals = globals;
 	f->fp = code_fp(cfg, s->code);
 	f->flags = head32(s->code, cfg->co_flags);
-	f->nparams = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) +
-		     !!(f->flags & 0x4) + !!(f->flags & 0x8);
+	f->nparams = code_nparams(head32(s->code, cfg->co_argcount), head32(s->code, cfg->co_kwonlyargcount), f->flags);
 	f->instr_version = cfg->co_instr_version >= 0 ? head64(s->code, cfg->co_instr_version) : 0;
 	f->consts = head64(s->code, cfg->co_consts);
 	f->nlocalsplus = cfg->co_nlocalsplus >= 0 ? head32(s->code, cfg->co_nlocalsplus) : 0;
@@ -1027,7 +1034,7 @@ static __always_inline int resume_runs_again(struct py_config *cfg, struct code_
 	return 1;
 }
 
-#define CO_RESUMABLE (0x20 | 0x80 | 0x100 | 0x200) /* generator, coroutine, iterable coroutine, async generator */
+#define CO_RESUMABLE (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
 
 /*
  * Is this a fresh start or a generator/coroutine resumption? Code that is not

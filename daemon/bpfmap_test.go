@@ -125,3 +125,18 @@ func TestContainerTypesMatchBPF(t *testing.T) {
 		assert.Equal(t, b.ContainerTypes[i]+0x10, c.ContainerTypes[containerTypes[sym]], sym)
 	}
 }
+
+// The CPython flag bits the BPF programs test are symbolize's.
+func TestCPythonFlagsMatchSymbolize(t *testing.T) {
+	enum := bpfEnum(t, "cpython_flags")
+	want := map[string]uint64{
+		"CO_VARARGS":            symbolize.CO_VARARGS,
+		"CO_VARKEYWORDS":        symbolize.CO_VARKEYWORDS,
+		"CO_GENERATOR":          symbolize.CO_GENERATOR,
+		"CO_COROUTINE":          symbolize.CO_COROUTINE,
+		"CO_ITERABLE_COROUTINE": symbolize.CO_ITERABLE_COROUTINE,
+		"CO_ASYNC_GENERATOR":    symbolize.CO_ASYNC_GENERATOR,
+		"Py_TPFLAGS_HEAPTYPE":   symbolize.Py_TPFLAGS_HEAPTYPE,
+	}
+	assert.Equal(t, want, enum)
+}

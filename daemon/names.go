@@ -442,9 +442,6 @@ func (tg *target) typeName(ptr uint64) typeMeta {
 	return m
 }
 
-// pyTPFlagsTypeSubclass marks types whose instances are classes (type and metaclasses).
-const pyTPFlagsTypeSubclass = 1 << 31
-
 // binding says how a method's first parameter is bound: to an instance of
 // the method's class (self) or to a class (cls). The method's class is the
 // qualname before the last part; "" for functions that are not methods.
@@ -457,7 +454,8 @@ func binding(fn aggregate.Function, first typeMeta) string {
 	if strings.HasSuffix(class, "<locals>") {
 		return ""
 	}
-	if first.flags&pyTPFlagsTypeSubclass != 0 {
+	// Py_TPFLAGS_TYPE_SUBCLASS: instances of type and metaclasses are classes.
+	if first.flags&symbolize.Py_TPFLAGS_TYPE_SUBCLASS != 0 {
 		return aggregate.BindingClass
 	}
 	want := fn.Module + "." + class

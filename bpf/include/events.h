@@ -324,4 +324,20 @@ enum stat_index {
 	STAT_MAX,
 };
 
+/*
+ * CPython's flag bits the programs test. Their Go twins are symbolize's
+ * (CO_VARARGS, Py_TPFLAGS_HEAPTYPE, ...); a daemon test reads this enum from
+ * the object's BTF and checks that both agree. CPython v3.12.0
+ * Include/cpython/code.h, Include/object.h.
+ */
+enum cpython_flags {
+	CO_VARARGS = 0x4,
+	CO_VARKEYWORDS = 0x8,
+	CO_GENERATOR = 0x20,
+	CO_COROUTINE = 0x80,
+	CO_ITERABLE_COROUTINE = 0x100,
+	CO_ASYNC_GENERATOR = 0x200,
+	Py_TPFLAGS_HEAPTYPE = 1 << 9,
+};
+
 #endif
