@@ -162,7 +162,8 @@ func codeFromMemory(tg *target, k codeKey) *codeMeta {
 }
 
 // memCodeFP computes a code object's fingerprint the way the BPF program
-// does (code_fp in recapi.bpf.c).
+// does (code_fp in recapi.bpf.c); TestCodeFingerprintMatchesBPF checks the
+// two against each other.
 func memCodeFP(tg *target, code uint64) (uint64, error) {
 	l := tg.layout
 	filename, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_filename))
