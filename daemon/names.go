@@ -401,7 +401,9 @@ func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
 
 // staticTypeName turns a static type's tp_name into recapi's fully qualified
 // form: builtins have no dot in tp_name ("int"), others carry their module
-// ("collections.OrderedDict").
+// ("collections.OrderedDict"). It is symbolize.ReadTypeName's rule, applied
+// to the tp_name BPF copied; TestStaticTypeNameIsSymbolizes keeps the two
+// alike.
 func staticTypeName(tpName string) string {
 	switch {
 	case tpName == "NoneType":
