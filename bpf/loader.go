@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -44,98 +46,157 @@ type ValueEvent struct {
 	Nodes   []uint64
 }
 
-// Constants mirrored from include/events.h.
+// Constants of include/events.h, from the Go constants bpf2go generates for
+// its enums, converted to the types of the struct fields they meet.
 const (
-	MaxParams = 64
-
-	CfgOldFrames = 1
-	CfgOutcomes  = 2
-
+	MaxParams     = int(recapiLimitsMAX_PARAMS)
+	NodesPerValue = int(recapiLimitsNODES_PER_VALUE)
+	MaxElems      = uint64(recapiLimitsMAX_ELEMS) // elements sampled per container: the low byte of a NodeHdr node
+	// MaxKwOnly is how many keyword-only parameters CodeEvent.Kwdefaults
+	// covers.
+	MaxKwOnly = int(recapiLimitsMAX_KWONLY)
 	// DefaultsUnknown is CodeEvent.Ndefaults when BPF could not read the
-	// function object; MaxKwOnly is how many keyword-only parameters
-	// CodeEvent.Kwdefaults covers.
-	DefaultsUnknown = 0xffffffff
-	MaxKwOnly       = 16
+	// function object.
+	DefaultsUnknown = uint32(recapiCodeDefaultsDEFAULTS_UNKNOWN)
 
-	CallStart   = 1
-	CallResume  = 2
-	CallCreate  = 3
-	CallPending = 0x80
+	CfgOldFrames = uint32(recapiCfgFlagsCFG_OLD_FRAMES)
+	CfgOutcomes  = uint32(recapiCfgFlagsCFG_OUTCOMES)
 
-	EventSig   = 1
-	EventCode  = 2
-	EventType  = 3
-	EventValue = 4
+	CallStart   = uint8(recapiCallKindCALL_START)
+	CallResume  = uint8(recapiCallKindCALL_RESUME)
+	CallCreate  = uint8(recapiCallKindCALL_CREATE)
+	CallPending = uint8(recapiCallKindCALL_PENDING)
 
-	OutcomeReturned = 1
-	OutcomeYielded  = 2
-	OutcomeRaised   = 3
-	OutcomeUnseen   = 4
+	EventSig   = uint32(recapiEventTypeEVENT_SIG)
+	EventCode  = uint32(recapiEventTypeEVENT_CODE)
+	EventType  = uint32(recapiEventTypeEVENT_TYPE)
+	EventValue = uint32(recapiEventTypeEVENT_VALUE)
 
-	NodesPerValue  = 24
-	MaxElems       = 8
-	NodeHdr        = 0x100
-	NodeLongTuple  = 0x200
-	NodeUnexpanded = 0x300
+	OutcomeReturned = uint8(recapiOutcomeOUTCOME_RETURNED)
+	OutcomeYielded  = uint8(recapiOutcomeOUTCOME_YIELDED)
+	OutcomeRaised   = uint8(recapiOutcomeOUTCOME_RAISED)
+	OutcomeUnseen   = uint8(recapiOutcomeOUTCOME_UNSEEN)
 
-	StrFilename = 1
-	StrName     = 2
-	StrQualname = 4
-	StrParams   = 8
-	StrTpName   = 16
-	StrModule   = 32
+	NodeHdr        = uint64(recapiNodeHdrNODE_HDR)
+	NodeLongTuple  = uint64(recapiNodeHdrNODE_LONG_TUPLE)
+	NodeUnexpanded = uint64(recapiNodeHdrNODE_UNEXPANDED)
 
-	DictKeys38  = 1
-	DictKeys311 = 2
+	StrFilename = uint32(recapiStrFlagsSTR_FILENAME)
+	StrName     = uint32(recapiStrFlagsSTR_NAME)
+	StrQualname = uint32(recapiStrFlagsSTR_QUALNAME)
+	StrParams   = uint32(recapiStrFlagsSTR_PARAMS)
+	StrTpName   = uint32(recapiStrFlagsSTR_TP_NAME)
+	StrModule   = uint32(recapiStrFlagsSTR_MODULE)
+
+	DictKeys38  = uint32(recapiDictFlavorDICT_KEYS_38)
+	DictKeys311 = uint32(recapiDictFlavorDICT_KEYS_311)
 )
 
-// StatNames names the per-CPU counters of the stats map, by index.
-var StatNames = []string{
-	"hits_without_config", "frames_unreadable", "code_unreadable",
-	"resume_oparg_unknown", "counts_map_full", "events_lost", "params_truncated", "new_keys", "resumes_run_again",
-	"pending_map_full", "outcomes_map_full", "ends_without_return", "returns_of_uncounted_frames",
+// ContainerType indexes PyConfig.ContainerTypes (enum container_type).
+type ContainerType = recapiContainerType
+
+// The builtin containers whose elements are sampled.
+const (
+	ContainerList      = recapiContainerTypeCT_LIST
+	ContainerTuple     = recapiContainerTypeCT_TUPLE
+	ContainerDict      = recapiContainerTypeCT_DICT
+	ContainerSet       = recapiContainerTypeCT_SET
+	ContainerFrozenSet = recapiContainerTypeCT_FROZENSET
+	ContainerCount     = recapiContainerTypeCT_COUNT
+)
+
+// StatIndex indexes the per-CPU counters of the stats map (enum stat_index).
+type StatIndex = recapiStatIndex
+
+// StatCount is the number of counters in the stats map.
+const StatCount = recapiStatIndexSTAT_MAX
+
+// StatNames names the per-CPU counters of the stats map, by index: the keys
+// of Stats, which snapshots keep, so they never change.
+var StatNames = [StatCount]string{
+	recapiStatIndexSTAT_NO_CONFIG:          "hits_without_config",
+	recapiStatIndexSTAT_NO_FRAME:           "frames_unreadable",
+	recapiStatIndexSTAT_NO_CODE:            "code_unreadable",
+	recapiStatIndexSTAT_INSTR_UNKNOWN:      "resume_oparg_unknown",
+	recapiStatIndexSTAT_COUNTS_FULL:        "counts_map_full",
+	recapiStatIndexSTAT_EVENTS_LOST:        "events_lost",
+	recapiStatIndexSTAT_TRUNCATED:          "params_truncated",
+	recapiStatIndexSTAT_NEW_KEYS:           "new_keys",
+	recapiStatIndexSTAT_REEXECUTED:         "resumes_run_again",
+	recapiStatIndexSTAT_PENDING_FULL:       "pending_map_full",
+	recapiStatIndexSTAT_OUTCOMES_FULL:      "outcomes_map_full",
+	recapiStatIndexSTAT_STALE_PENDING:      "ends_without_return",
+	recapiStatIndexSTAT_RETURN_OTHER_FRAME: "returns_of_uncounted_frames",
 }
 
-// How a probe point is used: the low byte of its attach cookie.
+// ProbeKind says how a probe point is used: the low byte of its attach
+// cookie (enum probe_kind).
+type ProbeKind = recapiProbeKind
+
+// How a probe point is used.
 const (
-	ProbeCall        = uint64(recapiProbeKindPROBE_CALL)
-	ProbeCreate      = uint64(recapiProbeKindPROBE_CREATE)
-	ProbeReturnValue = uint64(recapiProbeKindPROBE_RETURN_VALUE)
-	ProbeReturnConst = uint64(recapiProbeKindPROBE_RETURN_CONST)
+	ProbeCall        = recapiProbeKindPROBE_CALL
+	ProbeCreate      = recapiProbeKindPROBE_CREATE
+	ProbeReturnValue = recapiProbeKindPROBE_RETURN_VALUE
+	ProbeReturnConst = recapiProbeKindPROBE_RETURN_CONST
 	// ProbeEvalReturn marks the eval-loop uretprobe (3.8-3.10) for
 	// AttachOutcome; its program knows what it is without a cookie.
-	ProbeEvalReturn = uint64(recapiProbeKindPROBE_EVAL_RETURN)
+	ProbeEvalReturn = recapiProbeKindPROBE_EVAL_RETURN
 )
 
-// Registers that can hold the frame, numbered as symbolize.Reg.
+// FrameReg is the register that holds the frame at a probe point: the
+// second byte of its attach cookie (enum frame_reg).
+type FrameReg = recapiFrameReg
+
+// Registers that can hold the frame, and the ones cookie checks for.
 const (
-	RegRAX = uint8(recapiFrameRegREG_RAX)
-	RegRSP = uint8(recapiFrameRegREG_RSP)
-	RegR15 = uint8(recapiFrameRegREG_R15)
+	RegNone = recapiFrameRegREG_NONE
+	RegRAX  = recapiFrameRegREG_RAX
+	RegRCX  = recapiFrameRegREG_RCX
+	RegRDX  = recapiFrameRegREG_RDX
+	RegRBX  = recapiFrameRegREG_RBX
+	RegRSP  = recapiFrameRegREG_RSP
+	RegRBP  = recapiFrameRegREG_RBP
+	RegRSI  = recapiFrameRegREG_RSI
+	RegRDI  = recapiFrameRegREG_RDI
+	RegR8   = recapiFrameRegREG_R8
+	RegR9   = recapiFrameRegREG_R9
+	RegR10  = recapiFrameRegREG_R10
+	RegR11  = recapiFrameRegREG_R11
+	RegR12  = recapiFrameRegREG_R12
+	RegR13  = recapiFrameRegREG_R13
+	RegR14  = recapiFrameRegREG_R14
+	RegR15  = recapiFrameRegREG_R15
 )
 
 // cookie tells a program how its probe point is used and which register
-// holds the frame there (COOKIE_PROBE, COOKIE_REG in include/events.h).
-func cookie(how uint64, frameReg uint8) (uint64, error) {
+// holds the frame there (enum cookie_layout in include/events.h).
+func cookie(how ProbeKind, frameReg FrameReg) (uint64, error) {
 	if frameReg < RegRAX || frameReg > RegR15 || frameReg == RegRSP {
 		return 0, fmt.Errorf("no BPF program reads the frame from register %d", frameReg)
 	}
-	return how | uint64(frameReg)<<8, nil
+	return uint64(how) | uint64(frameReg)<<recapiCookieLayoutCOOKIE_REG_SHIFT, nil
 }
 
-// The programs of the object, one per kind of probe point. Each reads the
-// frame from the register its attach cookie names, so a kernel verifies
-// each once, whatever registers the traced interpreters use.
+// The programs of the object, one per kind of probe point, by the names
+// bpf2go generated. Each reads the frame from the register its attach cookie
+// names, so a kernel verifies each once, whatever registers the traced
+// interpreters use.
 const (
-	progCall       = "on_call"
-	progReturn     = "on_return"
-	progEvalReturn = "on_eval_return"
+	progCall       = recapiProgOnCall
+	progReturn     = recapiProgOnReturn
+	progEvalReturn = recapiProgOnEvalReturn
 )
 
 // Objects are the loaded BPF maps and the programs loaded so far.
 type Objects struct {
 	spec *ebpf.CollectionSpec
-	maps *ebpf.Collection // every map of the spec, no programs
+	// maps are the maps of the object, created once and shared by every
+	// program load.
+	maps recapiMaps
+	// byName holds the same maps by their names in the object, for the
+	// program loads' MapReplacements.
+	byName map[string]*ebpf.Map
 	// btf holds the kernel's BTF for the CO-RE relocations of every
 	// program load, decoded once.
 	btf *btf.Cache
@@ -154,8 +215,6 @@ type Objects struct {
 	// active is the index of the count map BPF currently adds to.
 	active uint32
 
-	pidToConfig, callToCount0, callToCount1, activeCounts, stats, events *ebpf.Map
-	frameToCall, outcomeToCount0, outcomeToCount1                        *ebpf.Map
 	// barrier and barrierInner serve WaitForPrograms.
 	barrier, barrierInner *ebpf.Map
 }
@@ -196,20 +255,17 @@ func LoadMaps() (*Objects, error) {
 	// The programs' CO-RE relocations need the kernel's BTF: read it while
 	// the kernel creates the maps.
 	go func() { _, _ = o.btf.Kernel() }()
-	mapsOnly := spec.Copy()
-	mapsOnly.Programs = nil
 	start := time.Now()
-	if o.maps, err = ebpf.NewCollection(mapsOnly); err != nil {
+	// Only the maps bpf2go lists: no program, and no data section (the
+	// programs use no global variable).
+	if err := spec.LoadAndAssign(&o.maps, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
 			return nil, fmt.Errorf("load BPF maps: %w (run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)", err)
 		}
 		return nil, fmt.Errorf("load BPF maps: %w", err)
 	}
 	o.mapsTime = time.Since(start)
-	m := o.maps.Maps
-	o.pidToConfig, o.callToCount0, o.callToCount1 = m["pid_to_config"], m["call_to_count_0"], m["call_to_count_1"]
-	o.activeCounts, o.stats, o.events = m["active_counts"], m["stats"], m["events"]
-	o.frameToCall, o.outcomeToCount0, o.outcomeToCount1 = m["frame_to_call"], m["outcome_to_count_0"], m["outcome_to_count_1"]
+	o.byName = mapsByName(&o.maps)
 	if err := o.newBarrier(); err != nil {
 		o.Close()
 		return nil, err
@@ -263,10 +319,19 @@ func (o *Objects) Close() error {
 			m.Close()
 		}
 	}
-	if o.maps != nil {
-		o.maps.Close()
-	}
+	o.maps.Close()
 	return nil
+}
+
+// mapsByName lists the maps of m by the names their struct tags give, the
+// names of the object's maps.
+func mapsByName(m *recapiMaps) map[string]*ebpf.Map {
+	v := reflect.ValueOf(m).Elem()
+	out := make(map[string]*ebpf.Map, v.NumField())
+	for i := range v.NumField() {
+		out[v.Type().Field(i).Tag.Get("ebpf")] = v.Field(i).Interface().(*ebpf.Map)
+	}
+	return out
 }
 
 // loads returns the program loads started so far.
@@ -283,7 +348,7 @@ func (o *Objects) loads() []*progLoad {
 // SetConfig installs the layout of a traced process. Probes fire for a PID
 // only once it has a config.
 func (o *Objects) SetConfig(pid uint32, c *PyConfig) error {
-	if err := o.pidToConfig.Put(pid, c); err != nil {
+	if err := o.maps.PidToConfig.Put(pid, c); err != nil {
 		return fmt.Errorf("set config of pid %d: %w", pid, err)
 	}
 	return nil
@@ -291,7 +356,7 @@ func (o *Objects) SetConfig(pid uint32, c *PyConfig) error {
 
 // DeleteConfig stops recording a PID (its probes may still fire until detached).
 func (o *Objects) DeleteConfig(pid uint32) error {
-	if err := o.pidToConfig.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := o.maps.PidToConfig.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete config of pid %d: %w", pid, err)
 	}
 	return nil
@@ -302,7 +367,7 @@ func (o *Objects) DeleteConfig(pid uint32) error {
 // detached, so that no call waits for an end no probe will see.
 func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 	var c PyConfig
-	if err := o.pidToConfig.Lookup(pid, &c); err != nil {
+	if err := o.maps.PidToConfig.Lookup(pid, &c); err != nil {
 		return fmt.Errorf("read config of pid %d: %w", pid, err)
 	}
 	if on {
@@ -315,7 +380,7 @@ func (o *Objects) SetOutcomes(pid uint32, on bool) error {
 
 // progFor names the program that runs at probe points used as how (a
 // ProbeCall, ProbeCreate, ProbeReturnValue, ... constant).
-func progFor(how uint64) string {
+func progFor(how ProbeKind) string {
 	switch how {
 	case ProbeCall, ProbeCreate:
 		return progCall
@@ -330,7 +395,7 @@ func progFor(how uint64) string {
 // them while the caller does other work, and verifies different programs
 // concurrently. The attach that needs a program waits for its load and
 // reports its error.
-func (o *Objects) Prepare(hows ...uint64) {
+func (o *Objects) Prepare(hows ...ProbeKind) {
 	for _, how := range hows {
 		name := progFor(how)
 		if l, mine := o.claim(name); mine {
@@ -381,7 +446,7 @@ func (o *Objects) load(name string) (*ebpf.Program, error) {
 	}
 	start := time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
-		MapReplacements: o.maps.Maps,
+		MapReplacements: o.byName,
 		Cache:           o.btf,
 		// The statistics cost the verifier nothing, and a rejection then
 		// comes with the reason.
@@ -407,10 +472,10 @@ type Probe struct {
 	// ProbeReturnValue or ProbeReturnConst at a bytecode handler, or
 	// ProbeEvalReturn for the uretprobe on the eval loop (3.8-3.10), whose
 	// FileOffset is the function's entry.
-	How uint64
+	How ProbeKind
 	// FrameReg is the register that holds the frame at a bytecode
-	// handler's point, numbered as symbolize.Reg.
-	FrameReg uint8
+	// handler's point.
+	FrameReg FrameReg
 }
 
 // Attach attaches the programs of probes, all in the executable or library
@@ -526,9 +591,9 @@ func useUprobeMulti() bool {
 // DrainOutcomes calls fn for each key and count of the outcome map that is
 // not active (see SwapCounts), then clears it.
 func (o *Objects) DrainOutcomes(fn func(k *OutcomeKey, n uint64)) error {
-	m := o.outcomeToCount0
+	m := o.maps.OutcomeToCount0
 	if o.active == 0 {
-		m = o.outcomeToCount1
+		m = o.maps.OutcomeToCount1
 	}
 	return drain(m, "outcome counts", fn)
 }
@@ -544,7 +609,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 		found []recapiFrameKey
 		calls []PendingCall
 	)
-	it := o.frameToCall.Iterate()
+	it := o.maps.FrameToCall.Iterate()
 	for it.Next(&k, &v) {
 		if pid == 0 || k.Pid == pid {
 			found = append(found, k)
@@ -556,7 +621,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 		return fmt.Errorf("read pending calls: %w", err)
 	}
 	for i := range found {
-		err := o.frameToCall.Delete(&found[i])
+		err := o.maps.FrameToCall.Delete(&found[i])
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			continue
 		}
@@ -576,7 +641,7 @@ func (o *Objects) SweepPending(pid uint32, fn func(k *CallKey)) error {
 // the caller read the events that belong to the old map's keys in between.
 func (o *Objects) SwapCounts(running bool) error {
 	next := 1 - o.active
-	if err := o.activeCounts.Put(uint32(0), next); err != nil {
+	if err := o.maps.ActiveCounts.Put(uint32(0), next); err != nil {
 		return fmt.Errorf("switch count maps: %w", err)
 	}
 	o.active = next
@@ -591,9 +656,9 @@ func (o *Objects) SwapCounts(running bool) error {
 // DrainCounts calls fn for each key and count of the map that is not active,
 // then clears that map.
 func (o *Objects) DrainCounts(fn func(k *CallKey, n uint64)) error {
-	m := o.callToCount0
+	m := o.maps.CallToCount0
 	if o.active == 0 {
-		m = o.callToCount1
+		m = o.maps.CallToCount1
 	}
 	return drain(m, "call counts", fn)
 }
@@ -656,7 +721,7 @@ func (o *Objects) Stats() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(StatNames))
 	for i, name := range StatNames {
 		var per []uint64
-		if err := o.stats.Lookup(uint32(i), &per); err != nil {
+		if err := o.maps.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, fmt.Errorf("read stat %s: %w", name, err)
 		}
 		var sum uint64
@@ -670,7 +735,7 @@ func (o *Objects) Stats() (map[string]uint64, error) {
 
 // NewEventReader opens the ring buffer of first-sight events.
 func (o *Objects) NewEventReader() (*ringbuf.Reader, error) {
-	r, err := ringbuf.NewReader(o.events)
+	r, err := ringbuf.NewReader(o.maps.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
@@ -734,17 +799,22 @@ func CString(b []int8) string {
 
 // decodeValueEvent decodes a sig_event sent with only the nodes of its values.
 func decodeValueEvent(raw []byte) (*ValueEvent, error) {
-	const head = 24 + 8 // event_header, nparams, _pad
+	// The layout of struct sig_event, up to its nodes.
+	const (
+		hdrSize = int(unsafe.Sizeof(recapiEventHeader{}))
+		nparams = int(unsafe.Offsetof(recapiSigEvent{}.Nparams))
+		head    = int(unsafe.Offsetof(recapiSigEvent{}.Nodes))
+	)
 	if len(raw) < head {
 		return nil, fmt.Errorf("decode value event: %d bytes is shorter than its header", len(raw))
 	}
 	v := &ValueEvent{}
-	if err := binary.Read(bytes.NewReader(raw[:24]), binary.LittleEndian, &v.Hdr); err != nil {
+	if err := binary.Read(bytes.NewReader(raw[:hdrSize]), binary.LittleEndian, &v.Hdr); err != nil {
 		return nil, fmt.Errorf("decode value event header: %w", err)
 	}
-	v.Nparams = binary.LittleEndian.Uint32(raw[24:])
+	v.Nparams = binary.LittleEndian.Uint32(raw[nparams:])
 	n := int(v.Nparams) * NodesPerValue
-	if v.Nparams > MaxParams || len(raw) < head+8*n {
+	if int(v.Nparams) > MaxParams || len(raw) < head+8*n {
 		return nil, fmt.Errorf("decode value event: %d bytes cannot hold %d values", len(raw), v.Nparams)
 	}
 	v.Nodes = make([]uint64, n)

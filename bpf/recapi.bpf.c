@@ -46,9 +46,28 @@ const struct type_event *unused_type_event __attribute__((unused));
 const struct sig_event *unused_sig_event __attribute__((unused));
 const struct outcome_key *unused_outcome_key __attribute__((unused));
 const struct pending_call *unused_pending_call __attribute__((unused));
-const enum stat_index *unused_stat_index __attribute__((unused));
-const enum probe_kind *unused_probe_kind __attribute__((unused));
-const enum frame_reg *unused_frame_reg __attribute__((unused));
+
+/* The enums of include/events.h, one field each, so that their BTF is
+ * emitted too: for bpf2go's -type, and for the daemon's tests that tie
+ * them to symbolize's numberings. */
+struct shared_enums {
+	enum limits limits;
+	enum cfg_flags cfg_flags;
+	enum node_hdr node_hdr;
+	enum container_type container_type;
+	enum dict_flavor dict_flavor;
+	enum call_kind call_kind;
+	enum outcome outcome;
+	enum event_type event_type;
+	enum str_flags str_flags;
+	enum code_defaults code_defaults;
+	enum probe_kind probe_kind;
+	enum frame_reg frame_reg;
+	enum cookie_layout cookie_layout;
+	enum stat_index stat_index;
+	enum cpython_flags cpython_flags;
+};
+const struct shared_enums *unused_shared_enums __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -368,12 +387,21 @@ static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
  * Code objects are freed (module bodies right after import, exec'd code) and
  * their addresses reused; the fingerprint keeps counts of the old and the new
  * object apart. Two code objects that agree on all three are the same
- * function for every purpose of recapi.
+ * function for every purpose of recapi. The daemon computes the same from
+ * process memory (memCodeFP in daemon/names.go); a privileged test of the
+ * daemon checks the two against each other on every interpreter.
  */
 static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
 {
 	return head64(head, cfg->co_filename) ^ (head64(head, cfg->co_name) << 1) ^
 	       ((__u64)head32(head, cfg->co_firstlineno) << 48);
+}
+
+/* How many parameters a code object has: positional and keyword-only ones,
+ * *args and **kwargs (as symbolize.CodeInfo.NParams counts them). */
+static __always_inline __u32 code_nparams(__u32 argcount, __u32 kwonlyargcount, __u32 flags)
+{
+	return argcount + kwonlyargcount + !!(flags & CO_VARARGS) + !!(flags & CO_VARKEYWORDS);
 }
 
 /*
@@ -505,7 +533,7 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	ev->posonlyargcount = rd32(code + cfg->co_posonlyargcount);
 	ev->kwonlyargcount = rd32(code + cfg->co_kwonlyargcount);
 	ev->flags = rd32(code + cfg->co_flags);
-	__u32 n = ev->argcount + ev->kwonlyargcount + !!(ev->flags & 0x4) + !!(ev->flags & 0x8);
+	__u32 n = code_nparams(ev->argcount, ev->kwonlyargcount, ev->flags);
 	ev->nparams = n;
 	__u32 sf = 0;
 	ev->filename[0] = 0;
@@ -666,7 +694,7 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	long n = bpf_probe_read_user_str(ev->tp_name, sizeof(ev->tp_name), (void *)tp_name);
 	if (n < 0 || n >= (long)sizeof(ev->tp_name))
 		sf |= STR_TP_NAME;
-	if (tp_flags & (1 << 9)) { /* Py_TPFLAGS_HEAPTYPE: the short tp_name is not enough */
+	if (tp_flags & Py_TPFLAGS_HEAPTYPE) { /* the short tp_name is not enough */
 		if (read_pystr(cfg, rd64(tp + cfg->ht_qualname), ev->qualname, sizeof(ev->qualname)))
 			sf |= STR_QUALNAME;
 		if (read_pystr(cfg, type_module(cfg, s, tp), ev->module, sizeof(ev->module)))
@@ -970,8 +998,7 @@ static __always_inline struct code_facts *code_facts(struct py_config *cfg, stru
 	f->globals = globals;
 	f->fp = code_fp(cfg, s->code);
 	f->flags = head32(s->code, cfg->co_flags);
-	f->nparams = head32(s->code, cfg->co_argcount) + head32(s->code, cfg->co_kwonlyargcount) +
-		     !!(f->flags & 0x4) + !!(f->flags & 0x8);
+	f->nparams = code_nparams(head32(s->code, cfg->co_argcount), head32(s->code, cfg->co_kwonlyargcount), f->flags);
 	f->instr_version = cfg->co_instr_version >= 0 ? head64(s->code, cfg->co_instr_version) : 0;
 	f->consts = head64(s->code, cfg->co_consts);
 	f->nlocalsplus = cfg->co_nlocalsplus >= 0 ? head32(s->code, cfg->co_nlocalsplus) : 0;
@@ -1009,7 +1036,7 @@ static __always_inline int resume_runs_again(struct py_config *cfg, struct code_
 	return 1;
 }
 
-#define CO_RESUMABLE (0x20 | 0x80 | 0x100 | 0x200) /* generator, coroutine, iterable coroutine, async generator */
+#define CO_RESUMABLE (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
 
 /*
  * Is this a fresh start or a generator/coroutine resumption? Code that is not

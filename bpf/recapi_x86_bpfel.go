@@ -27,6 +27,28 @@ type recapiCallKey struct {
 	Sig       uint64
 }
 
+type recapiCallKind uint32
+
+const (
+	recapiCallKindCALL_START   recapiCallKind = 1
+	recapiCallKindCALL_RESUME  recapiCallKind = 2
+	recapiCallKindCALL_CREATE  recapiCallKind = 3
+	recapiCallKindCALL_PENDING recapiCallKind = 128
+)
+
+type recapiCfgFlags uint32
+
+const (
+	recapiCfgFlagsCFG_OLD_FRAMES recapiCfgFlags = 1
+	recapiCfgFlagsCFG_OUTCOMES   recapiCfgFlags = 2
+)
+
+type recapiCodeDefaults uint32
+
+const (
+	recapiCodeDefaultsDEFAULTS_UNKNOWN recapiCodeDefaults = 4294967295
+)
+
 type recapiCodeEvent struct {
 	_               structs.HostLayout
 	Hdr             recapiEventHeader
@@ -46,6 +68,31 @@ type recapiCodeEvent struct {
 	Params          [64][32]int8
 }
 
+type recapiContainerType uint32
+
+const (
+	recapiContainerTypeCT_LIST      recapiContainerType = 0
+	recapiContainerTypeCT_TUPLE     recapiContainerType = 1
+	recapiContainerTypeCT_DICT      recapiContainerType = 2
+	recapiContainerTypeCT_SET       recapiContainerType = 3
+	recapiContainerTypeCT_FROZENSET recapiContainerType = 4
+	recapiContainerTypeCT_COUNT     recapiContainerType = 5
+)
+
+type recapiCookieLayout uint32
+
+const (
+	recapiCookieLayoutCOOKIE_REG_SHIFT  recapiCookieLayout = 8
+	recapiCookieLayoutCOOKIE_FIELD_MASK recapiCookieLayout = 255
+)
+
+type recapiDictFlavor uint32
+
+const (
+	recapiDictFlavorDICT_KEYS_38  recapiDictFlavor = 1
+	recapiDictFlavorDICT_KEYS_311 recapiDictFlavor = 2
+)
+
 type recapiEventHeader struct {
 	_    structs.HostLayout
 	Type uint32
@@ -53,6 +100,15 @@ type recapiEventHeader struct {
 	Ptr  uint64
 	Fp   uint64
 }
+
+type recapiEventType uint32
+
+const (
+	recapiEventTypeEVENT_SIG   recapiEventType = 1
+	recapiEventTypeEVENT_CODE  recapiEventType = 2
+	recapiEventTypeEVENT_TYPE  recapiEventType = 3
+	recapiEventTypeEVENT_VALUE recapiEventType = 4
+)
 
 type recapiFrameKey struct {
 	_    structs.HostLayout
@@ -81,6 +137,33 @@ const (
 	recapiFrameRegREG_R13  recapiFrameReg = 14
 	recapiFrameRegREG_R14  recapiFrameReg = 15
 	recapiFrameRegREG_R15  recapiFrameReg = 16
+)
+
+type recapiLimits uint32
+
+const (
+	recapiLimitsMAX_PARAMS      recapiLimits = 64
+	recapiLimitsNODES_PER_VALUE recapiLimits = 24
+	recapiLimitsMAX_NODES       recapiLimits = 1536
+	recapiLimitsMAX_ELEMS       recapiLimits = 8
+	recapiLimitsMAX_KWONLY      recapiLimits = 16
+)
+
+type recapiNodeHdr uint32
+
+const (
+	recapiNodeHdrNODE_HDR        recapiNodeHdr = 256
+	recapiNodeHdrNODE_LONG_TUPLE recapiNodeHdr = 512
+	recapiNodeHdrNODE_UNEXPANDED recapiNodeHdr = 768
+)
+
+type recapiOutcome uint32
+
+const (
+	recapiOutcomeOUTCOME_RETURNED recapiOutcome = 1
+	recapiOutcomeOUTCOME_YIELDED  recapiOutcome = 2
+	recapiOutcomeOUTCOME_RAISED   recapiOutcome = 3
+	recapiOutcomeOUTCOME_UNSEEN   recapiOutcome = 4
 )
 
 type recapiOutcomeKey struct {
@@ -237,6 +320,17 @@ const (
 	recapiStatIndexSTAT_MAX                recapiStatIndex = 13
 )
 
+type recapiStrFlags uint32
+
+const (
+	recapiStrFlagsSTR_FILENAME recapiStrFlags = 1
+	recapiStrFlagsSTR_NAME     recapiStrFlags = 2
+	recapiStrFlagsSTR_QUALNAME recapiStrFlags = 4
+	recapiStrFlagsSTR_PARAMS   recapiStrFlags = 8
+	recapiStrFlagsSTR_TP_NAME  recapiStrFlags = 16
+	recapiStrFlagsSTR_MODULE   recapiStrFlags = 32
+)
+
 type recapiTypeEvent struct {
 	_        structs.HostLayout
 	Hdr      recapiEventHeader
@@ -267,12 +361,10 @@ const (
 	recapiProgOnEvalReturn     = "on_eval_return"
 	recapiProgOnReturn         = "on_return"
 	recapiVarUnusedCodeEvent   = "unused_code_event"
-	recapiVarUnusedFrameReg    = "unused_frame_reg"
 	recapiVarUnusedOutcomeKey  = "unused_outcome_key"
 	recapiVarUnusedPendingCall = "unused_pending_call"
-	recapiVarUnusedProbeKind   = "unused_probe_kind"
+	recapiVarUnusedSharedEnums = "unused_shared_enums"
 	recapiVarUnusedSigEvent    = "unused_sig_event"
-	recapiVarUnusedStatIndex   = "unused_stat_index"
 	recapiVarUnusedTypeEvent   = "unused_type_event"
 )
 
@@ -345,12 +437,10 @@ type recapiMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type recapiVariableSpecs struct {
 	UnusedCodeEvent   *ebpf.VariableSpec `ebpf:"unused_code_event"`
-	UnusedFrameReg    *ebpf.VariableSpec `ebpf:"unused_frame_reg"`
 	UnusedOutcomeKey  *ebpf.VariableSpec `ebpf:"unused_outcome_key"`
 	UnusedPendingCall *ebpf.VariableSpec `ebpf:"unused_pending_call"`
-	UnusedProbeKind   *ebpf.VariableSpec `ebpf:"unused_probe_kind"`
+	UnusedSharedEnums *ebpf.VariableSpec `ebpf:"unused_shared_enums"`
 	UnusedSigEvent    *ebpf.VariableSpec `ebpf:"unused_sig_event"`
-	UnusedStatIndex   *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	UnusedTypeEvent   *ebpf.VariableSpec `ebpf:"unused_type_event"`
 }
 
@@ -408,12 +498,10 @@ func (m *recapiMaps) Close() error {
 // It can be passed to loadRecapiObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recapiVariables struct {
 	UnusedCodeEvent   *ebpf.Variable `ebpf:"unused_code_event"`
-	UnusedFrameReg    *ebpf.Variable `ebpf:"unused_frame_reg"`
 	UnusedOutcomeKey  *ebpf.Variable `ebpf:"unused_outcome_key"`
 	UnusedPendingCall *ebpf.Variable `ebpf:"unused_pending_call"`
-	UnusedProbeKind   *ebpf.Variable `ebpf:"unused_probe_kind"`
+	UnusedSharedEnums *ebpf.Variable `ebpf:"unused_shared_enums"`
 	UnusedSigEvent    *ebpf.Variable `ebpf:"unused_sig_event"`
-	UnusedStatIndex   *ebpf.Variable `ebpf:"unused_stat_index"`
 	UnusedTypeEvent   *ebpf.Variable `ebpf:"unused_type_event"`
 }
 

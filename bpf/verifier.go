@@ -114,7 +114,7 @@ func loadError(name string, err error, fullLog func() []string) error {
 // instruction logged and returns the log of its rejection.
 func (o *Objects) fullVerifierLog(spec *ebpf.CollectionSpec) []string {
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		MapReplacements: o.maps.Maps,
+		MapReplacements: o.byName,
 		Programs:        ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats, LogSizeStart: 64 << 20},
 	})
 	if err == nil {

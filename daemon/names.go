@@ -89,7 +89,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	}
 	for i, t := range b.ContainerTypes {
 		if t != 0 {
-			c.ContainerTypes[i] = t + bias
+			c.ContainerTypes[containerTypes[symbolize.ContainerTypeSymbols[i]]] = t + bias
 		}
 	}
 	return c
@@ -162,7 +162,8 @@ func codeFromMemory(tg *target, k codeKey) *codeMeta {
 }
 
 // memCodeFP computes a code object's fingerprint the way the BPF program
-// does (code_fp in recapi.bpf.c).
+// does (code_fp in recapi.bpf.c); TestCodeFingerprintMatchesBPF checks the
+// two against each other.
 func memCodeFP(tg *target, code uint64) (uint64, error) {
 	l := tg.layout
 	filename, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_filename))
@@ -400,7 +401,9 @@ func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
 
 // staticTypeName turns a static type's tp_name into recapi's fully qualified
 // form: builtins have no dot in tp_name ("int"), others carry their module
-// ("collections.OrderedDict").
+// ("collections.OrderedDict"). It is symbolize.ReadTypeName's rule, applied
+// to the tp_name BPF copied; TestStaticTypeNameIsSymbolizes keeps the two
+// alike.
 func staticTypeName(tpName string) string {
 	switch {
 	case tpName == "NoneType":
@@ -442,9 +445,6 @@ func (tg *target) typeName(ptr uint64) typeMeta {
 	return m
 }
 
-// pyTPFlagsTypeSubclass marks types whose instances are classes (type and metaclasses).
-const pyTPFlagsTypeSubclass = 1 << 31
-
 // binding says how a method's first parameter is bound: to an instance of
 // the method's class (self) or to a class (cls). The method's class is the
 // qualname before the last part; "" for functions that are not methods.
@@ -457,7 +457,8 @@ func binding(fn aggregate.Function, first typeMeta) string {
 	if strings.HasSuffix(class, "<locals>") {
 		return ""
 	}
-	if first.flags&pyTPFlagsTypeSubclass != 0 {
+	// Py_TPFLAGS_TYPE_SUBCLASS: instances of type and metaclasses are classes.
+	if first.flags&symbolize.Py_TPFLAGS_TYPE_SUBCLASS != 0 {
 		return aggregate.BindingClass
 	}
 	want := fn.Module + "." + class
@@ -586,7 +587,7 @@ func (tg *target) describe(nodes []uint64) (string, bool) {
 		case hdr&^0xff == bpf.NodeHdr && hdr&0xff <= bpf.MaxElems:
 			parts := make([]string, hdr&0xff)
 			for j := range parts {
-				parts[j] = walk(depth+1, kind == ctTuple)
+				parts[j] = walk(depth+1, kind == int(bpf.ContainerTuple))
 			}
 			return tm.name + "[" + strings.Join(parts, ", ") + "]"
 		}
@@ -599,10 +600,8 @@ func (tg *target) describe(nodes []uint64) (string, bool) {
 	return walk(0, false), partial
 }
 
-// ctTuple is the index of tuple in symbolize.ContainerTypeSymbols.
-const ctTuple = 1
-
-// containerKind is the index of tp in the process's container types, or -1.
+// containerKind is the index of tp in the process's container types (a
+// bpf.ContainerType), or -1.
 func (tg *target) containerKind(tp uint64) int {
 	if tp == 0 {
 		return -1

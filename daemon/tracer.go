@@ -100,7 +100,7 @@ type target struct {
 	values   map[uint64][]uint64 // container value descriptions by hash
 	// containers are the runtime addresses of list, tuple, dict, set and
 	// frozenset, whose element types BPF samples.
-	containers [5]uint64
+	containers [bpf.ContainerCount]uint64
 
 	ex *link.Executable
 	// outcomeProbes see how calls end; attached only during outcome windows.
@@ -178,12 +178,10 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	returnsOK := b.OutcomeErr == nil
 	// Have the kernel verify the programs this interpreter's probes need
 	// while the rest is set up.
-	hows := []uint64{bpf.ProbeCall}
+	hows := []bpf.ProbeKind{bpf.ProbeCall}
 	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == symbolize.ProbeCreate {
-			hows = append(hows, bpf.ProbeCreate)
-		} else if returnsOK && t.policy.Mode != "off" {
-			hows = append(hows, outcomeCookie(pp.Kind))
+		if pp.Kind == symbolize.ProbeCreate || returnsOK && t.policy.Mode != "off" {
+			hows = append(hows, probeHow[pp.Kind])
 		}
 	}
 	t.objs.Prepare(hows...)
@@ -240,7 +238,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	t0 := time.Now()
 	var calls []bpf.Probe
 	for _, pp := range b.Probes {
-		calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCall, FrameReg: uint8(pp.FrameReg)})
+		calls = append(calls, bpfProbe(pp))
 	}
 	if !returnsOK {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
@@ -248,7 +246,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 	for _, pp := range b.OutcomeProbes {
 		if pp.Kind == symbolize.ProbeCreate {
 			// Generator creation: one trap per created object, always on.
-			calls = append(calls, bpf.Probe{FileOffset: pp.FileOffset, How: bpf.ProbeCreate, FrameReg: uint8(pp.FrameReg)})
+			calls = append(calls, bpfProbe(pp))
 		} else if returnsOK {
 			tg.outcomeProbes = append(tg.outcomeProbes, pp)
 		}
@@ -289,23 +287,12 @@ func (t *Tracer) logVerified(ph *phases) {
 	}
 }
 
-// outcomeCookie is how an outcome probe point is used, for its attach cookie.
-func outcomeCookie(k symbolize.ProbeKind) uint64 {
-	switch k {
-	case symbolize.ProbeReturnConst:
-		return bpf.ProbeReturnConst
-	case symbolize.ProbeEvalReturn:
-		return bpf.ProbeEvalReturn
-	}
-	return bpf.ProbeReturnValue
-}
-
 // openWindow attaches the outcome probes of a target and then lets BPF
 // count its calls at their end. Called with t.mu held.
 func (t *Tracer) openWindow(tg *target) error {
 	var probes []bpf.Probe
 	for _, pp := range tg.outcomeProbes {
-		probes = append(probes, bpf.Probe{FileOffset: pp.FileOffset, How: outcomeCookie(pp.Kind), FrameReg: uint8(pp.FrameReg)})
+		probes = append(probes, bpfProbe(pp))
 	}
 	links, err := t.objs.Attach(tg.ex, tg.pid, probes)
 	if err != nil {

@@ -1,47 +1,65 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /*
- * Structures shared between the BPF programs and Go (bpf2go -type generates
- * the Go twins). Fixed-width fields, explicit padding, no implicit holes.
+ * Structures and constants shared between the BPF programs and Go. bpf2go
+ * -type generates the Go twins (bpf/gen.go), so every constant Go needs is
+ * a member of a named enum here, never a #define: Go uses the generated
+ * constants, or thin aliases defined from them (bpf/loader.go). Fixed-width
+ * fields, explicit padding, no implicit holes.
  */
 #ifndef RECAPI_EVENTS_H
 #define RECAPI_EVENTS_H
 
 #include "bpf_base.h"
 
-/* Parameters recorded per call. Functions with more are recorded with the
- * first MAX_PARAMS and marked truncated. */
-#define MAX_PARAMS 64
+/*
+ * How much is recorded of a call. Parameters: functions with more are
+ * recorded with the first MAX_PARAMS and marked truncated. A value's type is
+ * described by up to NODES_PER_VALUE nodes, in preorder: the type pointer,
+ * and for an exact list, tuple, dict, set or frozenset a header node
+ * (enum node_hdr) followed by the types of up to MAX_ELEMS sampled
+ * elements. Elements of the value itself are expanded once more, except
+ * inside a tuple, so nesting stops at depth 2 (docs/element-types.md).
+ * Keyword-only parameters: code_event.kwdefaults covers the first
+ * MAX_KWONLY.
+ */
+enum limits {
+	MAX_PARAMS = 64,
+	NODES_PER_VALUE = 24,
+	MAX_NODES = MAX_PARAMS * NODES_PER_VALUE,
+	MAX_ELEMS = 8,
+	MAX_KWONLY = 16,
+};
+
 #define FILE_LEN 256
 #define NAME_LEN 128
 #define PARAM_NAME_LEN 32
 #define TYPE_NAME_LEN 128
 
 /* py_config.flags */
-#define CFG_OLD_FRAMES 1 /* PyFrameObject eval loop (3.8-3.10): start iff f_lasti == -1 */
-#define CFG_OUTCOMES 2   /* outcome probes are attached: count calls when they end, with what they returned */
+enum cfg_flags {
+	CFG_OLD_FRAMES = 1, /* PyFrameObject eval loop (3.8-3.10): start iff f_lasti == -1 */
+	CFG_OUTCOMES = 2,   /* outcome probes are attached: count calls when they end, with what they returned */
+};
 
-/*
- * A value's type is described by up to NODES_PER_VALUE nodes, in preorder:
- * the type pointer, and for an exact list, tuple, dict, set or frozenset a
- * header node followed by its sampled elements' types. Elements of the value
- * itself are expanded once more, except inside a tuple, so nesting stops at
- * depth 2 (docs/element-types.md). Header nodes are small numbers, never
- * pointers.
- */
-#define NODES_PER_VALUE 24
-#define MAX_NODES (MAX_PARAMS * NODES_PER_VALUE)
-#define MAX_ELEMS 8
-#define NODE_HDR 0x100        /* | the number of element nodes that follow; 0: the container is empty */
-#define NODE_LONG_TUPLE 0x200 /* a tuple longer than MAX_ELEMS: its first item's node follows */
-#define NODE_UNEXPANDED 0x300 /* elements not read (split dict, no live entry among the slots scanned) */
+/* Header nodes of a container's type description: small numbers, never
+ * pointers. */
+enum node_hdr {
+	NODE_HDR = 0x100,        /* | the number of element nodes that follow; 0: the container is empty */
+	NODE_LONG_TUPLE = 0x200, /* a tuple longer than MAX_ELEMS: its first item's node follows */
+	NODE_UNEXPANDED = 0x300, /* elements not read (split dict, no live entry among the slots scanned) */
+};
 
-/* Indices of py_config.container_types. */
-#define CT_LIST 0
-#define CT_TUPLE 1
-#define CT_DICT 2
-#define CT_SET 3
-#define CT_FROZENSET 4
-#define CT_COUNT 5
+/* Indices of py_config.container_types: the builtin containers whose
+ * elements are sampled. The daemon maps symbolize's list of their type
+ * symbols onto these by name (daemon/bpfmap.go). */
+enum container_type {
+	CT_LIST = 0,
+	CT_TUPLE = 1,
+	CT_DICT = 2,
+	CT_SET = 3,
+	CT_FROZENSET = 4,
+	CT_COUNT = 5,
+};
 
 /*
  * Where things are in one interpreter's memory: offsets from symbolize.Layout,
@@ -107,16 +125,21 @@ struct py_config {
 };
 
 /* py_config.dict_flavor */
-#define DICT_KEYS_38 1  /* 3.8-3.10: dk_size 8, dk_nentries 32, indices at 40, 24-byte entries */
-#define DICT_KEYS_311 2 /* 3.11+: dk_log2_index_bytes 9, dk_kind 10, dk_nentries 24, indices at 32 */
+enum dict_flavor {
+	DICT_KEYS_38 = 1,  /* 3.8-3.10: dk_size 8, dk_nentries 32, indices at 40, 24-byte entries */
+	DICT_KEYS_311 = 2, /* 3.11+: dk_log2_index_bytes 9, dk_kind 10, dk_nentries 24, indices at 32 */
+};
 
 /* call_key.kind */
-#define CALL_START 1  /* a function call, or the first run of a generator/coroutine */
-#define CALL_RESUME 2 /* a generator/coroutine resumed after yield or await */
-#define CALL_CREATE 3 /* a call that created a generator/coroutine object (RETURN_GENERATOR, 3.11+) */
-/* Or'ed into kind while outcome probes are on: the call is counted when it
- * ends, in the outcome maps; this count only marks first sight. */
-#define CALL_PENDING 0x80
+enum call_kind {
+	CALL_START = 1,  /* a function call, or the first run of a generator/coroutine */
+	CALL_RESUME = 2, /* a generator/coroutine resumed after yield or await */
+	CALL_CREATE = 3, /* a call that created a generator/coroutine object (RETURN_GENERATOR, 3.11+) */
+	/* Or'ed into kind while outcome probes are on: the call is counted
+	 * when it ends, in the outcome maps; this count only marks first
+	 * sight. */
+	CALL_PENDING = 0x80,
+};
 
 /* The unit of in-kernel aggregation: one distinct call shape of one process. */
 struct call_key {
@@ -132,11 +155,13 @@ struct call_key {
 	__u64 sig;       /* hash of the argument type pointers; 0 for resumptions */
 };
 
-/* How a call or resumption ended. */
-#define OUTCOME_RETURNED 1
-#define OUTCOME_YIELDED 2
-#define OUTCOME_RAISED 3
-#define OUTCOME_UNSEEN 4 /* ended without a return the probes see: a 3.11+ suspension, or unfinished when the probes went */
+/* How a call or resumption ended: outcome_key.outcome. */
+enum outcome {
+	OUTCOME_RETURNED = 1,
+	OUTCOME_YIELDED = 2,
+	OUTCOME_RAISED = 3,
+	OUTCOME_UNSEEN = 4, /* ended without a return the probes see: a 3.11+ suspension, or unfinished when the probes went */
+};
 
 struct outcome_key {
 	struct call_key call; /* kind without CALL_PENDING */
@@ -166,11 +191,14 @@ struct pending_call {
 	__u32 _pad;
 };
 
-/* Ring-buffer events, sent at first sight only (never per call). */
-#define EVENT_SIG 1
-#define EVENT_CODE 2
-#define EVENT_TYPE 3
-#define EVENT_VALUE 4 /* a returned or yielded container's description: a sig_event with one value */
+/* Ring-buffer events, sent at first sight only (never per call):
+ * event_header.type. */
+enum event_type {
+	EVENT_SIG = 1,
+	EVENT_CODE = 2,
+	EVENT_TYPE = 3,
+	EVENT_VALUE = 4, /* a returned or yielded container's description: a sig_event with one value */
+};
 
 struct event_header {
 	__u32 type;
@@ -190,18 +218,20 @@ struct sig_event {
 
 /* str_flags bits: a string that BPF could not copy whole (non-ASCII, longer
  * than the buffer, unreadable). Userspace re-reads those from /proc/PID/mem. */
-#define STR_FILENAME 1
-#define STR_NAME 2
-#define STR_QUALNAME 4
-#define STR_PARAMS 8
-#define STR_TP_NAME 16
-#define STR_MODULE 32
+enum str_flags {
+	STR_FILENAME = 1,
+	STR_NAME = 2,
+	STR_QUALNAME = 4,
+	STR_PARAMS = 8,
+	STR_TP_NAME = 16,
+	STR_MODULE = 32,
+};
 
 /* code_event.ndefaults when the function object could not be read (3.8-3.10
  * frames do not reference theirs). */
-#define DEFAULTS_UNKNOWN 0xffffffff
-/* Keyword-only parameters whose defaults are read: the bits of kwdefaults. */
-#define MAX_KWONLY 16
+enum code_defaults {
+	DEFAULTS_UNKNOWN = 0xffffffffU,
+};
 
 struct code_event {
 	struct event_header hdr;
@@ -241,8 +271,10 @@ enum probe_kind {
 };
 
 /* The register that holds the frame at a probe point: the second byte of
- * its attach cookie. Numbered as x86-64 encodes registers, plus one, the
- * numbering of symbolize.Reg; rsp never holds a frame. */
+ * its attach cookie. Numbered as x86-64 encodes registers, plus one, like
+ * symbolize.Reg (the daemon maps one onto the other by name, in
+ * daemon/bpfmap.go, and its tests check the names); rsp never holds a
+ * frame. */
 enum frame_reg {
 	REG_NONE = 0,
 	REG_RAX = 1,
@@ -263,10 +295,18 @@ enum frame_reg {
 	REG_R15 = 16,
 };
 
-#define COOKIE_PROBE(c) ((c) & 0xff)
-#define COOKIE_REG(c) (((c) >> 8) & 0xff)
+/* An attach cookie: enum probe_kind in the low byte, enum frame_reg in the
+ * next. */
+enum cookie_layout {
+	COOKIE_REG_SHIFT = 8,
+	COOKIE_FIELD_MASK = 0xff,
+};
 
-/* stats indices (per-CPU counters, summed by the daemon) */
+#define COOKIE_PROBE(c) ((c) & COOKIE_FIELD_MASK)
+#define COOKIE_REG(c) (((c) >> COOKIE_REG_SHIFT) & COOKIE_FIELD_MASK)
+
+/* stats indices (per-CPU counters, summed by the daemon; their names are
+ * bpf.StatNames, keyed by the generated constants) */
 enum stat_index {
 	STAT_NO_CONFIG = 0,
 	STAT_NO_FRAME,
@@ -282,6 +322,22 @@ enum stat_index {
 	STAT_STALE_PENDING,
 	STAT_RETURN_OTHER_FRAME,
 	STAT_MAX,
+};
+
+/*
+ * CPython's flag bits the programs test. Their Go twins are symbolize's
+ * (CO_VARARGS, Py_TPFLAGS_HEAPTYPE, ...); a daemon test reads this enum from
+ * the object's BTF and checks that both agree. CPython v3.12.0
+ * Include/cpython/code.h, Include/object.h.
+ */
+enum cpython_flags {
+	CO_VARARGS = 0x4,
+	CO_VARKEYWORDS = 0x8,
+	CO_GENERATOR = 0x20,
+	CO_COROUTINE = 0x80,
+	CO_ITERABLE_COROUTINE = 0x100,
+	CO_ASYNC_GENERATOR = 0x200,
+	Py_TPFLAGS_HEAPTYPE = 1 << 9,
 };
 
 #endif
