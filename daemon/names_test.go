@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/symbolize"
 )
 
@@ -106,7 +107,7 @@ func TestStaticTypeNameIsSymbolizes(t *testing.T) {
 	for _, tpName := range []string{"int", "NoneType", "collections.OrderedDict", "_decimal.Decimal", "a.b.c", "builtins.x", "None", "Nonetype", "_", "ünïcode"} {
 		t.Run(tpName, func(t *testing.T) {
 			typ := m.staticType(l, tpName, meta, 0)
-			want, err := symbolize.ReadTypeName(symbolize.NewMemory(m), l, typ)
+			want, err := symbolize.ReadTypeName(proc.NewMemory(m), l, typ)
 			require.NoError(t, err)
 			assert.Equal(t, want, staticTypeName(tpName))
 		})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/symbolize"
 )
 
@@ -80,7 +81,7 @@ type target struct {
 	pid     int
 	proc    *symbolize.Process
 	layout  symbolize.Layout
-	mem     *symbolize.Memory
+	mem     *proc.Memory
 	links   []link.Link
 	info    aggregate.Interpreter
 	python  string   // "3.11"
@@ -185,7 +186,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		}
 	}
 	t.objs.Prepare(hows...)
-	mem, err := symbolize.OpenMemory(p.PID)
+	mem, err := proc.OpenMemory(p.PID)
 	if err != nil {
 		return fmt.Errorf("open memory of pid %d: %w", p.PID, err)
 	}

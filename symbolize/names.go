@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // Fast subclass bits of tp_flags (CPython v3.12.0 Include/object.h), the same
@@ -23,6 +25,9 @@ const maxTypeCNameLen = 1024
 // ErrNotType reports an object that is not a type object.
 var ErrNotType = errors.New("object is not a type")
 
+// ErrNullPointer reports a NULL (zero) address where an object was expected.
+var ErrNullPointer = errors.New("null pointer")
+
 // checkObjectPointer rejects addresses that cannot hold a PyObject: NULL, and
 // anything not 8-byte aligned (every allocator CPython uses, and every static
 // object, aligns objects to at least 8 bytes on 64-bit targets).
@@ -38,7 +43,7 @@ func checkObjectPointer(obj uint64) error {
 
 // hasTypeFlags reports whether the type at typ has all bits of flags set in
 // tp_flags.
-func hasTypeFlags(m *Memory, l Layout, typ uint64, flags uint64) (bool, error) {
+func hasTypeFlags(m *proc.Memory, l Layout, typ uint64, flags uint64) (bool, error) {
 	if err := checkObjectPointer(typ); err != nil {
 		return false, fmt.Errorf("read type: %w", err)
 	}
@@ -50,7 +55,7 @@ func hasTypeFlags(m *Memory, l Layout, typ uint64, flags uint64) (bool, error) {
 }
 
 // checkTypeFlags is hasTypeFlags that fails when a flag is missing.
-func checkTypeFlags(m *Memory, l Layout, typ uint64, flags uint64) error {
+func checkTypeFlags(m *proc.Memory, l Layout, typ uint64, flags uint64) error {
 	ok, err := hasTypeFlags(m, l, typ, flags)
 	if err != nil {
 		return err
@@ -62,7 +67,7 @@ func checkTypeFlags(m *Memory, l Layout, typ uint64, flags uint64) error {
 }
 
 // objectType reads ob_type of the object at obj.
-func objectType(m *Memory, l Layout, obj uint64) (uint64, error) {
+func objectType(m *proc.Memory, l Layout, obj uint64) (uint64, error) {
 	if err := checkObjectPointer(obj); err != nil {
 		return 0, err
 	}
@@ -74,7 +79,7 @@ func objectType(m *Memory, l Layout, obj uint64) (uint64, error) {
 }
 
 // checkObjectTypeFlags checks that the object at obj has a type with flags.
-func checkObjectTypeFlags(m *Memory, l Layout, obj uint64, flags uint64) error {
+func checkObjectTypeFlags(m *proc.Memory, l Layout, obj uint64, flags uint64) error {
 	typ, err := objectType(m, l, obj)
 	if err != nil {
 		return err
@@ -96,7 +101,7 @@ func checkObjectTypeFlags(m *Memory, l Layout, obj uint64, flags uint64) error {
 // A heap type whose tp_dict has no "__module__" is given the module
 // "builtins", as type.__repr__ does. A "__module__" that is not a str is an
 // error (ErrNotStr): no module name could be right for it.
-func ReadTypeName(m *Memory, l Layout, typ uint64) (string, error) {
+func ReadTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
 	name, err := readTypeName(m, l, typ)
 	if err != nil {
 		return "", fmt.Errorf("read type name at %#x: %w", typ, err)
@@ -104,7 +109,7 @@ func ReadTypeName(m *Memory, l Layout, typ uint64) (string, error) {
 	return name, nil
 }
 
-func readTypeName(m *Memory, l Layout, typ uint64) (string, error) {
+func readTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
 	if err := checkObjectTypeFlags(m, l, typ, Py_TPFLAGS_TYPE_SUBCLASS); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNotType, err)
 	}
@@ -154,7 +159,7 @@ func readTypeName(m *Memory, l Layout, typ uint64) (string, error) {
 }
 
 // readTypeCName reads tp_name, a C string.
-func readTypeCName(m *Memory, l Layout, typ uint64) (string, error) {
+func readTypeCName(m *proc.Memory, l Layout, typ uint64) (string, error) {
 	p, err := m.U64(typ + uint64(l.PyTypeObject_tp_name))
 	if err != nil {
 		return "", fmt.Errorf("read tp_name: %w", err)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // maxCodeParams bounds the parameter count ReadCode accepts. CPython has no
@@ -101,7 +103,7 @@ func (c CodeInfo) CodeKind() string {
 }
 
 // ReadCode reads the code object at code.
-func ReadCode(m *Memory, l Layout, code uint64) (CodeInfo, error) {
+func ReadCode(m *proc.Memory, l Layout, code uint64) (CodeInfo, error) {
 	c, err := readCode(m, l, code)
 	if err != nil {
 		return CodeInfo{}, fmt.Errorf("read code object at %#x: %w", code, err)
@@ -109,7 +111,7 @@ func ReadCode(m *Memory, l Layout, code uint64) (CodeInfo, error) {
 	return c, nil
 }
 
-func readCode(m *Memory, l Layout, code uint64) (CodeInfo, error) {
+func readCode(m *proc.Memory, l Layout, code uint64) (CodeInfo, error) {
 	if l.PyCodeObject_co_name <= 0 || l.PyCodeObject_co_varnames <= 0 {
 		return CodeInfo{}, fmt.Errorf("layout for 3.%d has no code object offsets", l.Minor)
 	}
@@ -191,7 +193,7 @@ func readCode(m *Memory, l Layout, code uint64) (CodeInfo, error) {
 
 // readTupleItems reads the first n item pointers of the tuple at tuple,
 // which must have at least n items.
-func readTupleItems(m *Memory, l Layout, tuple uint64, n int) ([]uint64, error) {
+func readTupleItems(m *proc.Memory, l Layout, tuple uint64, n int) ([]uint64, error) {
 	if err := checkObjectTypeFlags(m, l, tuple, Py_TPFLAGS_TUPLE_SUBCLASS); err != nil {
 		return nil, fmt.Errorf("not a tuple: %w", err)
 	}
@@ -199,7 +201,7 @@ func readTupleItems(m *Memory, l Layout, tuple uint64, n int) ([]uint64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read ob_size: %w", err)
 	}
-	if n < 0 || n*8 > MaxMemoryRead || size < uint64(n) {
+	if n < 0 || n*8 > proc.MaxMemoryRead || size < uint64(n) {
 		return nil, fmt.Errorf("tuple of %d items has no %d items to read", int64(size), n)
 	}
 	if n == 0 {

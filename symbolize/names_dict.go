@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // maxDictEntries bounds the entries DictLookupStr scans. Type dicts hold a
@@ -44,7 +46,7 @@ type dictKeysView struct {
 // sharing their keys with the class) are supported on every version: 3.8-3.12
 // keep the values array at ma_values, 3.13 behind a PyDictValues header. The
 // scan stops after maxDictEntries entries.
-func DictLookupStr(m *Memory, l Layout, dict uint64, key string) (value uint64, ok bool, err error) {
+func DictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (value uint64, ok bool, err error) {
 	value, ok, err = dictLookupStr(m, l, dict, key)
 	if err != nil {
 		return 0, false, fmt.Errorf("look up %q in dict at %#x: %w", key, dict, err)
@@ -52,7 +54,7 @@ func DictLookupStr(m *Memory, l Layout, dict uint64, key string) (value uint64, 
 	return value, ok, nil
 }
 
-func dictLookupStr(m *Memory, l Layout, dict uint64, key string) (uint64, bool, error) {
+func dictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (uint64, bool, error) {
 	if err := checkObjectTypeFlags(m, l, dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
 		return 0, false, fmt.Errorf("not a dict: %w", err)
 	}
@@ -82,7 +84,7 @@ func dictLookupStr(m *Memory, l Layout, dict uint64, key string) (uint64, bool, 
 	for start := 0; start < view.nentries; start += dictScanChunk {
 		n := min(dictScanChunk, view.nentries-start)
 		chunk := buf[:n*int(view.entrySize)]
-		if err := m.read(chunk, view.entries+uint64(start)*view.entrySize); err != nil {
+		if err := m.Read(chunk, view.entries+uint64(start)*view.entrySize); err != nil {
 			return 0, false, fmt.Errorf("read entries %d-%d: %w", start, start+n-1, err)
 		}
 		for j := range n {
@@ -119,7 +121,7 @@ func dictLookupStr(m *Memory, l Layout, dict uint64, key string) (uint64, bool, 
 }
 
 // readDictKeys reads and validates a dict keys object.
-func readDictKeys(m *Memory, l Layout, keys uint64) (dictKeysView, error) {
+func readDictKeys(m *proc.Memory, l Layout, keys uint64) (dictKeysView, error) {
 	if err := checkObjectPointer(keys); err != nil {
 		return dictKeysView{}, err
 	}
@@ -208,7 +210,7 @@ type DictItem struct {
 // dict sharing its keys) has no value for. It reads the entries in chunks,
 // so iterating a dict of n entries costs about n/dictScanChunk reads, and
 // it stops with an error past maxDictEntries entries.
-func DictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
+func DictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
 	items, err := dictItems(m, l, dict)
 	if err != nil {
 		return nil, fmt.Errorf("read items of dict at %#x: %w", dict, err)
@@ -216,7 +218,7 @@ func DictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
 	return items, nil
 }
 
-func dictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
+func dictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
 	if err := checkObjectTypeFlags(m, l, dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
 		return nil, fmt.Errorf("not a dict: %w", err)
 	}
@@ -224,7 +226,7 @@ func dictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
 }
 
 // readDictItems is dictItems for an object the caller knows to be a dict.
-func readDictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
+func readDictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
 	hdr, err := m.Bytes(dict, max(l.PyDictObject_ma_keys, l.PyDictObject_ma_values)+8)
 	if err != nil {
 		return nil, fmt.Errorf("read dict header: %w", err)
@@ -259,7 +261,7 @@ func readDictItems(m *Memory, l Layout, dict uint64) ([]DictItem, error) {
 	for start := 0; start < view.nentries; start += dictScanChunk {
 		n := min(dictScanChunk, view.nentries-start)
 		chunk := buf[:n*int(view.entrySize)]
-		if err := m.read(chunk, view.entries+uint64(start)*view.entrySize); err != nil {
+		if err := m.Read(chunk, view.entries+uint64(start)*view.entrySize); err != nil {
 			return nil, fmt.Errorf("read entries %d-%d: %w", start, start+n-1, err)
 		}
 		for j := range n {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // namesFakeMem is a synthetic address space for unit and fuzz tests: a byte
@@ -31,7 +33,7 @@ func (f *namesFakeMem) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (f *namesFakeMem) memory() *Memory { return NewMemory(f) }
+func (f *namesFakeMem) memory() *proc.Memory { return proc.NewMemory(f) }
 
 // alloc reserves n zeroed bytes, 16-byte aligned like pymalloc.
 func (f *namesFakeMem) alloc(n int) uint64 {

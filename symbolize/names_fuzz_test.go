@@ -3,6 +3,8 @@ package symbolize
 import (
 	"bytes"
 	"testing"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // FuzzReadTypeName resolves a type name in random memory.
@@ -16,7 +18,7 @@ func FuzzReadTypeName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, typ uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
-		_, _ = ReadTypeName(NewMemory(bytes.NewReader(data)), l, typ)
+		_, _ = ReadTypeName(proc.NewMemory(bytes.NewReader(data)), l, typ)
 	})
 }
 
@@ -34,7 +36,7 @@ func FuzzDictLookupStr(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, dict uint64, minor uint8, key string) {
 		l := namesFuzzLayout(t, minor)
-		v, ok, err := DictLookupStr(NewMemory(bytes.NewReader(data)), l, dict, key)
+		v, ok, err := DictLookupStr(proc.NewMemory(bytes.NewReader(data)), l, dict, key)
 		if err != nil && (ok || v != 0) {
 			t.Fatalf("error %v with a result (%#x, %v)", err, v, ok)
 		}
@@ -56,7 +58,7 @@ func FuzzReadCode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, code uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
-		c, err := ReadCode(NewMemory(bytes.NewReader(data)), l, code)
+		c, err := ReadCode(proc.NewMemory(bytes.NewReader(data)), l, code)
 		if err != nil {
 			return
 		}

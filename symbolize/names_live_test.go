@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/recapi/recapi/internal/testutil"
+	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -106,7 +107,7 @@ func TestNamesLive(t *testing.T) {
 			v := Version{Major: target.Version[0], Minor: target.Version[1], Patch: target.Version[2]}
 			l, err := LayoutFor(v)
 			require.NoError(t, err)
-			m, err := OpenMemory(pid)
+			m, err := proc.OpenMemory(pid)
 			if errors.Is(err, fs.ErrPermission) {
 				t.Skipf("cannot read the memory of child pid %d: %v", pid, err)
 			}
@@ -121,7 +122,7 @@ func TestNamesLive(t *testing.T) {
 	}
 }
 
-func namesLiveTypes(t *testing.T, m *Memory, l Layout, target namesTarget) {
+func namesLiveTypes(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 	tests := []struct {
 		obj  string
 		want string
@@ -163,7 +164,7 @@ func namesLiveTypes(t *testing.T, m *Memory, l Layout, target namesTarget) {
 	})
 }
 
-func namesLiveStrings(t *testing.T, m *Memory, l Layout, target namesTarget) {
+func namesLiveStrings(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 	require.NotEmpty(t, target.Strings)
 	for name, s := range target.Strings {
 		t.Run(name, func(t *testing.T) {
@@ -182,7 +183,7 @@ func namesLiveStrings(t *testing.T, m *Memory, l Layout, target namesTarget) {
 	})
 }
 
-func namesLiveCode(t *testing.T, m *Memory, l Layout, target namesTarget) {
+func namesLiveCode(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 	tests := []struct {
 		fn       string
 		wantKind string
@@ -242,7 +243,7 @@ func namesLiveCode(t *testing.T, m *Memory, l Layout, target namesTarget) {
 	})
 }
 
-func namesLiveDicts(t *testing.T, m *Memory, l Layout, target namesTarget) {
+func namesLiveDicts(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 	require.NotEmpty(t, target.Dicts)
 	for name, d := range target.Dicts {
 		t.Run(name, func(t *testing.T) {

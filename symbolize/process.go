@@ -1,8 +1,6 @@
 package symbolize
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // Process is a running CPython interpreter: which ELF file holds its eval
@@ -72,7 +72,7 @@ func FindInterpreter(pid int) (*Process, error) {
 		}
 		return nil, fmt.Errorf("find interpreter of pid %d: read maps: %w (run as root, or grant CAP_SYS_PTRACE)", pid, err)
 	}
-	mappings, err := parseProcMaps(maps)
+	mappings, err := proc.ParseMaps(maps)
 	if err != nil {
 		return nil, fmt.Errorf("find interpreter of pid %d: %w", pid, err)
 	}
@@ -91,25 +91,25 @@ func FindInterpreter(pid int) (*Process, error) {
 	var candidates []string
 	seen := map[string]bool{}
 	for _, m := range mappings {
-		if m.inode != 0 && m.inode == exeIno && !seen[m.path] {
-			candidates = append(candidates, m.path)
-			seen[m.path] = true
+		if m.Inode != 0 && m.Inode == exeIno && !seen[m.Path] {
+			candidates = append(candidates, m.Path)
+			seen[m.Path] = true
 		}
 	}
 	for _, m := range mappings {
-		if libpythonName.MatchString(filepath.Base(m.path)) && !seen[m.path] {
-			candidates = append(candidates, m.path)
-			seen[m.path] = true
+		if libpythonName.MatchString(filepath.Base(m.Path)) && !seen[m.Path] {
+			candidates = append(candidates, m.Path)
+			seen[m.Path] = true
 		}
 	}
 	for _, path := range candidates {
-		var own []procMapping
+		var own []proc.Mapping
 		for _, m := range mappings {
-			if m.path == path {
+			if m.Path == path {
 				own = append(own, m)
 			}
 		}
-		openPath := procOpenPath(dir, own)
+		openPath := proc.OpenPath(pid, own[0])
 		bin, err := analyzeCached(openPath)
 		if errors.Is(err, ErrNotPython) {
 			continue
@@ -126,83 +126,20 @@ func FindInterpreter(pid int) (*Process, error) {
 	return nil, fmt.Errorf("find interpreter of pid %d (%s): no mapped ELF file has _PyEval_EvalFrameDefault: %w", pid, exe, ErrNotPython)
 }
 
-// procMapping is one line of /proc/PID/maps with a file behind it.
-type procMapping struct {
-	start, end, offset uint64
-	perms              string
-	inode              uint64
-	path               string
-}
-
-// parseProcMaps parses /proc/PID/maps, keeping file-backed mappings.
-func parseProcMaps(data []byte) ([]procMapping, error) {
-	var out []procMapping
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		// start-end perms offset dev inode   path (the path may contain spaces)
-		f := strings.Fields(line)
-		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
-			continue
-		}
-		rng := strings.SplitN(f[0], "-", 2)
-		if len(rng) != 2 {
-			return nil, fmt.Errorf("parse maps line %q: bad address range", line)
-		}
-		var m procMapping
-		var err1, err2, err3, err4 error
-		m.start, err1 = strconv.ParseUint(rng[0], 16, 64)
-		m.end, err2 = strconv.ParseUint(rng[1], 16, 64)
-		m.offset, err3 = strconv.ParseUint(f[2], 16, 64)
-		m.inode, err4 = strconv.ParseUint(f[4], 10, 64)
-		if err := errors.Join(err1, err2, err3, err4); err != nil {
-			return nil, fmt.Errorf("parse maps line %q: %w", line, err)
-		}
-		m.perms = f[1]
-		m.path = line[strings.Index(line, f[5]):]
-		out = append(out, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("parse maps: %w", err)
-	}
-	return out, nil
-}
-
-// procOpenPath returns a path to open the mapped file from our mount
-// namespace: /proc/PID/root/PATH when that is still the mapped file (same
-// inode), else /proc/PID/map_files/START-END of its first mapping, which
-// reaches the mapped file even after it was deleted or replaced (root only).
-func procOpenPath(dir string, own []procMapping) string {
-	m := own[0]
-	path := strings.TrimSuffix(m.path, " (deleted)")
-	viaRoot := filepath.Join(dir, "root", path)
-	if st, err := os.Stat(viaRoot); err == nil && path == m.path {
-		if sys, ok := st.Sys().(*syscall.Stat_t); !ok || sys.Ino == m.inode {
-			return viaRoot
-		}
-	}
-	viaMapFiles := filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", m.start, m.end))
-	if _, err := os.Stat(viaMapFiles); err == nil {
-		return viaMapFiles
-	}
-	return viaRoot
-}
-
 // procLoadBias computes the load bias of bin from its mappings: every
 // executable mapping of an executable PT_LOAD segment gives bias = mapping
 // start - segment vaddr (page-aligned); they must agree. Without one, the
 // mapping of file offset 0 and FirstLoad are used.
-func procLoadBias(own []procMapping, bin *Binary) (uint64, error) {
+func procLoadBias(own []proc.Mapping, bin *Binary) (uint64, error) {
 	const pageMask = 0xfff
 	biases := map[uint64]bool{}
 	for _, m := range own {
-		if !strings.Contains(m.perms, "x") {
+		if !strings.Contains(m.Perms, "x") {
 			continue
 		}
 		for _, s := range bin.loads {
-			if s.exec && s.off&^pageMask == m.offset {
-				biases[m.start-s.vaddr&^pageMask] = true
+			if s.exec && s.off&^pageMask == m.Offset {
+				biases[m.Start-s.vaddr&^pageMask] = true
 			}
 		}
 	}
@@ -213,8 +150,8 @@ func procLoadBias(own []procMapping, bin *Binary) (uint64, error) {
 		}
 	case 0:
 		for _, m := range own {
-			if m.offset == 0 {
-				return m.start - bin.FirstLoad&^pageMask, nil
+			if m.Offset == 0 {
+				return m.Start - bin.FirstLoad&^pageMask, nil
 			}
 		}
 		return 0, errors.New("compute load bias: no executable mapping and no mapping of file offset 0")

@@ -9,10 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -183,28 +183,6 @@ func TestFindInterpreterCache(t *testing.T) {
 	assert.Equal(t, p1.Binary.BuildID, p2.Binary.BuildID)
 }
 
-func TestParseProcMaps(t *testing.T) {
-	maps := strings.Join([]string{
-		"00400000-00420000 r--p 00000000 fd:01 1234                               /usr/bin/python3.11",
-		"00420000-006d2000 r-xp 00020000 fd:01 1234                               /usr/bin/python3.11",
-		"01a3e000-01b9c000 rw-p 00000000 00:00 0                                  [heap]",
-		"7f2baa000000-7f2baa021000 rw-p 00000000 00:00 0 ",
-		"7f2bab000000-7f2bab100000 r-xp 00010000 fd:01 99                         /opt/my app/libpython3.12.so.1.0 (deleted)",
-		"7ffd4c1f0000-7ffd4c211000 rw-p 00000000 00:00 0                          [stack]",
-	}, "\n") + "\n"
-	got, err := parseProcMaps([]byte(maps))
-	require.NoError(t, err)
-	want := []procMapping{
-		{start: 0x400000, end: 0x420000, offset: 0, perms: "r--p", inode: 1234, path: "/usr/bin/python3.11"},
-		{start: 0x420000, end: 0x6d2000, offset: 0x20000, perms: "r-xp", inode: 1234, path: "/usr/bin/python3.11"},
-		{start: 0x7f2bab000000, end: 0x7f2bab100000, offset: 0x10000, perms: "r-xp", inode: 99, path: "/opt/my app/libpython3.12.so.1.0 (deleted)"},
-	}
-	assert.Equal(t, want, got)
-
-	_, err = parseProcMaps([]byte("zzzz-0000 r-xp 00000000 fd:01 1 /x\n"))
-	assert.Error(t, err)
-}
-
 func TestProcLoadBias(t *testing.T) {
 	so := &Binary{loads: []elfLoad{
 		{vaddr: 0, off: 0, filesz: 0x5e538},
@@ -219,45 +197,45 @@ func TestProcLoadBias(t *testing.T) {
 	tests := []struct {
 		name    string
 		bin     *Binary
-		maps    []procMapping
+		maps    []proc.Mapping
 		want    uint64
 		wantErr bool
 	}{
 		{
 			name: "shared library",
 			bin:  so,
-			maps: []procMapping{
-				{start: base, offset: 0, perms: "r--p"},
-				{start: base + 0x5f000, offset: 0x5f000, perms: "r-xp"},
-				{start: base + 0x36f000, offset: 0x36e000, perms: "rw-p"},
+			maps: []proc.Mapping{
+				{Start: base, Offset: 0, Perms: "r--p"},
+				{Start: base + 0x5f000, Offset: 0x5f000, Perms: "r-xp"},
+				{Start: base + 0x36f000, Offset: 0x36e000, Perms: "rw-p"},
 			},
 			want: base,
 		},
 		{
 			name: "non-PIE executable",
 			bin:  exe,
-			maps: []procMapping{{start: 0x400000, offset: 0, perms: "r--p"}, {start: 0x420000, offset: 0x20000, perms: "r-xp"}},
+			maps: []proc.Mapping{{Start: 0x400000, Offset: 0, Perms: "r--p"}, {Start: 0x420000, Offset: 0x20000, Perms: "r-xp"}},
 			want: 0,
 		},
 		{
 			name: "no executable mapping: offset 0 and FirstLoad",
 			bin:  exe,
-			maps: []procMapping{{start: 0x400000, offset: 0, perms: "r--p"}},
+			maps: []proc.Mapping{{Start: 0x400000, Offset: 0, Perms: "r--p"}},
 			want: 0,
 		},
 		{
 			name: "mapped twice",
 			bin:  so,
-			maps: []procMapping{
-				{start: base + 0x5f000, offset: 0x5f000, perms: "r-xp"},
-				{start: base + 0x1000000 + 0x5f000, offset: 0x5f000, perms: "r-xp"},
+			maps: []proc.Mapping{
+				{Start: base + 0x5f000, Offset: 0x5f000, Perms: "r-xp"},
+				{Start: base + 0x1000000 + 0x5f000, Offset: 0x5f000, Perms: "r-xp"},
 			},
 			wantErr: true,
 		},
 		{
 			name:    "nothing usable",
 			bin:     so,
-			maps:    []procMapping{{start: base + 0x36f000, offset: 0x36e000, perms: "rw-p"}},
+			maps:    []proc.Mapping{{Start: base + 0x36f000, Offset: 0x36e000, Perms: "rw-p"}},
 			wantErr: true,
 		},
 	}
@@ -272,21 +250,4 @@ func TestProcLoadBias(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
-}
-
-// FuzzParseProcMaps feeds arbitrary text to the /proc/PID/maps parser.
-func FuzzParseProcMaps(f *testing.F) {
-	f.Add([]byte("00400000-00420000 r--p 00000000 fd:01 1234   /usr/bin/python3.11\n"))
-	f.Add([]byte("7f2bab000000-7f2bab100000 r-xp 00010000 fd:01 99 /opt/my app/lib.so (deleted)\n[heap]\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ms, err := parseProcMaps(data)
-		if err != nil {
-			return
-		}
-		for _, m := range ms {
-			if !strings.HasPrefix(m.path, "/") {
-				t.Fatalf("mapping without a path: %+v", m)
-			}
-		}
-	})
 }

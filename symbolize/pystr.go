@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // MaxPyStringLen is the longest str, in code points, that ReadPyString reads.
@@ -43,7 +45,7 @@ type pyStrHeader struct {
 // on 3.8-3.11). A lone surrogate, which Go strings cannot hold, becomes
 // U+FFFD. Strings longer than MaxPyStringLen code points fail with
 // ErrStringTooLong; objects that are not a str fail with ErrNotStr.
-func ReadPyString(m *Memory, l Layout, obj uint64) (string, error) {
+func ReadPyString(m *proc.Memory, l Layout, obj uint64) (string, error) {
 	s, err := readPyStrBounded(m, l, obj, MaxPyStringLen)
 	if err != nil {
 		return "", fmt.Errorf("read str at %#x: %w", obj, err)
@@ -53,7 +55,7 @@ func ReadPyString(m *Memory, l Layout, obj uint64) (string, error) {
 
 // readPyStrBounded reads a str of at most maxLen code points, checking its
 // type. Errors carry no object address; callers add their own context.
-func readPyStrBounded(m *Memory, l Layout, obj uint64, maxLen int) (string, error) {
+func readPyStrBounded(m *proc.Memory, l Layout, obj uint64, maxLen int) (string, error) {
 	raw, err := readPyStrRaw(m, l, obj)
 	if err != nil {
 		return "", err
@@ -79,7 +81,7 @@ type pyStrRaw struct {
 }
 
 // readPyStrRaw reads ob_type, length and state in one read.
-func readPyStrRaw(m *Memory, l Layout, obj uint64) (pyStrRaw, error) {
+func readPyStrRaw(m *proc.Memory, l Layout, obj uint64) (pyStrRaw, error) {
 	if err := checkObjectPointer(obj); err != nil {
 		return pyStrRaw{}, err
 	}
@@ -88,7 +90,7 @@ func readPyStrRaw(m *Memory, l Layout, obj uint64) (pyStrRaw, error) {
 	if n > len(buf) || l.PyUnicodeObject_length <= 0 || l.PyUnicodeObject_state <= 0 {
 		return pyStrRaw{}, fmt.Errorf("layout for 3.%d has no str offsets", l.Minor)
 	}
-	if err := m.read(buf[:n], obj); err != nil {
+	if err := m.Read(buf[:n], obj); err != nil {
 		return pyStrRaw{}, err
 	}
 	return pyStrRaw{
@@ -99,7 +101,7 @@ func readPyStrRaw(m *Memory, l Layout, obj uint64) (pyStrRaw, error) {
 }
 
 // header validates the state bits and locates the code points.
-func (r pyStrRaw) header(m *Memory, l Layout, obj uint64) (pyStrHeader, error) {
+func (r pyStrRaw) header(m *proc.Memory, l Layout, obj uint64) (pyStrHeader, error) {
 	h := pyStrHeader{
 		length: r.length,
 		kind:   int(r.state>>pyStrKindShift) & pyStrKindMask,
@@ -141,7 +143,7 @@ func (r pyStrRaw) header(m *Memory, l Layout, obj uint64) (pyStrHeader, error) {
 
 // readPyStrData reads and decodes the code points a header describes. The
 // caller has bounded h.length.
-func readPyStrData(m *Memory, h pyStrHeader) (string, error) {
+func readPyStrData(m *proc.Memory, h pyStrHeader) (string, error) {
 	if h.length == 0 {
 		return "", nil
 	}
@@ -187,7 +189,7 @@ func readPyStrData(m *Memory, h pyStrHeader) (string, error) {
 // length first and checks the type and reads the data only on a match, so
 // scanning a dict costs one read per key; a key that is not a str is simply
 // not equal.
-func pyStrEqual(m *Memory, l Layout, obj uint64, want string) (bool, error) {
+func pyStrEqual(m *proc.Memory, l Layout, obj uint64, want string) (bool, error) {
 	raw, err := readPyStrRaw(m, l, obj)
 	if err != nil {
 		// A small non-str key at the very end of a mapping cannot be read

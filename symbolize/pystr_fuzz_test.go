@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // namesFuzzLayout maps a fuzz byte to a supported layout.
@@ -29,7 +31,7 @@ func FuzzReadPyString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, obj uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
-		m := NewMemory(bytes.NewReader(data))
+		m := proc.NewMemory(bytes.NewReader(data))
 		s, err := ReadPyString(m, l, obj)
 		if err != nil {
 			return

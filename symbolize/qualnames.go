@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/recapi/recapi/proc"
 )
 
 // Bounds of the object graph walk. A process is walked while it runs, so
@@ -102,7 +104,7 @@ func (ix *QualnameIndex) Stats() QualnameStats { return ix.stats }
 // The process keeps running during the walk. Objects that cannot be read
 // or make no sense are skipped and counted in Stats; only failing to read
 // sys.modules itself is an error.
-func BuildQualnameIndex(m *Memory, l Layout, runtimeAddr uint64) (*QualnameIndex, error) {
+func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*QualnameIndex, error) {
 	if l.PyRuntimeState_interpreters_head <= 0 || l.PyInterpreterState_modules <= 0 || l.PyFunctionObject_func_code <= 0 {
 		return nil, fmt.Errorf("build qualname index: layout for 3.%d has no object graph offsets", l.Minor)
 	}
@@ -181,7 +183,7 @@ type codeHead struct {
 
 // qualWalker is the state of one BuildQualnameIndex walk.
 type qualWalker struct {
-	m *Memory
+	m *proc.Memory
 	l Layout
 
 	names map[uint64]CodeName
@@ -203,7 +205,7 @@ type qualWalker struct {
 	stats QualnameStats
 }
 
-func newQualWalker(m *Memory, l Layout) *qualWalker {
+func newQualWalker(m *proc.Memory, l Layout) *qualWalker {
 	w := &qualWalker{
 		m: m, l: l,
 		names:     map[uint64]CodeName{},
@@ -241,10 +243,10 @@ func (w *qualWalker) head(addr uint64, n int) ([]byte, bool) {
 	}
 	w.stats.Objects++
 	b := make([]byte, n)
-	if w.m.read(b, addr) == nil {
+	if w.m.Read(b, addr) == nil {
 		return b, true
 	}
-	if rest := memPageSize - int(addr%memPageSize); rest < n && w.m.read(b[:rest], addr) == nil {
+	if rest := proc.PageSize - int(addr%proc.PageSize); rest < n && w.m.Read(b[:rest], addr) == nil {
 		return b[:rest], true
 	}
 	return nil, false
@@ -410,7 +412,7 @@ func (w *qualWalker) tupleItems(addr uint64, limit int) ([]uint64, bool) {
 		return nil, false
 	}
 	size, ok := u64At(b, l.PyVarObject_ob_size)
-	if !ok || size > uint64(limit) || size*8 > MaxMemoryRead {
+	if !ok || size > uint64(limit) || size*8 > proc.MaxMemoryRead {
 		return nil, false
 	}
 	raw := b[min(len(b), l.PyTupleObject_ob_item):]

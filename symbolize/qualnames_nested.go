@@ -1,11 +1,13 @@
 package symbolize
 
+import "github.com/recapi/recapi/proc"
+
 // NestedCodeNames names the code objects nested, through co_consts, in the
 // code object of a module body, the way the compiler names them: what
 // BuildQualnameIndex cannot reach through function objects (class bodies,
 // code defined but not yet bound to a function) is still named while the
 // module body runs. module is the name to give them all.
-func NestedCodeNames(m *Memory, l Layout, moduleCode uint64, module string) map[uint64]CodeName {
+func NestedCodeNames(m *proc.Memory, l Layout, moduleCode uint64, module string) map[uint64]CodeName {
 	w := newQualWalker(m, l)
 	c, ok := w.code(moduleCode)
 	if !ok {
@@ -36,7 +38,7 @@ func NestedCodeNames(m *Memory, l Layout, moduleCode uint64, module string) map[
 // `__qualname__ = ...` that starts every class body (CPython v3.10.0
 // Python/compile.c compiler_class). ok is false for code that is not a class
 // body or whose first constant does not end in its co_name.
-func ClassBodyQualname(m *Memory, l Layout, code uint64) (string, bool) {
+func ClassBodyQualname(m *proc.Memory, l Layout, code uint64) (string, bool) {
 	w := newQualWalker(m, l)
 	c, ok := w.code(code)
 	if !ok || c.flags&(CO_OPTIMIZED|CO_NEWLOCALS) != 0 || c.name == "<module>" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/recapi/recapi/internal/testutil"
+	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,18 +51,18 @@ func TestQualnameIndexLive(t *testing.T) {
 		t.Run(it.name, func(t *testing.T) {
 			requireLiveInterpreter(t, it.path)
 			target, pid := startQualnamesTarget(t, it.path)
-			proc, err := FindInterpreter(pid)
+			p, err := FindInterpreter(pid)
 			require.NoError(t, err)
-			l, err := LayoutFor(proc.Binary.Version)
+			l, err := LayoutFor(p.Binary.Version)
 			require.NoError(t, err)
 			require.Equal(t, target.Version[1], l.Minor)
-			m, err := OpenMemory(pid)
+			m, err := proc.OpenMemory(pid)
 			if errors.Is(err, fs.ErrPermission) {
 				t.Skipf("cannot read the memory of child pid %d: %v", pid, err)
 			}
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, m.Close()) })
-			runtime := proc.Binary.Runtime + proc.Bias
+			runtime := p.Binary.Runtime + p.Bias
 			if l.Minor >= 13 {
 				qualnameCheckDebugOffsets(t, m, l, runtime)
 			}
@@ -95,7 +96,7 @@ func TestQualnameIndexLive(t *testing.T) {
 			t.Run("changing memory", func(t *testing.T) {
 				// One read in 50 returns garbage, as if the object had
 				// been freed and reused: the walk skips, and goes on.
-				cm := NewMemory(&qualnameChaosReader{r: m, rng: rand.New(rand.NewPCG(uint64(pid), 2))})
+				cm := proc.NewMemory(&qualnameChaosReader{r: m, rng: rand.New(rand.NewPCG(uint64(pid), 2))})
 				ix, err := BuildQualnameIndex(cm, l, runtime)
 				if err != nil {
 					t.Logf("sys.modules hit by garbage: %v", err)
@@ -110,7 +111,7 @@ func TestQualnameIndexLive(t *testing.T) {
 
 // qualnameChaosReader corrupts one read in 50 of r.
 type qualnameChaosReader struct {
-	r   *Memory
+	r   *proc.Memory
 	rng *rand.Rand
 }
 
@@ -166,7 +167,7 @@ func qualnameCheckTruth(t *testing.T, ix *QualnameIndex, target qualnamesTarget)
 // object's own co_qualname (3.11+). They may differ only where a function's
 // __qualname__ was set after compilation (dataclasses, namedtuple) and the
 // index follows __qualname__, or below such a function.
-func qualnameCheckCoQualname(t *testing.T, m *Memory, l Layout, ix *QualnameIndex, target qualnamesTarget) {
+func qualnameCheckCoQualname(t *testing.T, m *proc.Memory, l Layout, ix *QualnameIndex, target qualnamesTarget) {
 	renamed := 0
 	var bad []string
 	for code, got := range ix.names {
@@ -192,7 +193,7 @@ func qualnameCheckCoQualname(t *testing.T, m *Memory, l Layout, ix *QualnameInde
 
 // qualnameCheckDebugOffsets checks the object graph offsets of the layout
 // against the live _Py_DebugOffsets (3.13+).
-func qualnameCheckDebugOffsets(t *testing.T, m *Memory, l Layout, runtime uint64) {
+func qualnameCheckDebugOffsets(t *testing.T, m *proc.Memory, l Layout, runtime uint64) {
 	pos, size := debugOffsetsPositions(debugOffsetsLayouts[l.Minor])
 	buf, err := m.Bytes(runtime, size)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package symbolize
+package proc
 
 import (
 	"bytes"
@@ -79,11 +79,11 @@ func TestMemoryErrors(t *testing.T) {
 // TestMemoryCStringCrossesChunks reads a C string longer than one chunk
 // that ends right before an unreadable page.
 func TestMemoryCStringCrossesChunks(t *testing.T) {
-	data := bytes.Repeat([]byte{'n'}, 2*memPageSize)
+	data := bytes.Repeat([]byte{'n'}, 2*PageSize)
 	data[len(data)-1] = 0
 	m := NewMemory(bytes.NewReader(data))
-	start := uint64(memPageSize - 10)
-	s, err := m.CString(start, memPageSize+100)
+	start := uint64(PageSize - 10)
+	s, err := m.CString(start, PageSize+100)
 	require.NoError(t, err)
 	assert.Len(t, s, len(data)-1-int(start))
 }

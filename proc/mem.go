@@ -1,4 +1,4 @@
-package symbolize
+package proc
 
 import (
 	"bytes"
@@ -14,9 +14,6 @@ import (
 // target process may be garbage (the process may be mid-mutation), so no
 // read derived from them may allocate without limit.
 const MaxMemoryRead = 1 << 20
-
-// ErrNullPointer reports a NULL (zero) address where an object was expected.
-var ErrNullPointer = errors.New("null pointer")
 
 // Memory reads another process's memory. It wraps any io.ReaderAt whose
 // offsets are virtual addresses: /proc/PID/mem, a core-file adapter, or a
@@ -66,8 +63,9 @@ func (m *Memory) ReadAt(p []byte, addr int64) (int, error) {
 	return n, fmt.Errorf("read %d bytes at %#x: %w", len(p), addr, err)
 }
 
-// read fills p from addr, which is a uint64 as read from the target.
-func (m *Memory) read(p []byte, addr uint64) error {
+// Read fills p from addr, which is a uint64 as read from the target. Like
+// ReadAt, it fails unless it read all of p.
+func (m *Memory) Read(p []byte, addr uint64) error {
 	if addr > math.MaxInt64 {
 		return fmt.Errorf("read %d bytes at %#x: address out of range", len(p), addr)
 	}
@@ -78,7 +76,7 @@ func (m *Memory) read(p []byte, addr uint64) error {
 // U64 reads a little-endian uint64 (a pointer, a Py_ssize_t) at addr.
 func (m *Memory) U64(addr uint64) (uint64, error) {
 	var b [8]byte
-	if err := m.read(b[:], addr); err != nil {
+	if err := m.Read(b[:], addr); err != nil {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
@@ -87,7 +85,7 @@ func (m *Memory) U64(addr uint64) (uint64, error) {
 // U32 reads a little-endian uint32 at addr.
 func (m *Memory) U32(addr uint64) (uint32, error) {
 	var b [4]byte
-	if err := m.read(b[:], addr); err != nil {
+	if err := m.Read(b[:], addr); err != nil {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint32(b[:]), nil
@@ -105,15 +103,18 @@ func (m *Memory) Bytes(addr uint64, n int) ([]byte, error) {
 		return nil, fmt.Errorf("read %d bytes at %#x: length out of range [0, %d]", n, addr, MaxMemoryRead)
 	}
 	b := make([]byte, n)
-	if err := m.read(b, addr); err != nil {
+	if err := m.Read(b, addr); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// memPageSize is the granularity of CString reads: a chunk never crosses a
-// page boundary, so a string that ends just before an unmapped page reads.
-const memPageSize = 4096
+// PageSize is the granularity of memory mappings (x86-64 base pages). A
+// read that stays within one page either fails or succeeds as a whole, so
+// readers of short or unknown lengths cut their reads at page boundaries:
+// CString's chunks never cross one, so that a string that ends just before
+// an unmapped page reads.
+const PageSize = 4096
 
 // memCStringChunk is the most CString reads at once; C names are short.
 const memCStringChunk = 256
@@ -127,7 +128,7 @@ func (m *Memory) CString(addr uint64, maxLen int) (string, error) {
 	var buf [memCStringChunk]byte
 	var out []byte
 	for cur := addr; len(out) <= maxLen; {
-		n := memPageSize - int(cur%memPageSize)
+		n := PageSize - int(cur%PageSize)
 		n = min(n, memCStringChunk, maxLen+1-len(out))
 		if cur > math.MaxInt64-uint64(n) {
 			return "", fmt.Errorf("read C string at %#x: address out of range", addr)
