@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/symbolize"
 )
 
@@ -306,17 +307,9 @@ func findTarget(pid int) (*symbolize.Process, error) {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("no process with pid %d: check the pid (ps -p %d)", pid, pid)
 	case errors.Is(err, symbolize.ErrNotPython):
-		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, comm(pid), err)
+		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, cmp.Or(proc.Comm(pid), "?"), err)
 	}
-	return nil, fmt.Errorf("pid %d (%s): %w", pid, comm(pid), err)
-}
-
-func comm(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
+	return nil, fmt.Errorf("pid %d (%s): %w", pid, cmp.Or(proc.Comm(pid), "?"), err)
 }
 
 // exitCode maps a wait result to a shell-style exit code.

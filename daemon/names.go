@@ -1,17 +1,16 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/symbolize"
 )
 
@@ -614,24 +613,12 @@ func (tg *target) containerKind(tp uint64) int {
 	return -1
 }
 
-func readCmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	b = bytes.TrimRight(b, "\x00")
-	if len(b) == 0 {
-		return nil
-	}
-	return strings.Split(string(b), "\x00")
-}
-
 // mainScript guesses the file CPython runs as __main__: the first argument
 // after the interpreter's options that names an existing file. It returns the
 // path as given and as an absolute path: co_filename is the former on 3.8 and
 // the latter from 3.9.
 func mainScript(pid int, cmd []string) []string {
-	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	cwd := proc.Cwd(pid)
 	for i := 1; i < len(cmd); i++ {
 		a := cmd[i]
 		switch {
@@ -646,32 +633,12 @@ func mainScript(pid int, cmd []string) []string {
 		if !filepath.IsAbs(a) {
 			a = filepath.Join(cwd, a)
 		}
-		root := fmt.Sprintf("/proc/%d/root", pid)
-		if _, err := os.Stat(root + a); err == nil {
+		if _, err := os.Stat(proc.Root(pid) + a); err == nil {
 			return []string{cmd[i], a}
 		}
 		return nil
 	}
 	return nil
-}
-
-// startTime is field 22 of /proc/PID/stat (0 when the process is gone).
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces: fields count from after ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
 }
 
 func sortInterpreters(in []aggregate.Interpreter) {

@@ -215,11 +215,11 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		shapes:  map[shapeID]struct{}{},
 	}
 	if len(tg.info.Command) == 0 {
-		tg.info.Command = readCmdline(p.PID)
+		tg.info.Command = proc.Cmdline(p.PID)
 	}
 	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
-	tg.mainPy = mainScript(p.PID, readCmdline(p.PID))
-	tg.started = startTime(p.PID)
+	tg.mainPy = mainScript(p.PID, proc.Cmdline(p.PID))
+	tg.started = proc.StartTime(p.PID)
 
 	cfg := pyConfig(b, p.Bias)
 	tg.containers = cfg.ContainerTypes
@@ -419,7 +419,7 @@ func (t *Tracer) steerWindows(now time.Time) {
 		if len(tg.outcomeProbes) == 0 || tg.exited || len(tg.links) == 0 {
 			continue
 		}
-		if startTime(tg.pid) != tg.started {
+		if proc.StartTime(tg.pid) != tg.started {
 			// The process is gone: what still waits ended with it.
 			tg.exited = true
 			t.closeWindow(tg)
@@ -472,7 +472,7 @@ func (t *Tracer) DetachAll() {
 		running     bool
 	)
 	for _, tg := range t.targets {
-		if !tg.exited && startTime(tg.pid) != tg.started {
+		if !tg.exited && proc.StartTime(tg.pid) != tg.started {
 			tg.exited = true // no return is in flight in a process that is gone
 		}
 		if tg.outcomesOn {
@@ -527,7 +527,7 @@ func (t *Tracer) Alive() []int {
 	defer t.mu.Unlock()
 	var out []int
 	for _, tg := range t.targets {
-		if startTime(tg.pid) == tg.started && tg.started != 0 {
+		if proc.StartTime(tg.pid) == tg.started && tg.started != 0 {
 			out = append(out, tg.pid)
 		}
 	}
