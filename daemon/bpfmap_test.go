@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/symbolize"
 )
@@ -126,17 +127,17 @@ func TestContainerTypesMatchBPF(t *testing.T) {
 	}
 }
 
-// The CPython flag bits the BPF programs test are symbolize's.
+// The CPython flag bits the BPF programs test are cpython's.
 func TestCPythonFlagsMatchSymbolize(t *testing.T) {
 	enum := bpfEnum(t, "cpython_flags")
 	want := map[string]uint64{
-		"CO_VARARGS":            symbolize.CO_VARARGS,
-		"CO_VARKEYWORDS":        symbolize.CO_VARKEYWORDS,
-		"CO_GENERATOR":          symbolize.CO_GENERATOR,
-		"CO_COROUTINE":          symbolize.CO_COROUTINE,
-		"CO_ITERABLE_COROUTINE": symbolize.CO_ITERABLE_COROUTINE,
-		"CO_ASYNC_GENERATOR":    symbolize.CO_ASYNC_GENERATOR,
-		"Py_TPFLAGS_HEAPTYPE":   symbolize.Py_TPFLAGS_HEAPTYPE,
+		"CO_VARARGS":            cpython.CO_VARARGS,
+		"CO_VARKEYWORDS":        cpython.CO_VARKEYWORDS,
+		"CO_GENERATOR":          cpython.CO_GENERATOR,
+		"CO_COROUTINE":          cpython.CO_COROUTINE,
+		"CO_ITERABLE_COROUTINE": cpython.CO_ITERABLE_COROUTINE,
+		"CO_ASYNC_GENERATOR":    cpython.CO_ASYNC_GENERATOR,
+		"Py_TPFLAGS_HEAPTYPE":   cpython.Py_TPFLAGS_HEAPTYPE,
 	}
 	assert.Equal(t, want, enum)
 }

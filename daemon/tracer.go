@@ -14,6 +14,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/symbolize"
 )
@@ -80,7 +81,7 @@ type OutcomePolicy struct {
 type target struct {
 	pid     int
 	proc    *symbolize.Process
-	layout  symbolize.Layout
+	layout  cpython.Layout
 	mem     *proc.Memory
 	links   []link.Link
 	info    aggregate.Interpreter
@@ -90,12 +91,12 @@ type target struct {
 
 	codes map[codeKey]*codeMeta
 	// qix maps code objects to qualnames and modules from sys.modules.
-	qix      *symbolize.QualnameIndex
-	qixBuilt time.Time                     // when the last rebuild of qix ended
-	qixCost  time.Duration                 // how long it took
-	runtime  uint64                        // address of _PyRuntime in the process
-	unnamed  []*codeMeta                   // code objects not found in qix yet (retried at drains)
-	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
+	qix      *cpython.QualnameIndex
+	qixBuilt time.Time                   // when the last rebuild of qix ended
+	qixCost  time.Duration               // how long it took
+	runtime  uint64                      // address of _PyRuntime in the process
+	unnamed  []*codeMeta                 // code objects not found in qix yet (retried at drains)
+	nested   map[uint64]cpython.CodeName // names from module bodies' constants
 	types    map[uint64]typeMeta
 	sigs     map[uint64][]uint64 // argument descriptions by sig hash
 	values   map[uint64][]uint64 // container value descriptions by hash
@@ -130,7 +131,7 @@ type codeMeta struct {
 	defaults []bool
 	fn       aggregate.Function
 	names    []string
-	kinds    []symbolize.ParamKind
+	kinds    []cpython.ParamKind
 	kind     string
 	partial  bool
 }
@@ -194,7 +195,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		// 3.13+ describes its own layout: refuse rather than misread. (Analyze
 		// checked the copy in the file; this checks the running process. A
 		// launched one is stopped before ld.so has mapped its data.)
-		if err := symbolize.CheckDebugOffsets(mem, b.Runtime+p.Bias, b.Layout); err != nil {
+		if err := cpython.CheckDebugOffsets(mem, b.Runtime+p.Bias, b.Layout); err != nil {
 			mem.Close()
 			return fmt.Errorf("check the layout of pid %d (CPython %s): %w", p.PID, b.Version, err)
 		}
@@ -208,7 +209,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		info:    aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
 		codes:   map[codeKey]*codeMeta{},
 		runtime: b.Runtime + p.Bias,
-		nested:  map[uint64]symbolize.CodeName{},
+		nested:  map[uint64]cpython.CodeName{},
 		types:   map[uint64]typeMeta{},
 		sigs:    map[uint64][]uint64{},
 		values:  map[uint64][]uint64{},

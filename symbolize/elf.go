@@ -10,6 +10,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/recapi/recapi/cpython"
 )
 
 // ErrNotPython reports an ELF file, or a process, without a CPython eval
@@ -24,8 +26,8 @@ var ErrNotPython = errors.New("not a CPython interpreter: no _PyEval_EvalFrameDe
 type Binary struct {
 	Path     string
 	BuildID  string // hex of NT_GNU_BUILD_ID, "" if none
-	Version  Version
-	Layout   Layout
+	Version  cpython.Version
+	Layout   cpython.Layout
 	Shared   bool // ET_DYN (PIE executable or .so): addresses need the load bias
 	Stripped bool // no .symtab
 
@@ -94,9 +96,9 @@ func Analyze(path string) (*Binary, error) {
 		}
 		return nil, fmt.Errorf("analyze %s: %w", path, err)
 	}
-	layout, err := LayoutFor(v)
+	layout, err := cpython.LayoutFor(v)
 	if err != nil {
-		var ve *VersionError
+		var ve *cpython.VersionError
 		if errors.As(err, &ve) {
 			ve.Path = path
 		}
@@ -137,7 +139,7 @@ func Analyze(path string) (*Binary, error) {
 	}
 	if layout.Minor >= 13 {
 		// The initialized _Py_DebugOffsets is in the file's .PyRuntime data.
-		if err := CheckDebugOffsets(elfVAReader{img}, b.Runtime, layout); err != nil {
+		if err := cpython.CheckDebugOffsets(elfVAReader{img}, b.Runtime, layout); err != nil {
 			return nil, fmt.Errorf("analyze %s: %w", path, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -32,7 +33,7 @@ type elfTestBinary struct {
 	path    string // the ELF file with the eval loop
 	python  string // the interpreter to run
 	buildID string
-	version Version
+	version cpython.Version
 	shared  bool
 	strip   bool
 	eval    uint64
@@ -67,49 +68,49 @@ func elfTestBinaries() []elfTestBinary {
 	return []elfTestBinary{
 		{
 			name: "debian-3.11.2", path: "/usr/bin/python3.11", python: "/usr/bin/python3.11",
-			buildID: "571d98e01096d5c1c32420d229a6731a0a50d2a0", version: Version{3, 11, 2, ""}, strip: true,
+			buildID: "571d98e01096d5c1c32420d229a6731a0a50d2a0", version: cpython.Version{Major: 3, Minor: 11, Patch: 2}, strip: true,
 			eval: 0x52b0f0, table: 0x73af00, runtime: 0xa5b740,
 			tstate: TState{Kind: TStateRuntimeGlobal, Addr: 0xa5b740 + 576},
 			probes: []elfTestProbe{{151, 0x52f5d1, 19, RegRBX, true}, {150, 0x52b29d, 20, RegRBX, true}},
 		},
 		{
 			name: "pyenv-3.8.18", path: lib38, python: py38,
-			buildID: "ff2a4988bea9e9bbbb8004eb6e74cc0792734c3b", version: Version{3, 8, 18, ""}, shared: true,
+			buildID: "ff2a4988bea9e9bbbb8004eb6e74cc0792734c3b", version: cpython.Version{Major: 3, Minor: 8, Patch: 18}, shared: true,
 			eval: 0x6bf60, runtime: 0x372e00,
 			tstate: TState{Kind: TStateRuntimeGlobal, Addr: 0x372e00 + 1368},
 			probes: []elfTestProbe{{-1, 0x6bf60, 0, RegRDI, true}},
 		},
 		{
 			name: "pyenv-3.9.18", path: lib39, python: py39,
-			buildID: "8a6cadea533dd782615a0f14a75b5aef248a10d4", version: Version{3, 9, 18, ""}, shared: true,
+			buildID: "8a6cadea533dd782615a0f14a75b5aef248a10d4", version: cpython.Version{Major: 3, Minor: 9, Patch: 18}, shared: true,
 			eval: 0x66920, runtime: 0x3acf60,
 			tstate: TState{Kind: TStateRuntimeGlobal, Addr: 0x3acf60 + 568},
 			probes: []elfTestProbe{{-1, 0x66920, 0, RegRSI, true}},
 		},
 		{
 			name: "pyenv-3.10.13", path: lib310, python: py310,
-			buildID: "ece57af647dd10ee274f46d757d62a5eab42c418", version: Version{3, 10, 13, ""}, shared: true,
+			buildID: "ece57af647dd10ee274f46d757d62a5eab42c418", version: cpython.Version{Major: 3, Minor: 10, Patch: 13}, shared: true,
 			eval: 0x65540, runtime: 0x3a8660,
 			tstate: TState{Kind: TStateRuntimeGlobal, Addr: 0x3a8660 + 568},
 			probes: []elfTestProbe{{-1, 0x65540, 0, RegRSI, true}},
 		},
 		{
 			name: "pyenv-3.11.7", path: lib311, python: py311,
-			buildID: "49daf84ed369fe589b73ea876f2591cd4c3588bb", version: Version{3, 11, 7, ""}, shared: true,
+			buildID: "49daf84ed369fe589b73ea876f2591cd4c3588bb", version: cpython.Version{Major: 3, Minor: 11, Patch: 7}, shared: true,
 			eval: 0xfab70, table: 0x4174e0, runtime: 0x54e540,
 			tstate: TState{Kind: TStateRuntimeGlobal, Addr: 0x54e540 + 576},
 			probes: []elfTestProbe{{151, 0x100f3e, 24, RegRBP, true}, {150, 0x10197a, 13, RegRBP, true}},
 		},
 		{
 			name: "pyenv-3.12.1", path: lib312, python: py312,
-			buildID: "f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc", version: Version{3, 12, 1, ""}, shared: true,
+			buildID: "f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc", version: cpython.Version{Major: 3, Minor: 12, Patch: 1}, shared: true,
 			eval: 0x10bdc0, table: 0x4cef20, runtime: 0x643340,
 			tstate: TState{Kind: TStateTLSGeneralDynamic, Addr: 0x543ef0, Offset: 8},
 			probes: []elfTestProbe{{151, 0x1143d7, 41, RegRBX, true}, {240, 0x1146f4, 36, RegRBX, true}},
 		},
 		{
 			name: "pyenv-3.13.0", path: lib313, python: py313,
-			buildID: "d11d13fb0f82d32f3da1221ffd551ab179afb423", version: Version{3, 13, 0, ""}, shared: true,
+			buildID: "d11d13fb0f82d32f3da1221ffd551ab179afb423", version: cpython.Version{Major: 3, Minor: 13, Patch: 0}, shared: true,
 			eval: 0x8b8e0, table: 0x4a0d20, runtime: 0x5294c0,
 			tstate: TState{Kind: TStateTLSGeneralDynamic, Addr: 0x4eaec0, Offset: 0x18},
 			// RESUME stays: +8 is the target of RESUME_CHECK's deopt jump.
@@ -215,17 +216,17 @@ func TestAnalyzeUnsupportedVersions(t *testing.T) {
 	root := elfTestPyenvRoot()
 	tests := []struct {
 		name, path string
-		want       Version
+		want       cpython.Version
 	}{
-		{name: "2.7", path: filepath.Join(root, "versions/2.7.18/lib/libpython2.7.so.1.0"), want: Version{2, 7, 18, ""}},
-		{name: "3.6", path: filepath.Join(root, "versions/3.6.15/lib/libpython3.6m.so.1.0"), want: Version{3, 6, 15, ""}},
-		{name: "3.7", path: filepath.Join(root, "versions/3.7.16/lib/libpython3.7m.so.1.0"), want: Version{3, 7, 16, ""}},
+		{name: "2.7", path: filepath.Join(root, "versions/2.7.18/lib/libpython2.7.so.1.0"), want: cpython.Version{Major: 2, Minor: 7, Patch: 18}},
+		{name: "3.6", path: filepath.Join(root, "versions/3.6.15/lib/libpython3.6m.so.1.0"), want: cpython.Version{Major: 3, Minor: 6, Patch: 15}},
+		{name: "3.7", path: filepath.Join(root, "versions/3.7.16/lib/libpython3.7m.so.1.0"), want: cpython.Version{Major: 3, Minor: 7, Patch: 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			elfTestRequire(t, tt.path)
 			_, err := Analyze(tt.path)
-			var ve *VersionError
+			var ve *cpython.VersionError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, tt.want, ve.Found)
 			assert.Equal(t, tt.path, ve.Path)

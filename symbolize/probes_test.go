@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/x86/x86asm"
@@ -299,14 +300,14 @@ func TestProbesRejectWrongOpcodeTable(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		mutate  func(*Layout)
+		mutate  func(*cpython.Layout)
 		wantErr string
 		noProbe bool // a layout problem, not a *ProbeError
 	}{
-		{name: "duplicate opcode", mutate: func(l *Layout) { l.ResumeOpcodes = []uint8{151, 151} }, wantErr: "is also the handler of opcode 151"},
-		{name: "unknown-opcode slot", mutate: func(l *Layout) { l.ResumeOpcodes = []uint8{151, uint8(shared)} }, wantErr: "dispatch-table slots"},
-		{name: "wrong instr_ptr offset", mutate: func(l *Layout) { l.Frame_instr = 0x40 }, wantErr: "no store of next_instr to frame+0x40"},
-		{name: "no opcodes", mutate: func(l *Layout) { l.ResumeOpcodes = nil }, wantErr: "lists no RESUME-family opcodes", noProbe: true},
+		{name: "duplicate opcode", mutate: func(l *cpython.Layout) { l.ResumeOpcodes = []uint8{151, 151} }, wantErr: "is also the handler of opcode 151"},
+		{name: "unknown-opcode slot", mutate: func(l *cpython.Layout) { l.ResumeOpcodes = []uint8{151, uint8(shared)} }, wantErr: "dispatch-table slots"},
+		{name: "wrong instr_ptr offset", mutate: func(l *cpython.Layout) { l.Frame_instr = 0x40 }, wantErr: "no store of next_instr to frame+0x40"},
+		{name: "no opcodes", mutate: func(l *cpython.Layout) { l.ResumeOpcodes = nil }, wantErr: "lists no RESUME-family opcodes", noProbe: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

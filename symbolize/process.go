@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/proc"
 )
 
@@ -205,7 +206,7 @@ func analyzeCached(path string) (*Binary, error) {
 	} else if bin, err = Analyze(path); err == nil {
 		storeAnalysis(key, bin)
 	}
-	var ve *VersionError
+	var ve *cpython.VersionError
 	if err == nil || errors.Is(err, ErrNotPython) || errors.As(err, &ve) {
 		analyzeCache.Lock()
 		if len(analyzeCache.m) >= analyzeCacheMax {
@@ -221,7 +222,7 @@ func analyzeCached(path string) (*Binary, error) {
 // analysis, with Path (and a VersionError's Path) set to path. The Probes
 // slice is shared.
 func (r analyzeResult) forPath(path string) (*Binary, error) {
-	var ve *VersionError
+	var ve *cpython.VersionError
 	switch {
 	case r.bin != nil:
 		cp := *r.bin

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,17 +115,17 @@ func TestFindInterpreterUnsupported(t *testing.T) {
 	root := elfTestPyenvRoot()
 	tests := []struct {
 		name, python string
-		want         Version
+		want         cpython.Version
 	}{
-		{name: "2.7", python: filepath.Join(root, "versions/2.7.18/bin/python2.7"), want: Version{2, 7, 18, ""}},
-		{name: "3.6", python: filepath.Join(root, "versions/3.6.15/bin/python3.6"), want: Version{3, 6, 15, ""}},
-		{name: "3.7", python: filepath.Join(root, "versions/3.7.16/bin/python3.7"), want: Version{3, 7, 16, ""}},
+		{name: "2.7", python: filepath.Join(root, "versions/2.7.18/bin/python2.7"), want: cpython.Version{Major: 2, Minor: 7, Patch: 18}},
+		{name: "3.6", python: filepath.Join(root, "versions/3.6.15/bin/python3.6"), want: cpython.Version{Major: 3, Minor: 6, Patch: 15}},
+		{name: "3.7", python: filepath.Join(root, "versions/3.7.16/bin/python3.7"), want: cpython.Version{Major: 3, Minor: 7, Patch: 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pid := procTestStartPython(t, tt.python)
 			_, err := FindInterpreter(pid)
-			var ve *VersionError
+			var ve *cpython.VersionError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, tt.want, ve.Found)
 			assert.Contains(t, ve.Path, "/proc/"+strconv.Itoa(pid)+"/root/")

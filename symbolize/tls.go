@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/recapi/recapi/cpython"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -62,7 +63,7 @@ type TState struct {
 // the exported _PyThreadState_GetCurrent. Failing to find it gives
 // TStateNone with the reason in Desc, not an error: the frame register is
 // the primary frame source and the thread state only a fallback.
-func (img *elfImage) threadState(runtime uint64, l Layout) TState {
+func (img *elfImage) threadState(runtime uint64, l cpython.Layout) TState {
 	if l.PyRuntimeState_tstate_current >= 0 {
 		return TState{
 			Kind: TStateRuntimeGlobal,

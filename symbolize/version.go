@@ -6,54 +6,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 
+	"github.com/recapi/recapi/cpython"
 	"golang.org/x/arch/x86/x86asm"
 )
-
-// versionPattern matches PY_VERSION ("3.11.2", "3.13.0rc2", "3.12.0a7+").
-var versionPattern = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)((?:a|b|rc)\d+)?(\+)?$`)
-
-// ParseVersion parses a CPython PY_VERSION string such as "3.11.2",
-// "3.13.0rc2" or "3.14.0a1+".
-func ParseVersion(s string) (Version, error) {
-	m := versionPattern.FindStringSubmatch(s)
-	if m == nil {
-		return Version{}, fmt.Errorf("parse CPython version %q: want MAJOR.MINOR.PATCH[a|b|rcN][+]", s)
-	}
-	var v Version
-	var err error
-	for i, dst := range []*int{&v.Major, &v.Minor, &v.Patch} {
-		if *dst, err = strconv.Atoi(m[i+1]); err != nil {
-			return Version{}, fmt.Errorf("parse CPython version %q: %w", s, err)
-		}
-	}
-	v.Release = m[4] + m[5]
-	return v, nil
-}
-
-// VersionFromHex decodes PY_VERSION_HEX (Py_Version, _Py_DebugOffsets.version):
-// 0xMMmmppLS with release level L (0xA alpha, 0xB beta, 0xC candidate,
-// 0xF final) and serial S.
-func VersionFromHex(h uint64) (Version, error) {
-	if h>>32 != 0 || h>>24 == 0 {
-		return Version{}, fmt.Errorf("decode PY_VERSION_HEX %#x: not a CPython version", h)
-	}
-	v := Version{Major: int(h >> 24), Minor: int(h >> 16 & 0xff), Patch: int(h >> 8 & 0xff)}
-	serial := h & 0xf
-	switch level := h >> 4 & 0xf; level {
-	case 0xa:
-		v.Release = fmt.Sprintf("a%d", serial)
-	case 0xb:
-		v.Release = fmt.Sprintf("b%d", serial)
-	case 0xc:
-		v.Release = fmt.Sprintf("rc%d", serial)
-	case 0xf:
-	default:
-		return Version{}, fmt.Errorf("decode PY_VERSION_HEX %#x: release level %#x is not a, b, c or f", h, level)
-	}
-	return v, nil
-}
 
 // pythonVersion finds the CPython version of the file, and says where it
 // came from. Sources, best first:
@@ -64,15 +20,15 @@ func VersionFromHex(h uint64) (Version, error) {
 //     into the tail of a longer one, such as the install prefix, so a plain
 //     string search does not find it).
 //   - a preformatted "3.X.Y (" version string in the read-only data.
-func (img *elfImage) pythonVersion() (Version, string, error) {
+func (img *elfImage) pythonVersion() (cpython.Version, string, error) {
 	if s, ok := img.symbol("Py_Version"); ok && s.Size == 8 {
 		h, err := img.readU64(s.Value)
 		if err != nil {
-			return Version{}, "", fmt.Errorf("read Py_Version: %w", err)
+			return cpython.Version{}, "", fmt.Errorf("read Py_Version: %w", err)
 		}
-		v, err := VersionFromHex(h)
+		v, err := cpython.VersionFromHex(h)
 		if err != nil {
-			return Version{}, "", fmt.Errorf("read Py_Version: %w", err)
+			return cpython.Version{}, "", fmt.Errorf("read Py_Version: %w", err)
 		}
 		return v, "Py_Version", nil
 	}
@@ -81,17 +37,17 @@ func (img *elfImage) pythonVersion() (Version, string, error) {
 	} else if v, err2 := img.versionFromRodata(); err2 == nil {
 		return v, "version string", nil
 	} else {
-		return Version{}, "", fmt.Errorf("find CPython version: %w; %w", err, err2)
+		return cpython.Version{}, "", fmt.Errorf("find CPython version: %w; %w", err, err2)
 	}
 }
 
 // versionFromGetVersion decodes Py_GetVersion and collects every string it
 // loads the address of (lea sym(%rip) in PIC code, mov $sym in non-PIE
 // code). Exactly one distinct version string must be among them.
-func (img *elfImage) versionFromGetVersion() (Version, error) {
+func (img *elfImage) versionFromGetVersion() (cpython.Version, error) {
 	fn, ok := img.funcSymbol("Py_GetVersion")
 	if !ok {
-		return Version{}, fmt.Errorf("no Py_GetVersion symbol")
+		return cpython.Version{}, fmt.Errorf("no Py_GetVersion symbol")
 	}
 	size := fn.Size
 	if size == 0 || size > 512 {
@@ -99,9 +55,9 @@ func (img *elfImage) versionFromGetVersion() (Version, error) {
 	}
 	code, err := img.readVA(fn.Value, int(size))
 	if err != nil {
-		return Version{}, fmt.Errorf("read Py_GetVersion: %w", err)
+		return cpython.Version{}, fmt.Errorf("read Py_GetVersion: %w", err)
 	}
-	var found []Version
+	var found []cpython.Version
 	insns, _ := decodeRun(code, fn.Value, len(code), func(p probeInsn) bool { return p.in.Op == x86asm.RET })
 	for _, p := range insns {
 		in := p.in
@@ -126,7 +82,7 @@ func (img *elfImage) versionFromGetVersion() (Version, error) {
 		if m := preformattedVersion.FindStringSubmatch(s); m != nil {
 			s = m[1]
 		}
-		if v, err := ParseVersion(s); err == nil && !slices.Contains(found, v) {
+		if v, err := cpython.ParseVersion(s); err == nil && !slices.Contains(found, v) {
 			found = append(found, v)
 		}
 	}
@@ -134,9 +90,9 @@ func (img *elfImage) versionFromGetVersion() (Version, error) {
 	case 1:
 		return found[0], nil
 	case 0:
-		return Version{}, fmt.Errorf("no version string referenced by Py_GetVersion at %#x", fn.Value)
+		return cpython.Version{}, fmt.Errorf("no version string referenced by Py_GetVersion at %#x", fn.Value)
 	}
-	return Version{}, fmt.Errorf("several version strings referenced by Py_GetVersion at %#x: %v", fn.Value, found)
+	return cpython.Version{}, fmt.Errorf("several version strings referenced by Py_GetVersion at %#x: %v", fn.Value, found)
 }
 
 // preformattedVersion matches the start of a Py_GetVersion result that the
@@ -148,8 +104,8 @@ var rodataVersion = regexp.MustCompile(`\x00([23]\.\d{1,2}\.\d{1,3}(?:(?:a|b|rc)
 
 // versionFromRodata is the last resort: a preformatted version string in
 // .rodata. Exactly one distinct version must appear.
-func (img *elfImage) versionFromRodata() (Version, error) {
-	var found []Version
+func (img *elfImage) versionFromRodata() (cpython.Version, error) {
+	var found []cpython.Version
 	for _, s := range img.f.Sections {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_ALLOC == 0 || s.Flags&(elf.SHF_WRITE|elf.SHF_EXECINSTR) != 0 {
 			continue
@@ -159,13 +115,13 @@ func (img *elfImage) versionFromRodata() (Version, error) {
 			continue
 		}
 		for _, m := range rodataVersion.FindAllSubmatch(data, -1) {
-			if v, err := ParseVersion(string(m[1])); err == nil && !slices.Contains(found, v) {
+			if v, err := cpython.ParseVersion(string(m[1])); err == nil && !slices.Contains(found, v) {
 				found = append(found, v)
 			}
 		}
 	}
 	if len(found) != 1 {
-		return Version{}, fmt.Errorf("found %d distinct preformatted version strings %v in read-only data, want 1", len(found), found)
+		return cpython.Version{}, fmt.Errorf("found %d distinct preformatted version strings %v in read-only data, want 1", len(found), found)
 	}
 	return found[0], nil
 }

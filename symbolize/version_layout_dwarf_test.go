@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,7 +22,7 @@ type layoutDWARFField struct {
 }
 
 // layoutDWARFFields lists every Layout value that DWARF can confirm.
-func layoutDWARFFields(l Layout) []layoutDWARFField {
+func layoutDWARFFields(l cpython.Layout) []layoutDWARFField {
 	off := func(typ, field string) string { return fmt.Sprintf("&((%s*)0)->%s", typ, field) }
 	frame, code, instr := "_PyInterpreterFrame", "f_code", "prev_instr"
 	switch {
@@ -106,7 +107,7 @@ func layoutDWARFFields(l Layout) []layoutDWARFField {
 // _PyEval_EvalFrameDefault against its prototype.
 // forEachDWARFBuild runs fn for every pyenv build (they carry debug info;
 // the Debian build does not) with the layout of its version.
-func forEachDWARFBuild(t *testing.T, fn func(t *testing.T, tt elfTestBinary, l Layout)) {
+func forEachDWARFBuild(t *testing.T, fn func(t *testing.T, tt elfTestBinary, l cpython.Layout)) {
 	if testing.Short() {
 		t.Skip("runs gdb on every pyenv build")
 	}
@@ -119,7 +120,7 @@ func forEachDWARFBuild(t *testing.T, fn func(t *testing.T, tt elfTestBinary, l L
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			elfTestRequire(t, tt.path)
-			l, err := LayoutFor(tt.version)
+			l, err := cpython.LayoutFor(tt.version)
 			require.NoError(t, err)
 			fn(t, tt, l)
 		})
@@ -152,7 +153,7 @@ func gdbOffsets(t *testing.T, path string, fields []layoutDWARFField, extra ...s
 }
 
 func TestLayoutMatchesDWARF(t *testing.T) {
-	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l Layout) {
+	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l cpython.Layout) {
 		fields := layoutDWARFFields(l)
 		got, out := gdbOffsets(t, tt.path, fields, "whatis _PyEval_EvalFrameDefault")
 		var proto string
@@ -182,5 +183,42 @@ func TestLayoutMatchesDWARF(t *testing.T) {
 			}
 		}
 		assert.Equal(t, l.EvalFrameArg, frameArg, "frame argument of %s", proto)
+	})
+}
+
+// TestQualnameLayoutMatchesDWARF checks the object graph offsets that
+// BuildQualnameIndex uses against the debug info of the pyenv builds.
+func TestQualnameLayoutMatchesDWARF(t *testing.T) {
+	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l cpython.Layout) {
+		off := func(typ, field string) string { return fmt.Sprintf("&((%s*)0)->%s", typ, field) }
+		modules := "modules"
+		if l.Minor >= 12 {
+			modules = "imports.modules"
+		}
+		fields := []layoutDWARFField{
+			{"PyRuntimeState_interpreters_head", off("_PyRuntimeState", "interpreters.head"), l.PyRuntimeState_interpreters_head},
+			{"PyInterpreterState_modules", off("PyInterpreterState", modules), l.PyInterpreterState_modules},
+			{"PyModuleObject_md_dict", off("PyModuleObject", "md_dict"), l.PyModuleObject_md_dict},
+			{"PyTypeObject_tp_base", off("PyTypeObject", "tp_base"), l.PyTypeObject_tp_base},
+			{"PyFunctionObject_func_code", off("PyFunctionObject", "func_code"), l.PyFunctionObject_func_code},
+			{"PyFunctionObject_func_qualname", off("PyFunctionObject", "func_qualname"), l.PyFunctionObject_func_qualname},
+			{"PyFunctionObject_func_module", off("PyFunctionObject", "func_module"), l.PyFunctionObject_func_module},
+			{"PyFunctionObject_func_closure", off("PyFunctionObject", "func_closure"), l.PyFunctionObject_func_closure},
+			{"PyFunctionObject_func_dict", off("PyFunctionObject", "func_dict"), l.PyFunctionObject_func_dict},
+			{"Staticmethod_sm_callable", off("staticmethod", "sm_callable"), l.Staticmethod_sm_callable},
+			{"Classmethod_cm_callable", off("classmethod", "cm_callable"), l.Classmethod_cm_callable},
+			{"Propertyobject_prop_get", off("propertyobject", "prop_get"), l.Propertyobject_prop_get},
+			{"Propertyobject_prop_set", off("propertyobject", "prop_set"), l.Propertyobject_prop_set},
+			{"Propertyobject_prop_del", off("propertyobject", "prop_del"), l.Propertyobject_prop_del},
+			{"PyCellObject_ob_ref", off("PyCellObject", "ob_ref"), l.PyCellObject_ob_ref},
+			{"PyDictObject_ma_used", off("PyDictObject", "ma_used"), l.PyVarObject_ob_size},
+		}
+		got, out := gdbOffsets(t, tt.path, fields)
+		for _, f := range fields {
+			v, ok := got[f.name]
+			if assert.True(t, ok, "%s: %s not in DWARF:\n%s", f.name, f.expr, out) {
+				assert.Equal(t, f.want, v, "%s (%s)", f.name, f.expr)
+			}
+		}
 	})
 }

@@ -4,69 +4,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestParseVersion(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     Version
-		wantErr  bool
-	}{
-		{name: "final", in: "3.11.2", want: Version{3, 11, 2, ""}},
-		{name: "two-digit patch", in: "3.10.13", want: Version{3, 10, 13, ""}},
-		{name: "release candidate", in: "3.13.0rc2", want: Version{3, 13, 0, "rc2"}},
-		{name: "alpha from a checkout", in: "3.14.0a1+", want: Version{3, 14, 0, "a1+"}},
-		{name: "beta", in: "3.12.0b4", want: Version{3, 12, 0, "b4"}},
-		{name: "python 2", in: "2.7.18", want: Version{2, 7, 18, ""}},
-		{name: "missing patch", in: "3.11", wantErr: true},
-		{name: "trailing text", in: "3.11.2 (main, Mar 13 2023)", wantErr: true},
-		{name: "garbage", in: "three", wantErr: true},
-		{name: "empty", in: "", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseVersion(tt.in)
-			if tt.wantErr {
-				assert.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-			assert.Equal(t, tt.in, got.String())
-		})
-	}
-}
-
-func TestVersionFromHex(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      uint64
-		want    Version
-		wantErr bool
-	}{
-		{name: "3.11.2 final", in: 0x030b02f0, want: Version{3, 11, 2, ""}},
-		{name: "3.13.0 final", in: 0x030d00f0, want: Version{3, 13, 0, ""}},
-		{name: "3.13.0rc2", in: 0x030d00c2, want: Version{3, 13, 0, "rc2"}},
-		{name: "3.14.0a1", in: 0x030e00a1, want: Version{3, 14, 0, "a1"}},
-		{name: "3.12.0b3", in: 0x030c00b3, want: Version{3, 12, 0, "b3"}},
-		{name: "bad level", in: 0x030b0250, wantErr: true},
-		{name: "zero", in: 0, wantErr: true},
-		{name: "too wide", in: 0x1_030b02f0, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := VersionFromHex(tt.in)
-			if tt.wantErr {
-				assert.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
 
 // TestPythonVersionSources reads the version of every interpreter on this
 // machine both ways: through Py_GetVersion (every version) and Py_Version
@@ -76,19 +17,19 @@ func TestPythonVersionSources(t *testing.T) {
 	pyenvLib := func(full, lib string) string { return filepath.Join(root, "versions", full, "lib", lib) }
 	tests := []struct {
 		name, path string
-		want       Version
+		want       cpython.Version
 		hasHex     bool
 	}{
-		{name: "debian-3.11.2", path: "/usr/bin/python3.11", want: Version{3, 11, 2, ""}, hasHex: true},
-		{name: "pyenv-2.7.18", path: pyenvLib("2.7.18", "libpython2.7.so.1.0"), want: Version{2, 7, 18, ""}},
-		{name: "pyenv-3.6.15", path: pyenvLib("3.6.15", "libpython3.6m.so.1.0"), want: Version{3, 6, 15, ""}},
-		{name: "pyenv-3.7.16", path: pyenvLib("3.7.16", "libpython3.7m.so.1.0"), want: Version{3, 7, 16, ""}},
-		{name: "pyenv-3.8.18", path: pyenvLib("3.8.18", "libpython3.8.so.1.0"), want: Version{3, 8, 18, ""}},
-		{name: "pyenv-3.9.18", path: pyenvLib("3.9.18", "libpython3.9.so.1.0"), want: Version{3, 9, 18, ""}},
-		{name: "pyenv-3.10.13", path: pyenvLib("3.10.13", "libpython3.10.so.1.0"), want: Version{3, 10, 13, ""}},
-		{name: "pyenv-3.11.7", path: pyenvLib("3.11.7", "libpython3.11.so.1.0"), want: Version{3, 11, 7, ""}, hasHex: true},
-		{name: "pyenv-3.12.1", path: pyenvLib("3.12.1", "libpython3.12.so.1.0"), want: Version{3, 12, 1, ""}, hasHex: true},
-		{name: "pyenv-3.13.0", path: pyenvLib("3.13.0", "libpython3.13.so.1.0"), want: Version{3, 13, 0, ""}, hasHex: true},
+		{name: "debian-3.11.2", path: "/usr/bin/python3.11", want: cpython.Version{Major: 3, Minor: 11, Patch: 2}, hasHex: true},
+		{name: "pyenv-2.7.18", path: pyenvLib("2.7.18", "libpython2.7.so.1.0"), want: cpython.Version{Major: 2, Minor: 7, Patch: 18}},
+		{name: "pyenv-3.6.15", path: pyenvLib("3.6.15", "libpython3.6m.so.1.0"), want: cpython.Version{Major: 3, Minor: 6, Patch: 15}},
+		{name: "pyenv-3.7.16", path: pyenvLib("3.7.16", "libpython3.7m.so.1.0"), want: cpython.Version{Major: 3, Minor: 7, Patch: 16}},
+		{name: "pyenv-3.8.18", path: pyenvLib("3.8.18", "libpython3.8.so.1.0"), want: cpython.Version{Major: 3, Minor: 8, Patch: 18}},
+		{name: "pyenv-3.9.18", path: pyenvLib("3.9.18", "libpython3.9.so.1.0"), want: cpython.Version{Major: 3, Minor: 9, Patch: 18}},
+		{name: "pyenv-3.10.13", path: pyenvLib("3.10.13", "libpython3.10.so.1.0"), want: cpython.Version{Major: 3, Minor: 10, Patch: 13}},
+		{name: "pyenv-3.11.7", path: pyenvLib("3.11.7", "libpython3.11.so.1.0"), want: cpython.Version{Major: 3, Minor: 11, Patch: 7}, hasHex: true},
+		{name: "pyenv-3.12.1", path: pyenvLib("3.12.1", "libpython3.12.so.1.0"), want: cpython.Version{Major: 3, Minor: 12, Patch: 1}, hasHex: true},
+		{name: "pyenv-3.13.0", path: pyenvLib("3.13.0", "libpython3.13.so.1.0"), want: cpython.Version{Major: 3, Minor: 13, Patch: 0}, hasHex: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package symbolize
+package cpython
 
 import (
 	"bytes"
@@ -105,9 +105,10 @@ func debugOffsetsChecks(l Layout) []struct {
 // CheckDebugOffsets reads _Py_DebugOffsets at the start of _PyRuntime
 // (CPython 3.13+) from mem at runtimeAddr and returns an error naming every
 // field that disagrees with l. mem is process memory (/proc/PID/mem, with
-// runtimeAddr = Binary.Runtime + Process.Bias) or anything else that holds
-// it, such as the ELF file's initialized .PyRuntime section. Layouts before
-// 3.13, which have no _Py_DebugOffsets, are not read and give nil.
+// runtimeAddr = Binary.Runtime + Process.Bias of package symbolize) or
+// anything else that holds it, such as the ELF file's initialized
+// .PyRuntime section. Layouts before 3.13, which have no _Py_DebugOffsets,
+// are not read and give nil.
 func CheckDebugOffsets(mem io.ReaderAt, runtimeAddr uint64, l Layout) error {
 	if l.Minor < 13 {
 		return nil
@@ -146,7 +147,7 @@ func CheckDebugOffsets(mem io.ReaderAt, runtimeAddr uint64, l Layout) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("check _Py_DebugOffsets at %#x: CPython %s disagrees with the built-in 3.%d layout: %s (fix symbolize/layout.go)",
+		return fmt.Errorf("check _Py_DebugOffsets at %#x: CPython %s disagrees with the built-in 3.%d layout: %s (fix cpython/layout.go)",
 			runtimeAddr, v, l.Minor, strings.Join(bad, ", "))
 	}
 	return nil

@@ -1,4 +1,4 @@
-package symbolize
+package cpython_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
@@ -104,8 +105,8 @@ func TestNamesLive(t *testing.T) {
 		t.Run(it.name, func(t *testing.T) {
 			requireLiveInterpreter(t, it.path)
 			target, pid := startNamesTarget(t, it.path)
-			v := Version{Major: target.Version[0], Minor: target.Version[1], Patch: target.Version[2]}
-			l, err := LayoutFor(v)
+			v := cpython.Version{Major: target.Version[0], Minor: target.Version[1], Patch: target.Version[2]}
+			l, err := cpython.LayoutFor(v)
 			require.NoError(t, err)
 			m, err := proc.OpenMemory(pid)
 			if errors.Is(err, fs.ErrPermission) {
@@ -122,7 +123,7 @@ func TestNamesLive(t *testing.T) {
 	}
 }
 
-func namesLiveTypes(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
+func namesLiveTypes(t *testing.T, m *proc.Memory, l cpython.Layout, target namesTarget) {
 	tests := []struct {
 		obj  string
 		want string
@@ -150,7 +151,7 @@ func namesLiveTypes(t *testing.T, m *proc.Memory, l Layout, target namesTarget) 
 			require.NoError(t, err)
 			require.Equal(t, o.Type, typ)
 
-			got, err := ReadTypeName(m, l, o.Type)
+			got, err := cpython.ReadTypeName(m, l, o.Type)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 			if tt.want != "None" {
@@ -159,31 +160,31 @@ func namesLiveTypes(t *testing.T, m *proc.Memory, l Layout, target namesTarget) 
 		})
 	}
 	t.Run("not a type", func(t *testing.T) {
-		_, err := ReadTypeName(m, l, target.Objects["int"].Obj)
-		assert.ErrorIs(t, err, ErrNotType)
+		_, err := cpython.ReadTypeName(m, l, target.Objects["int"].Obj)
+		assert.ErrorIs(t, err, cpython.ErrNotType)
 	})
 }
 
-func namesLiveStrings(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
+func namesLiveStrings(t *testing.T, m *proc.Memory, l cpython.Layout, target namesTarget) {
 	require.NotEmpty(t, target.Strings)
 	for name, s := range target.Strings {
 		t.Run(name, func(t *testing.T) {
-			got, err := ReadPyString(m, l, s.Obj)
+			got, err := cpython.ReadPyString(m, l, s.Obj)
 			require.NoError(t, err)
 			assert.Equal(t, s.Value, got)
 		})
 	}
 	t.Run("too long", func(t *testing.T) {
-		_, err := ReadPyString(m, l, target.TooLong)
-		assert.ErrorIs(t, err, ErrStringTooLong)
+		_, err := cpython.ReadPyString(m, l, target.TooLong)
+		assert.ErrorIs(t, err, cpython.ErrStringTooLong)
 	})
 	t.Run("not a str", func(t *testing.T) {
-		_, err := ReadPyString(m, l, target.Objects["int"].Obj)
-		assert.ErrorIs(t, err, ErrNotStr)
+		_, err := cpython.ReadPyString(m, l, target.Objects["int"].Obj)
+		assert.ErrorIs(t, err, cpython.ErrNotStr)
 	})
 }
 
-func namesLiveCode(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
+func namesLiveCode(t *testing.T, m *proc.Memory, l cpython.Layout, target namesTarget) {
 	tests := []struct {
 		fn       string
 		wantKind string
@@ -208,28 +209,28 @@ func namesLiveCode(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 		t.Run(tt.fn, func(t *testing.T) {
 			f, ok := target.Functions[tt.fn]
 			require.True(t, ok)
-			got, err := ReadCode(m, l, f.Code)
+			got, err := cpython.ReadCode(m, l, f.Code)
 			require.NoError(t, err)
-			want := CodeInfo{
+			want := cpython.CodeInfo{
 				Name: f.Name, Qualname: f.Qualname, Filename: f.Filename, FirstLine: f.FirstLine,
 				ArgCount: f.ArgCount, PosOnlyArgCount: f.PosOnlyArgCount, KwOnlyArgCount: f.KwOnlyArgCount,
 				Flags: f.Flags, ParamNames: f.ParamNames,
 			}
 			assert.Equal(t, want, got)
-			kinds := make([]ParamKind, len(f.ParamKinds))
+			kinds := make([]cpython.ParamKind, len(f.ParamKinds))
 			for i, k := range f.ParamKinds {
-				kinds[i] = ParamKind(k)
+				kinds[i] = cpython.ParamKind(k)
 			}
 			assert.Equal(t, kinds, got.ParamKinds(), "inspect.signature kinds")
 			assert.Equal(t, len(f.ParamNames), got.NParams())
 			assert.Equal(t, tt.wantKind, got.CodeKind())
 			if f.Module != "__main__" {
-				assert.Equal(t, f.Module, ModuleFromPath(got.Filename), "module of %s", got.Filename)
+				assert.Equal(t, f.Module, cpython.ModuleFromPath(got.Filename), "module of %s", got.Filename)
 			}
 		})
 	}
 	t.Run("qualified names", func(t *testing.T) {
-		got, err := ReadCode(m, l, target.Functions["closure"].Code)
+		got, err := cpython.ReadCode(m, l, target.Functions["closure"].Code)
 		require.NoError(t, err)
 		want := "make_closure.<locals>.closure"
 		if l.PyCodeObject_co_qualname < 0 {
@@ -238,12 +239,12 @@ func namesLiveCode(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
 		assert.Equal(t, want, got.Qualname)
 	})
 	t.Run("not code", func(t *testing.T) {
-		_, err := ReadCode(m, l, target.Objects["int"].Obj)
-		assert.ErrorIs(t, err, ErrNotCode)
+		_, err := cpython.ReadCode(m, l, target.Objects["int"].Obj)
+		assert.ErrorIs(t, err, cpython.ErrNotCode)
 	})
 }
 
-func namesLiveDicts(t *testing.T, m *proc.Memory, l Layout, target namesTarget) {
+func namesLiveDicts(t *testing.T, m *proc.Memory, l cpython.Layout, target namesTarget) {
 	require.NotEmpty(t, target.Dicts)
 	for name, d := range target.Dicts {
 		t.Run(name, func(t *testing.T) {
@@ -253,13 +254,13 @@ func namesLiveDicts(t *testing.T, m *proc.Memory, l Layout, target namesTarget) 
 				assert.NotZero(t, values, "instance dicts are split dicts, so the split path is tested")
 			}
 			for key, want := range d.Present {
-				got, ok, err := DictLookupStr(m, l, d.Dict, key)
+				got, ok, err := cpython.DictLookupStr(m, l, d.Dict, key)
 				require.NoError(t, err, key)
 				assert.True(t, ok, key)
 				assert.Equal(t, want, got, key)
 			}
 			for _, key := range d.Absent {
-				_, ok, err := DictLookupStr(m, l, d.Dict, key)
+				_, ok, err := cpython.DictLookupStr(m, l, d.Dict, key)
 				require.NoError(t, err, key)
 				assert.False(t, ok, key)
 			}
@@ -268,15 +269,15 @@ func namesLiveDicts(t *testing.T, m *proc.Memory, l Layout, target namesTarget) 
 	t.Run("type dict", func(t *testing.T) {
 		dict, err := m.U64(target.InnerType + uint64(l.PyTypeObject_tp_dict))
 		require.NoError(t, err)
-		got, ok, err := DictLookupStr(m, l, dict, "method")
+		got, ok, err := cpython.DictLookupStr(m, l, dict, "method")
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Equal(t, target.InnerMethod, got)
 
-		mod, ok, err := DictLookupStr(m, l, dict, "__module__")
+		mod, ok, err := cpython.DictLookupStr(m, l, dict, "__module__")
 		require.NoError(t, err)
 		require.True(t, ok)
-		s, err := ReadPyString(m, l, mod)
+		s, err := cpython.ReadPyString(m, l, mod)
 		require.NoError(t, err)
 		assert.Equal(t, "__main__", s)
 	})
