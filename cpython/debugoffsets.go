@@ -105,10 +105,10 @@ func debugOffsetsChecks(l Layout) []struct {
 // CheckDebugOffsets reads _Py_DebugOffsets at the start of _PyRuntime
 // (CPython 3.13+) from mem at runtimeAddr and returns an error naming every
 // field that disagrees with l. mem is process memory (/proc/PID/mem, with
-// runtimeAddr = Binary.Runtime + Process.Bias of package symbolize) or
-// anything else that holds it, such as the ELF file's initialized
-// .PyRuntime section. Layouts before 3.13, which have no _Py_DebugOffsets,
-// are not read and give nil.
+// runtimeAddr = pyelf.Binary.Runtime + pyelf.Process.Bias) or anything else
+// that holds it, such as the ELF file's initialized .PyRuntime section.
+// Layouts before 3.13, which have no _Py_DebugOffsets, are not read and
+// give nil.
 func CheckDebugOffsets(mem io.ReaderAt, runtimeAddr uint64, l Layout) error {
 	if l.Minor < 13 {
 		return nil

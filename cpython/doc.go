@@ -7,7 +7,7 @@
 // from sys.modules (BuildQualnameIndex).
 //
 // It does not read ELF files or find interpreters: which version a process
-// runs, and where its _PyRuntime is, come from package symbolize, which
+// runs, and where its _PyRuntime is, come from package pyelf, which
 // analyses the interpreter's file. Memory comes through a *proc.Memory. The
 // process runs on while it is read, so anything read may be garbage: every
 // length and count is bounded, and a pointer that leads nowhere is an error,

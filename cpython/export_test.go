@@ -2,7 +2,7 @@ package cpython
 
 // Internals that the live tests in package cpython_test check. Those tests
 // live outside the package because they find the interpreter of a running
-// process with symbolize.FindInterpreter, which imports this package.
+// process with pyelf.FindInterpreter, which imports this package.
 
 // Names returns every name in the index, by code object address.
 func (ix *QualnameIndex) Names() map[uint64]CodeName { return ix.names }

@@ -79,9 +79,9 @@ func (ix *QualnameIndex) Len() int { return len(ix.names) }
 func (ix *QualnameIndex) Stats() QualnameStats { return ix.stats }
 
 // BuildQualnameIndex walks the object graph of a live interpreter through
-// m, starting at _PyRuntime (runtimeAddr = Binary.Runtime + Process.Bias of
-// package symbolize): interpreters.head → sys.modules → each module's dict.
-// It names
+// m, starting at _PyRuntime (runtimeAddr = pyelf.Binary.Runtime +
+// pyelf.Process.Bias): interpreters.head → sys.modules → each module's
+// dict. It names
 //
 //   - every function found in a module dict, a class dict (also through
 //     staticmethod, classmethod and property), a closure cell, a function's

@@ -14,7 +14,7 @@ import (
 	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/proc"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -53,7 +53,7 @@ func TestQualnameIndexLive(t *testing.T) {
 		t.Run(it.name, func(t *testing.T) {
 			requireLiveInterpreter(t, it.path)
 			target, pid := startQualnamesTarget(t, it.path)
-			p, err := symbolize.FindInterpreter(pid)
+			p, err := pyelf.FindInterpreter(pid)
 			require.NoError(t, err)
 			l, err := cpython.LayoutFor(p.Binary.Version)
 			require.NoError(t, err)

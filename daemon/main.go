@@ -16,7 +16,7 @@ import (
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/proc"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // Main runs recapid and returns its exit code: the launched command's code
@@ -93,7 +93,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 		tracer  *Tracer
 		child   *launched
 		exited  chan int
-		targets []*symbolize.Process
+		targets []*pyelf.Process
 	)
 	if len(cfg.Command) > 0 {
 		tracer, child, err = startCommand(cfg, bpfLoad, ph)
@@ -299,14 +299,14 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *la
 }
 
 // findTarget checks that pid is a CPython recapid can trace.
-func findTarget(pid int) (*symbolize.Process, error) {
-	p, err := symbolize.FindInterpreter(pid)
+func findTarget(pid int) (*pyelf.Process, error) {
+	p, err := pyelf.FindInterpreter(pid)
 	switch {
 	case err == nil:
 		return p, nil
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("no process with pid %d: check the pid (ps -p %d)", pid, pid)
-	case errors.Is(err, symbolize.ErrNotPython):
+	case errors.Is(err, pyelf.ErrNotPython):
 		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, cmp.Or(proc.Comm(pid), "?"), err)
 	}
 	return nil, fmt.Errorf("pid %d (%s): %w", pid, cmp.Or(proc.Comm(pid), "?"), err)

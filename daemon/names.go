@@ -12,11 +12,11 @@ import (
 	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/proc"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // pyConfig translates a binary's layout into what the BPF program reads.
-func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
+func pyConfig(b *pyelf.Binary, bias uint64) *bpf.PyConfig {
 	l := b.Layout
 	c := &bpf.PyConfig{
 		FrCode:            int32(l.Frame_code),
@@ -89,7 +89,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	}
 	for i, t := range b.ContainerTypes {
 		if t != 0 {
-			c.ContainerTypes[containerTypes[symbolize.ContainerTypeSymbols[i]]] = t + bias
+			c.ContainerTypes[containerTypes[pyelf.ContainerTypeSymbols[i]]] = t + bias
 		}
 	}
 	return c

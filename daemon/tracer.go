@@ -16,7 +16,7 @@ import (
 	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/proc"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // recordReader is the part of *ringbuf.Reader the tracer uses.
@@ -80,7 +80,7 @@ type OutcomePolicy struct {
 // target is one traced process.
 type target struct {
 	pid     int
-	proc    *symbolize.Process
+	proc    *pyelf.Process
 	layout  cpython.Layout
 	mem     *proc.Memory
 	links   []link.Link
@@ -106,7 +106,7 @@ type target struct {
 
 	ex *link.Executable
 	// outcomeProbes see how calls end; attached only during outcome windows.
-	outcomeProbes []symbolize.ProbePoint
+	outcomeProbes []pyelf.ProbePoint
 	outcomeLinks  []link.Link
 	outcomesOn    bool
 	windowStart   time.Time
@@ -175,14 +175,14 @@ func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 // Attach installs the process's layout in BPF and attaches the call probes.
 // On error nothing stays attached and the process is untouched. command is
 // the command line recapid launched, nil for a running process.
-func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
+func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 	b := p.Binary
 	returnsOK := b.OutcomeErr == nil
 	// Have the kernel verify the programs this interpreter's probes need
 	// while the rest is set up.
 	hows := []bpf.ProbeKind{bpf.ProbeCall}
 	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == symbolize.ProbeCreate || returnsOK && t.policy.Mode != "off" {
+		if pp.Kind == pyelf.ProbeCreate || returnsOK && t.policy.Mode != "off" {
 			hows = append(hows, probeHow[pp.Kind])
 		}
 	}
@@ -246,7 +246,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
 	}
 	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == symbolize.ProbeCreate {
+		if pp.Kind == pyelf.ProbeCreate {
 			// Generator creation: one trap per created object, always on.
 			calls = append(calls, bpfProbe(pp))
 		} else if returnsOK {

@@ -10,7 +10,7 @@
 // reads small files such as /proc/PID/stat.
 //
 // proc knows nothing of Python or ELF: what the bytes mean is for the
-// packages built on it, which read CPython objects and the interpreter's
-// ELF file; daemon uses it for the processes it traces.
+// packages built on it, cpython (objects in memory) and pyelf (the
+// interpreter's file on disk); daemon uses it for the processes it traces.
 // It never writes to a process, and it does not ptrace or signal one.
 package proc
