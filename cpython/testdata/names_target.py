@@ -1,4 +1,4 @@
-"""Target process for symbolize's live tests (CPython 3.8+).
+"""Target process for cpython's live tests (CPython 3.8+).
 
 It creates the objects the test reads from outside, prints one JSON line with
 their addresses (id()) and what Python itself says about them, then blocks

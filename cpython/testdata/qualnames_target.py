@@ -1,4 +1,4 @@
-"""Target process for symbolize's qualified-name index test (CPython 3.8+).
+"""Target process for cpython's qualified-name index test (CPython 3.8+).
 
 It defines functions in every place BuildQualnameIndex looks, imports a few
 stdlib packages (so that the walk has a realistic size), prints one JSON line
