@@ -11,8 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/internal/testutil"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // bpfEnum returns the values of an enum of include/events.h by name, as the
@@ -40,28 +41,28 @@ func nameOf(enum map[string]uint64, v uint64) string {
 	return ""
 }
 
-// Every probe kind symbolize finds has a program to run, and each kind is
+// Every probe kind pyelf finds has a program to run, and each kind is
 // the enum probe_kind member of the same name (the eval loop's entry and the
 // RESUME handlers both count calls); every member is used.
 func TestProbeHowMatchesBPF(t *testing.T) {
 	enum := bpfEnum(t, "probe_kind")
 	used := map[string]bool{}
 	for i := range 256 {
-		k := symbolize.ProbeKind(i)
+		k := pyelf.ProbeKind(i)
 		if k.String() == fmt.Sprintf("ProbeKind(%d)", i) {
-			assert.NotContains(t, probeHow, k, "probeHow maps a kind symbolize does not have")
+			assert.NotContains(t, probeHow, k, "probeHow maps a kind pyelf does not have")
 			continue
 		}
 		how, ok := probeHow[k]
-		if !assert.True(t, ok, "symbolize.%s has no BPF program in probeHow", k) {
+		if !assert.True(t, ok, "pyelf.%s has no BPF program in probeHow", k) {
 			continue
 		}
 		want := "PROBE_" + strings.ToUpper(strings.ReplaceAll(k.String(), "-", "_"))
-		if k == symbolize.ProbeEvalEntry || k == symbolize.ProbeResume {
+		if k == pyelf.ProbeEvalEntry || k == pyelf.ProbeResume {
 			want = "PROBE_CALL"
 		}
 		got := nameOf(enum, uint64(how))
-		assert.Equal(t, want, got, "symbolize.%s", k)
+		assert.Equal(t, want, got, "pyelf.%s", k)
 		used[got] = true
 	}
 	for name := range enum {
@@ -69,38 +70,38 @@ func TestProbeHowMatchesBPF(t *testing.T) {
 	}
 }
 
-// Every register symbolize names has the enum frame_reg member of its name,
+// Every register pyelf names has the enum frame_reg member of its name,
 // and every member stands for one.
 func TestFrameRegsMatchBPF(t *testing.T) {
 	enum := bpfEnum(t, "frame_reg")
 	used := map[string]bool{}
 	for i := range 256 {
-		r := symbolize.Reg(i)
+		r := pyelf.Reg(i)
 		if r.String() == fmt.Sprintf("Reg(%d)", i) {
-			assert.NotContains(t, frameRegs, r, "frameRegs maps a register symbolize does not have")
+			assert.NotContains(t, frameRegs, r, "frameRegs maps a register pyelf does not have")
 			continue
 		}
 		reg, ok := frameRegs[r]
-		if !assert.True(t, ok, "symbolize register %s is missing from frameRegs", r) {
+		if !assert.True(t, ok, "pyelf register %s is missing from frameRegs", r) {
 			continue
 		}
 		got := nameOf(enum, uint64(reg))
-		assert.Equal(t, "REG_"+strings.ToUpper(r.String()), got, "symbolize register %s", r)
+		assert.Equal(t, "REG_"+strings.ToUpper(r.String()), got, "pyelf register %s", r)
 		used[got] = true
 	}
 	for name := range enum {
-		assert.True(t, used[name], "%s stands for no symbolize register", name)
+		assert.True(t, used[name], "%s stands for no pyelf register", name)
 	}
 }
 
-// Each container type symbolize looks up has its own slot in
+// Each container type pyelf looks up has its own slot in
 // PyConfig.ContainerTypes, the enum container_type member of its name.
 func TestContainerTypesMatchBPF(t *testing.T) {
 	enum := bpfEnum(t, "container_type")
-	require.Len(t, symbolize.ContainerTypeSymbols, int(bpf.ContainerCount))
-	require.Len(t, pyConfig(&symbolize.Binary{}, 0).ContainerTypes, int(bpf.ContainerCount))
+	require.Len(t, pyelf.ContainerTypeSymbols, int(bpf.ContainerCount))
+	require.Len(t, pyConfig(&pyelf.Binary{}, 0).ContainerTypes, int(bpf.ContainerCount))
 	used := map[string]bool{"CT_COUNT": true}
-	for _, sym := range symbolize.ContainerTypeSymbols {
+	for _, sym := range pyelf.ContainerTypeSymbols {
 		ct, ok := containerTypes[sym]
 		if !assert.True(t, ok, "%s is missing from containerTypes", sym) {
 			continue
@@ -110,33 +111,33 @@ func TestContainerTypesMatchBPF(t *testing.T) {
 		assert.False(t, used[got], "%s has the slot of another type", sym)
 		used[got] = true
 	}
-	assert.Len(t, containerTypes, len(symbolize.ContainerTypeSymbols))
+	assert.Len(t, containerTypes, len(pyelf.ContainerTypeSymbols))
 	for name := range enum {
 		assert.True(t, used[name], "%s holds no type", name)
 	}
 
 	// pyConfig puts each type's address in its slot.
-	b := &symbolize.Binary{}
+	b := &pyelf.Binary{}
 	for i := range b.ContainerTypes {
 		b.ContainerTypes[i] = 0x1000 * uint64(i+1)
 	}
 	c := pyConfig(b, 0x10)
-	for i, sym := range symbolize.ContainerTypeSymbols {
+	for i, sym := range pyelf.ContainerTypeSymbols {
 		assert.Equal(t, b.ContainerTypes[i]+0x10, c.ContainerTypes[containerTypes[sym]], sym)
 	}
 }
 
-// The CPython flag bits the BPF programs test are symbolize's.
+// The CPython flag bits the BPF programs test are cpython's.
 func TestCPythonFlagsMatchSymbolize(t *testing.T) {
 	enum := bpfEnum(t, "cpython_flags")
 	want := map[string]uint64{
-		"CO_VARARGS":            symbolize.CO_VARARGS,
-		"CO_VARKEYWORDS":        symbolize.CO_VARKEYWORDS,
-		"CO_GENERATOR":          symbolize.CO_GENERATOR,
-		"CO_COROUTINE":          symbolize.CO_COROUTINE,
-		"CO_ITERABLE_COROUTINE": symbolize.CO_ITERABLE_COROUTINE,
-		"CO_ASYNC_GENERATOR":    symbolize.CO_ASYNC_GENERATOR,
-		"Py_TPFLAGS_HEAPTYPE":   symbolize.Py_TPFLAGS_HEAPTYPE,
+		"CO_VARARGS":            cpython.CO_VARARGS,
+		"CO_VARKEYWORDS":        cpython.CO_VARKEYWORDS,
+		"CO_GENERATOR":          cpython.CO_GENERATOR,
+		"CO_COROUTINE":          cpython.CO_COROUTINE,
+		"CO_ITERABLE_COROUTINE": cpython.CO_ITERABLE_COROUTINE,
+		"CO_ASYNC_GENERATOR":    cpython.CO_ASYNC_GENERATOR,
+		"Py_TPFLAGS_HEAPTYPE":   cpython.Py_TPFLAGS_HEAPTYPE,
 	}
 	assert.Equal(t, want, enum)
 }

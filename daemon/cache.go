@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // cacheAnalyses keeps interpreter analyses in cacheDir/analyses across runs
-// (symbolize.CacheAnalyses), keyed by recapid's own build ID. The cache only
+// (pyelf.CacheAnalyses), keyed by recapid's own build ID. The cache only
 // saves time, so a cache that cannot be used is noted at Debug level.
 func cacheAnalyses(cacheDir string, log *slog.Logger) {
 	if cacheDir == "" {
@@ -22,7 +22,7 @@ func cacheAnalyses(cacheDir string, log *slog.Logger) {
 		log.Debug("interpreter analyses are not cached: recapid has no Go build ID")
 		return
 	}
-	if err := symbolize.CacheAnalyses(filepath.Join(cacheDir, "analyses"), id); err != nil {
+	if err := pyelf.CacheAnalyses(filepath.Join(cacheDir, "analyses"), id); err != nil {
 		log.Debug("interpreter analyses are not cached", "err", err)
 	}
 }

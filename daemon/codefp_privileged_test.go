@@ -14,7 +14,7 @@ import (
 
 	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/internal/testutil"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // codeFPScript calls functions of every kind, from callers of every kind,
@@ -89,7 +89,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 			require.Equal(t, "ready\n", line)
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
 
-			p, err := symbolize.FindInterpreter(cmd.Process.Pid)
+			p, err := pyelf.FindInterpreter(cmd.Process.Pid)
 			require.NoError(t, err)
 			tr, err := NewTracer(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
 			require.NoError(t, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/internal/testutil"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // Each bad input gives a message that says what failed and what to do, a
@@ -88,7 +88,7 @@ func TestUnsupportedVersion(t *testing.T) {
 // the table zeroed in a copy) is refused before it runs a line.
 func TestUnprobeableInterpreter(t *testing.T) {
 	testutil.RequireBPF(t)
-	b, err := symbolize.Analyze(testutil.DebianPython)
+	b, err := pyelf.Analyze(testutil.DebianPython)
 	require.NoError(t, err)
 	raw, err := os.ReadFile(testutil.DebianPython)
 	require.NoError(t, err)

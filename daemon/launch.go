@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // maxSyscallStops bounds how long a launched process is stepped while we wait
@@ -38,7 +38,7 @@ type launched struct {
 // The caller must have locked its OS thread (runtime.LockOSThread) and keep it
 // locked until resume or kill. ph records the time spent analysing the
 // interpreter's ELF file (analyze) apart from the rest (launch).
-func launch(argv []string, ph *phases) (*launched, *symbolize.Process, error) {
+func launch(argv []string, ph *phases) (*launched, *pyelf.Process, error) {
 	t0 := time.Now()
 	var analyzing time.Duration
 	path, err := exec.LookPath(argv[0])
@@ -53,7 +53,7 @@ func launch(argv []string, ph *phases) (*launched, *symbolize.Process, error) {
 		return nil, nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	pid := cmd.Process.Pid
-	fail := func(err error) (*launched, *symbolize.Process, error) {
+	fail := func(err error) (*launched, *pyelf.Process, error) {
 		_ = cmd.Process.Kill()
 		_ = syscall.PtraceDetach(pid)
 		_ = cmd.Wait()
@@ -72,7 +72,7 @@ func launch(argv []string, ph *phases) (*launched, *symbolize.Process, error) {
 		return fail(fmt.Errorf("set ptrace options on pid %d: %w", pid, err))
 	}
 	var (
-		proc *symbolize.Process
+		proc *pyelf.Process
 		exe  string
 	)
 	for execs := 0; ; execs++ {
@@ -83,7 +83,7 @@ func launch(argv []string, ph *phases) (*launched, *symbolize.Process, error) {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, symbolize.ErrNotPython) || execs >= maxExecs {
+		if !errors.Is(err, pyelf.ErrNotPython) || execs >= maxExecs {
 			return fail(err)
 		}
 		// Not an interpreter: perhaps a wrapper (env, chroot, nice, taskset,
@@ -114,20 +114,20 @@ const maxExecs = 8
 // untilInterpreter returns the interpreter of a process stopped right after
 // exec. For an executable that needs a shared libpython, it steps the process
 // from syscall to syscall until the loader has mapped the library. It adds
-// the time spent in symbolize.FindInterpreter to analyzing.
-func untilInterpreter(pid int, exe string, analyzing *time.Duration) (*symbolize.Process, error) {
+// the time spent in pyelf.FindInterpreter to analyzing.
+func untilInterpreter(pid int, exe string, analyzing *time.Duration) (*pyelf.Process, error) {
 	needsLib, err := needsLibpython(exe)
 	if err != nil {
 		return nil, err
 	}
-	find := func() (*symbolize.Process, error) {
+	find := func() (*pyelf.Process, error) {
 		t0 := time.Now()
 		defer func() { *analyzing += time.Since(t0) }()
-		return symbolize.FindInterpreter(pid)
+		return pyelf.FindInterpreter(pid)
 	}
 	proc, err := find()
 	var ws syscall.WaitStatus
-	for stops := 0; needsLib && errors.Is(err, symbolize.ErrNotPython) && stops < maxSyscallStops; stops++ {
+	for stops := 0; needsLib && errors.Is(err, pyelf.ErrNotPython) && stops < maxSyscallStops; stops++ {
 		if err := syscall.PtraceSyscall(pid, 0); err != nil {
 			return nil, fmt.Errorf("step pid %d: %w", pid, err)
 		}
@@ -142,7 +142,7 @@ func untilInterpreter(pid int, exe string, analyzing *time.Duration) (*symbolize
 		}
 		proc, err = find()
 	}
-	if errors.Is(err, symbolize.ErrNotPython) {
+	if errors.Is(err, pyelf.ErrNotPython) {
 		return nil, fmt.Errorf("%s is not a CPython interpreter: %w", exe, err)
 	}
 	return proc, err

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/proc"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // Main runs recapid and returns its exit code: the launched command's code
@@ -92,7 +93,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 		tracer  *Tracer
 		child   *launched
 		exited  chan int
-		targets []*symbolize.Process
+		targets []*pyelf.Process
 	)
 	if len(cfg.Command) > 0 {
 		tracer, child, err = startCommand(cfg, bpfLoad, ph)
@@ -298,25 +299,17 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *la
 }
 
 // findTarget checks that pid is a CPython recapid can trace.
-func findTarget(pid int) (*symbolize.Process, error) {
-	p, err := symbolize.FindInterpreter(pid)
+func findTarget(pid int) (*pyelf.Process, error) {
+	p, err := pyelf.FindInterpreter(pid)
 	switch {
 	case err == nil:
 		return p, nil
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("no process with pid %d: check the pid (ps -p %d)", pid, pid)
-	case errors.Is(err, symbolize.ErrNotPython):
-		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, comm(pid), err)
+	case errors.Is(err, pyelf.ErrNotPython):
+		return nil, fmt.Errorf("pid %d (%s) is not a CPython interpreter: %w", pid, cmp.Or(proc.Comm(pid), "?"), err)
 	}
-	return nil, fmt.Errorf("pid %d (%s): %w", pid, comm(pid), err)
-}
-
-func comm(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
+	return nil, fmt.Errorf("pid %d (%s): %w", pid, cmp.Or(proc.Comm(pid), "?"), err)
 }
 
 // exitCode maps a wait result to a shell-style exit code.

@@ -1,22 +1,22 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // pyConfig translates a binary's layout into what the BPF program reads.
-func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
+func pyConfig(b *pyelf.Binary, bias uint64) *bpf.PyConfig {
 	l := b.Layout
 	c := &bpf.PyConfig{
 		FrCode:            int32(l.Frame_code),
@@ -89,7 +89,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 	}
 	for i, t := range b.ContainerTypes {
 		if t != 0 {
-			c.ContainerTypes[containerTypes[symbolize.ContainerTypeSymbols[i]]] = t + bias
+			c.ContainerTypes[containerTypes[pyelf.ContainerTypeSymbols[i]]] = t + bias
 		}
 	}
 	return c
@@ -98,7 +98,7 @@ func pyConfig(b *symbolize.Binary, bias uint64) *bpf.PyConfig {
 // codeFromEvent names a code object from what BPF read at first sight,
 // re-reading from process memory what BPF could not copy whole.
 func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
-	ci := symbolize.CodeInfo{
+	ci := cpython.CodeInfo{
 		Name:            bpf.CString(e.Name[:]),
 		Qualname:        bpf.CString(e.Qualname[:]),
 		Filename:        bpf.CString(e.Filename[:]),
@@ -114,7 +114,7 @@ func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
 	}
 	partial := false
 	if e.StrFlags != 0 || ci.NParams() > len(e.Params) {
-		if full, err := symbolize.ReadCode(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+		if full, err := cpython.ReadCode(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
 			ci = full
 		} else {
 			partial = true
@@ -130,7 +130,7 @@ func codeFromEvent(tg *target, e *bpf.CodeEvent) *codeMeta {
 // last len(__defaults__) positional parameters, and the keyword-only ones
 // named in __kwdefaults__. nil means unknown (3.8-3.10 frames do not
 // reference their function; an unusual __kwdefaults__).
-func defaultsOf(e *bpf.CodeEvent, ci symbolize.CodeInfo) []bool {
+func defaultsOf(e *bpf.CodeEvent, ci cpython.CodeInfo) []bool {
 	if e.Ndefaults == bpf.DefaultsUnknown || int(e.Ndefaults) > ci.ArgCount || ci.KwOnlyArgCount > bpf.MaxKwOnly {
 		return nil
 	}
@@ -154,7 +154,7 @@ func codeFromMemory(tg *target, k codeKey) *codeMeta {
 	if fp, err := memCodeFP(tg, k.ptr); err != nil || fp != k.fp {
 		return unknown
 	}
-	ci, err := symbolize.ReadCode(tg.mem, tg.layout, k.ptr)
+	ci, err := cpython.ReadCode(tg.mem, tg.layout, k.ptr)
 	if err != nil {
 		return unknown
 	}
@@ -181,7 +181,7 @@ func memCodeFP(tg *target, code uint64) (uint64, error) {
 	return filename ^ name<<1 ^ uint64(line)<<48, nil
 }
 
-func (tg *target) meta(ptr uint64, ci symbolize.CodeInfo, partial bool) *codeMeta {
+func (tg *target) meta(ptr uint64, ci cpython.CodeInfo, partial bool) *codeMeta {
 	m := &codeMeta{
 		fn:      aggregate.Function{Qualname: ci.Qualname, File: ci.Filename, Line: ci.FirstLine},
 		name:    ci.Name,
@@ -229,7 +229,7 @@ func (tg *target) name(ptr uint64, m *codeMeta) {
 		m.fn.Qualname = m.name
 	}
 	if m.fn.Module == "" {
-		m.fn.Module = symbolize.ModuleFromPath(m.fn.File)
+		m.fn.Module = cpython.ModuleFromPath(m.fn.File)
 		for _, main := range tg.mainPy {
 			if m.fn.File == main {
 				m.fn.Module = "__main__"
@@ -241,7 +241,7 @@ func (tg *target) name(ptr uint64, m *codeMeta) {
 
 // lookupName finds a code object in the qualname index, rebuilding it on a
 // miss when rebuildIndex allows.
-func (tg *target) lookupName(ptr uint64, coName string) (symbolize.CodeName, bool) {
+func (tg *target) lookupName(ptr uint64, coName string) (cpython.CodeName, bool) {
 	if n, ok := tg.lookupKnown(ptr, coName); ok || !tg.rebuildIndex() {
 		return n, ok
 	}
@@ -253,16 +253,16 @@ func (tg *target) lookupName(ptr uint64, coName string) (symbolize.CodeName, boo
 // current index. An entry whose last name component is not the code's
 // co_name belongs to an object that used to live at this address, and is
 // ignored.
-func (tg *target) lookupKnown(ptr uint64, coName string) (symbolize.CodeName, bool) {
-	valid := func(n symbolize.CodeName) bool {
+func (tg *target) lookupKnown(ptr uint64, coName string) (cpython.CodeName, bool) {
+	valid := func(n cpython.CodeName) bool {
 		return n.Qualname == coName || strings.HasSuffix(n.Qualname, "."+coName)
 	}
 	if n, ok := tg.nested[ptr]; ok && valid(n) {
 		return n, true
 	}
 	if tg.layout.Minor <= 10 {
-		if q, ok := symbolize.ClassBodyQualname(tg.mem, tg.layout, ptr); ok {
-			return symbolize.CodeName{Qualname: q}, true
+		if q, ok := cpython.ClassBodyQualname(tg.mem, tg.layout, ptr); ok {
+			return cpython.CodeName{Qualname: q}, true
 		}
 	}
 	if tg.qix != nil {
@@ -270,7 +270,7 @@ func (tg *target) lookupKnown(ptr uint64, coName string) (symbolize.CodeName, bo
 			return n, true
 		}
 	}
-	return symbolize.CodeName{}, false
+	return cpython.CodeName{}, false
 }
 
 // rebuildIndex rebuilds the qualname index from sys.modules, unless the last
@@ -281,7 +281,7 @@ func (tg *target) rebuildIndex() bool {
 		return false
 	}
 	start := time.Now()
-	ix, err := symbolize.BuildQualnameIndex(tg.mem, tg.layout, tg.runtime)
+	ix, err := cpython.BuildQualnameIndex(tg.mem, tg.layout, tg.runtime)
 	tg.qixBuilt = time.Now()
 	tg.qixCost = tg.qixBuilt.Sub(start)
 	if err != nil {
@@ -293,13 +293,13 @@ func (tg *target) rebuildIndex() bool {
 
 // nameNested records the names of the code objects nested in a module body.
 func (tg *target) nameNested(code uint64, file string) {
-	module := symbolize.ModuleFromPath(file)
+	module := cpython.ModuleFromPath(file)
 	for _, main := range tg.mainPy {
 		if file == main {
 			module = "__main__"
 		}
 	}
-	for ptr, n := range symbolize.NestedCodeNames(tg.mem, tg.layout, code, module) {
+	for ptr, n := range cpython.NestedCodeNames(tg.mem, tg.layout, code, module) {
 		tg.nested[ptr] = n
 	}
 }
@@ -341,7 +341,7 @@ const maxNameTries = 3
 func typeFromEvent(tg *target, e *bpf.TypeEvent) (m typeMeta, fromMemory bool) {
 	m, fromMemory = typeName(tg, e)
 	m.flags = e.TpFlags
-	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE != 0 {
+	if e.TpFlags&cpython.Py_TPFLAGS_HEAPTYPE != 0 {
 		m.mro = readMRO(tg, e.Hdr.Ptr)
 	}
 	return m, fromMemory
@@ -365,7 +365,7 @@ func readMRO(tg *target, typ uint64) []string {
 		if err != nil {
 			return nil
 		}
-		if name, err := symbolize.ReadTypeName(tg.mem, l, t); err == nil {
+		if name, err := cpython.ReadTypeName(tg.mem, l, t); err == nil {
 			out = append(out, name)
 		}
 	}
@@ -374,7 +374,7 @@ func readMRO(tg *target, typ uint64) []string {
 
 func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
 	qual, mod, tpName := bpf.CString(e.Qualname[:]), bpf.CString(e.Module[:]), bpf.CString(e.TpName[:])
-	if e.TpFlags&symbolize.Py_TPFLAGS_HEAPTYPE == 0 {
+	if e.TpFlags&cpython.Py_TPFLAGS_HEAPTYPE == 0 {
 		if e.StrFlags&bpf.StrTpName == 0 {
 			return typeMeta{name: staticTypeName(tpName)}, false
 		}
@@ -387,7 +387,7 @@ func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
 		// every method is in its dict: beyond the entries BPF scans.
 		return typeMeta{name: tpName[:i] + "." + qual}, false
 	}
-	if name, err := symbolize.ReadTypeName(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+	if name, err := cpython.ReadTypeName(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
 		return typeMeta{name: name}, true
 	}
 	if qual == "" {
@@ -401,7 +401,7 @@ func typeName(tg *target, e *bpf.TypeEvent) (typeMeta, bool) {
 
 // staticTypeName turns a static type's tp_name into recapi's fully qualified
 // form: builtins have no dot in tp_name ("int"), others carry their module
-// ("collections.OrderedDict"). It is symbolize.ReadTypeName's rule, applied
+// ("collections.OrderedDict"). It is cpython.ReadTypeName's rule, applied
 // to the tp_name BPF copied; TestStaticTypeNameIsSymbolizes keeps the two
 // alike.
 func staticTypeName(tpName string) string {
@@ -433,11 +433,11 @@ func (tg *target) typeName(ptr uint64) typeMeta {
 	if m, ok := tg.types[ptr]; ok {
 		return m
 	}
-	name, err := symbolize.ReadTypeName(tg.mem, tg.layout, ptr)
+	name, err := cpython.ReadTypeName(tg.mem, tg.layout, ptr)
 	m := typeMeta{name: name, partial: err != nil}
 	if flags, ferr := tg.mem.U64(ptr + uint64(tg.layout.PyTypeObject_tp_flags)); ferr == nil {
 		m.flags = flags
-		if flags&symbolize.Py_TPFLAGS_HEAPTYPE != 0 {
+		if flags&cpython.Py_TPFLAGS_HEAPTYPE != 0 {
 			m.mro = readMRO(tg, ptr)
 		}
 	}
@@ -458,7 +458,7 @@ func binding(fn aggregate.Function, first typeMeta) string {
 		return ""
 	}
 	// Py_TPFLAGS_TYPE_SUBCLASS: instances of type and metaclasses are classes.
-	if first.flags&symbolize.Py_TPFLAGS_TYPE_SUBCLASS != 0 {
+	if first.flags&cpython.Py_TPFLAGS_TYPE_SUBCLASS != 0 {
 		return aggregate.BindingClass
 	}
 	want := fn.Module + "." + class
@@ -614,24 +614,12 @@ func (tg *target) containerKind(tp uint64) int {
 	return -1
 }
 
-func readCmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	b = bytes.TrimRight(b, "\x00")
-	if len(b) == 0 {
-		return nil
-	}
-	return strings.Split(string(b), "\x00")
-}
-
 // mainScript guesses the file CPython runs as __main__: the first argument
 // after the interpreter's options that names an existing file. It returns the
 // path as given and as an absolute path: co_filename is the former on 3.8 and
 // the latter from 3.9.
 func mainScript(pid int, cmd []string) []string {
-	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	cwd := proc.Cwd(pid)
 	for i := 1; i < len(cmd); i++ {
 		a := cmd[i]
 		switch {
@@ -646,32 +634,12 @@ func mainScript(pid int, cmd []string) []string {
 		if !filepath.IsAbs(a) {
 			a = filepath.Join(cwd, a)
 		}
-		root := fmt.Sprintf("/proc/%d/root", pid)
-		if _, err := os.Stat(root + a); err == nil {
+		if _, err := os.Stat(proc.Root(pid) + a); err == nil {
 			return []string{cmd[i], a}
 		}
 		return nil
 	}
 	return nil
-}
-
-// startTime is field 22 of /proc/PID/stat (0 when the process is gone).
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces: fields count from after ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
 }
 
 func sortInterpreters(in []aggregate.Interpreter) {

@@ -9,7 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/bpf"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
 )
 
 func cstr(dst []int8, s string) {
@@ -21,7 +22,7 @@ func cstr(dst []int8, s string) {
 // Types are named from what BPF read at first sight, without reading the
 // process's memory, whenever that is enough.
 func TestTypeNameFromEvent(t *testing.T) {
-	const heap = symbolize.Py_TPFLAGS_HEAPTYPE
+	const heap = cpython.Py_TPFLAGS_HEAPTYPE
 	tests := []struct {
 		name                 string
 		flags                uint64
@@ -82,7 +83,7 @@ func (m *typeMem) put64(addr, v uint64) { binary.LittleEndian.PutUint64(m.buf[ad
 
 // staticType adds a static type object named tpName, of type meta (0: its
 // own type), and returns its address.
-func (m *typeMem) staticType(l symbolize.Layout, tpName string, meta, flags uint64) uint64 {
+func (m *typeMem) staticType(l cpython.Layout, tpName string, meta, flags uint64) uint64 {
 	name := m.alloc(len(tpName) + 1)
 	copy(m.buf[name-m.base:], tpName)
 	typ := m.alloc(l.PyTypeObject_tp_flags + 8)
@@ -96,17 +97,17 @@ func (m *typeMem) staticType(l symbolize.Layout, tpName string, meta, flags uint
 }
 
 // A static type is named from what BPF read (staticTypeName) as
-// symbolize.ReadTypeName names it from memory: the rule is symbolize's,
+// cpython.ReadTypeName names it from memory: the rule is cpython's,
 // which cannot import the BPF side's events.
 func TestStaticTypeNameIsSymbolizes(t *testing.T) {
-	l, err := symbolize.LayoutFor(symbolize.Version{Major: 3, Minor: 11})
+	l, err := cpython.LayoutFor(cpython.Version{Major: 3, Minor: 11})
 	require.NoError(t, err)
 	m := &typeMem{base: 0x7f0000000000, buf: make([]byte, 64)}
-	meta := m.staticType(l, "type", 0, symbolize.Py_TPFLAGS_TYPE_SUBCLASS)
+	meta := m.staticType(l, "type", 0, cpython.Py_TPFLAGS_TYPE_SUBCLASS)
 	for _, tpName := range []string{"int", "NoneType", "collections.OrderedDict", "_decimal.Decimal", "a.b.c", "builtins.x", "None", "Nonetype", "_", "ünïcode"} {
 		t.Run(tpName, func(t *testing.T) {
 			typ := m.staticType(l, tpName, meta, 0)
-			want, err := symbolize.ReadTypeName(symbolize.NewMemory(m), l, typ)
+			want, err := cpython.ReadTypeName(proc.NewMemory(m), l, typ)
 			require.NoError(t, err)
 			assert.Equal(t, want, staticTypeName(tpName))
 		})

@@ -14,7 +14,9 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
-	"github.com/recapi/recapi/symbolize"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
+	"github.com/recapi/recapi/pyelf"
 )
 
 // recordReader is the part of *ringbuf.Reader the tracer uses.
@@ -78,9 +80,9 @@ type OutcomePolicy struct {
 // target is one traced process.
 type target struct {
 	pid     int
-	proc    *symbolize.Process
-	layout  symbolize.Layout
-	mem     *symbolize.Memory
+	proc    *pyelf.Process
+	layout  cpython.Layout
+	mem     *proc.Memory
 	links   []link.Link
 	info    aggregate.Interpreter
 	python  string   // "3.11"
@@ -89,12 +91,12 @@ type target struct {
 
 	codes map[codeKey]*codeMeta
 	// qix maps code objects to qualnames and modules from sys.modules.
-	qix      *symbolize.QualnameIndex
-	qixBuilt time.Time                     // when the last rebuild of qix ended
-	qixCost  time.Duration                 // how long it took
-	runtime  uint64                        // address of _PyRuntime in the process
-	unnamed  []*codeMeta                   // code objects not found in qix yet (retried at drains)
-	nested   map[uint64]symbolize.CodeName // names from module bodies' constants
+	qix      *cpython.QualnameIndex
+	qixBuilt time.Time                   // when the last rebuild of qix ended
+	qixCost  time.Duration               // how long it took
+	runtime  uint64                      // address of _PyRuntime in the process
+	unnamed  []*codeMeta                 // code objects not found in qix yet (retried at drains)
+	nested   map[uint64]cpython.CodeName // names from module bodies' constants
 	types    map[uint64]typeMeta
 	sigs     map[uint64][]uint64 // argument descriptions by sig hash
 	values   map[uint64][]uint64 // container value descriptions by hash
@@ -104,7 +106,7 @@ type target struct {
 
 	ex *link.Executable
 	// outcomeProbes see how calls end; attached only during outcome windows.
-	outcomeProbes []symbolize.ProbePoint
+	outcomeProbes []pyelf.ProbePoint
 	outcomeLinks  []link.Link
 	outcomesOn    bool
 	windowStart   time.Time
@@ -129,7 +131,7 @@ type codeMeta struct {
 	defaults []bool
 	fn       aggregate.Function
 	names    []string
-	kinds    []symbolize.ParamKind
+	kinds    []cpython.ParamKind
 	kind     string
 	partial  bool
 }
@@ -173,19 +175,19 @@ func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 // Attach installs the process's layout in BPF and attaches the call probes.
 // On error nothing stays attached and the process is untouched. command is
 // the command line recapid launched, nil for a running process.
-func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
+func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 	b := p.Binary
 	returnsOK := b.OutcomeErr == nil
 	// Have the kernel verify the programs this interpreter's probes need
 	// while the rest is set up.
 	hows := []bpf.ProbeKind{bpf.ProbeCall}
 	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == symbolize.ProbeCreate || returnsOK && t.policy.Mode != "off" {
+		if pp.Kind == pyelf.ProbeCreate || returnsOK && t.policy.Mode != "off" {
 			hows = append(hows, probeHow[pp.Kind])
 		}
 	}
 	t.objs.Prepare(hows...)
-	mem, err := symbolize.OpenMemory(p.PID)
+	mem, err := proc.OpenMemory(p.PID)
 	if err != nil {
 		return fmt.Errorf("open memory of pid %d: %w", p.PID, err)
 	}
@@ -193,7 +195,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		// 3.13+ describes its own layout: refuse rather than misread. (Analyze
 		// checked the copy in the file; this checks the running process. A
 		// launched one is stopped before ld.so has mapped its data.)
-		if err := symbolize.CheckDebugOffsets(mem, b.Runtime+p.Bias, b.Layout); err != nil {
+		if err := cpython.CheckDebugOffsets(mem, b.Runtime+p.Bias, b.Layout); err != nil {
 			mem.Close()
 			return fmt.Errorf("check the layout of pid %d (CPython %s): %w", p.PID, b.Version, err)
 		}
@@ -207,18 +209,18 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		info:    aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
 		codes:   map[codeKey]*codeMeta{},
 		runtime: b.Runtime + p.Bias,
-		nested:  map[uint64]symbolize.CodeName{},
+		nested:  map[uint64]cpython.CodeName{},
 		types:   map[uint64]typeMeta{},
 		sigs:    map[uint64][]uint64{},
 		values:  map[uint64][]uint64{},
 		shapes:  map[shapeID]struct{}{},
 	}
 	if len(tg.info.Command) == 0 {
-		tg.info.Command = readCmdline(p.PID)
+		tg.info.Command = proc.Cmdline(p.PID)
 	}
 	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
-	tg.mainPy = mainScript(p.PID, readCmdline(p.PID))
-	tg.started = startTime(p.PID)
+	tg.mainPy = mainScript(p.PID, proc.Cmdline(p.PID))
+	tg.started = proc.StartTime(p.PID)
 
 	cfg := pyConfig(b, p.Bias)
 	tg.containers = cfg.ContainerTypes
@@ -244,7 +246,7 @@ func (t *Tracer) Attach(p *symbolize.Process, command []string) error {
 		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
 	}
 	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == symbolize.ProbeCreate {
+		if pp.Kind == pyelf.ProbeCreate {
 			// Generator creation: one trap per created object, always on.
 			calls = append(calls, bpfProbe(pp))
 		} else if returnsOK {
@@ -418,7 +420,7 @@ func (t *Tracer) steerWindows(now time.Time) {
 		if len(tg.outcomeProbes) == 0 || tg.exited || len(tg.links) == 0 {
 			continue
 		}
-		if startTime(tg.pid) != tg.started {
+		if proc.StartTime(tg.pid) != tg.started {
 			// The process is gone: what still waits ended with it.
 			tg.exited = true
 			t.closeWindow(tg)
@@ -471,7 +473,7 @@ func (t *Tracer) DetachAll() {
 		running     bool
 	)
 	for _, tg := range t.targets {
-		if !tg.exited && startTime(tg.pid) != tg.started {
+		if !tg.exited && proc.StartTime(tg.pid) != tg.started {
 			tg.exited = true // no return is in flight in a process that is gone
 		}
 		if tg.outcomesOn {
@@ -526,7 +528,7 @@ func (t *Tracer) Alive() []int {
 	defer t.mu.Unlock()
 	var out []int
 	for _, tg := range t.targets {
-		if startTime(tg.pid) == tg.started && tg.started != 0 {
+		if proc.StartTime(tg.pid) == tg.started && tg.started != 0 {
 			out = append(out, tg.pid)
 		}
 	}
