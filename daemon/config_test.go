@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/recapi/recapi/store"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -78,4 +80,35 @@ func TestHelpNamesEnvironment(t *testing.T) {
 func unsetenv(t *testing.T, k string) {
 	t.Helper()
 	require.NoError(t, os.Unsetenv(k))
+}
+
+func TestStoreFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "default store", args: nil, want: store.DefaultURL},
+		{name: "-o alone writes only the file", args: []string{"-o", "x.recapi.zst"}, want: ""},
+		{name: "--snapshot-dir alone", args: []string{"--snapshot-dir", "d"}, want: ""},
+		{name: "-o and a store", args: []string{"-o", "x", "--store", "sqlite:/tmp/x.db"}, want: "sqlite:/tmp/x.db"},
+		{name: "none", args: []string{"--store", "none"}, want: ""},
+		{name: "postgres", args: []string{"--store", "postgres://u@127.0.0.1/db"}, want: "postgres://u@127.0.0.1/db"},
+		{name: "bad url", args: []string{"--store", "/tmp/x.db"}, wantErr: "use sqlite:PATH"},
+		{name: "short flush", args: []string{"--flush-interval", "1ms"}, wantErr: "too short"},
+		{name: "keep zero", args: []string{"--snapshot-dir", "d", "--snapshot-keep", "0"}, wantErr: "at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseArgs(append(tt.args, "--pid", "1"), io.Discard)
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.storeURL())
+			assert.Equal(t, 5*time.Second, c.FlushInterval)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
+	"github.com/recapi/recapi/sink"
+	"github.com/recapi/recapi/store"
 )
 
 // Main runs recapid and returns its exit code: the launched command's code
@@ -145,11 +148,11 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	}
 	// Every count goes from the tracer to the sink through d: it drains
 	// every --interval, before each flush or snapshot, and once at exit.
-	d := &drainer{src: tracer, out: out, log: log}
+	d := sink.NewDrainer(tracer, out, log)
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	var flushC <-chan time.Time // store flushes and rotating snapshots
-	if p := out.period(); p > 0 {
+	if p := out.Period(); p > 0 {
 		flushTick := time.NewTicker(p)
 		defer flushTick.Stop()
 		flushC = flushTick.C
@@ -159,13 +162,13 @@ loop:
 	for {
 		select {
 		case <-tick.C:
-			d.drain()
+			d.Drain()
 			if child == nil && len(tracer.Alive()) == 0 {
 				log.Info("every traced process has exited")
 				break loop
 			}
 		case <-flushC:
-			d.tick()
+			d.Tick()
 		case code = <-exited:
 			exited = nil
 			break loop
@@ -188,14 +191,14 @@ loop:
 	t0 = ph.since("run", running)
 	tracer.DetachAll()
 	t0 = ph.since("detach", t0)
-	d.drain()
+	d.Drain()
 	t0 = ph.since("drain", t0)
 	host, _ := os.Hostname()
 	snap := tracer.Snapshot(host)
 	t0 = ph.since("snapshot", t0)
 	warnStats(log, snap.Header.Stats)
 	// The store first: a failing -o must not keep the counts from it.
-	sinkErr := out.close(snap)
+	sinkErr := out.Close(snap)
 	if cfg.Output != "" {
 		if err := aggregate.WriteFile(cfg.Output, snap); err != nil {
 			return 1, fmt.Errorf("write snapshot: %w", err)
@@ -223,6 +226,34 @@ loop:
 		code = <-exited
 	}
 	return code, nil
+}
+
+// newSink opens the store cfg names (if any) and prepares the snapshot
+// directory.
+func newSink(cfg *Config, log *slog.Logger) (*sink.Sink, error) {
+	opts := sink.Options{
+		FlushInterval: cfg.FlushInterval,
+		SnapshotDir:   cfg.SnapshotDir,
+		SnapshotEvery: cfg.SnapshotEvery,
+		SnapshotKeep:  cfg.SnapshotKeep,
+	}
+	if u := cfg.storeURL(); u != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), sink.StoreTimeout)
+		st, err := store.Open(ctx, u)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w (check --store, or give --store none to record without one)", err)
+		}
+		opts.Store, opts.StoreName = st, store.Redact(u)
+	}
+	s, err := sink.New(opts, log)
+	if err != nil {
+		if opts.Store != nil {
+			_ = opts.Store.Close()
+		}
+		return nil, fmt.Errorf("%w (check --snapshot-dir)", err)
+	}
+	return s, nil
 }
 
 // pendingTracer is a Tracer being created (NewTracer) while start-up goes

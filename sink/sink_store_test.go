@@ -1,4 +1,4 @@
-package daemon
+package sink
 
 import (
 	"context"
@@ -143,13 +143,13 @@ func TestSinkStoresEveryCount(t *testing.T) {
 				for range 3 {
 					src.add(interval()...)
 					c.advance(s.interval)
-					d.tick()
+					d.Tick()
 				}
 				want := lines(times(interval(), 3))
 				assert.Equal(t, want, stored(t, url), "three intervals' counts, each once")
 
-				d.drain()
-				require.NoError(t, s.close(src.Snapshot("h")))
+				d.Drain()
+				require.NoError(t, s.Close(src.Snapshot("h")))
 				assert.Equal(t, want, stored(t, url), "nothing more at exit")
 			})
 		}

@@ -1,4 +1,4 @@
-package daemon
+package sink
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
-	"github.com/recapi/recapi/store"
 )
 
 // Limits of the sink, documented in README.md ("Stores").
@@ -23,75 +22,47 @@ const (
 	maxBacklog = 200_000
 	// maxBackoff bounds the wait between two attempts at a failing store.
 	maxBackoff = time.Minute
-	// storeTimeout bounds one Add.
-	storeTimeout = 30 * time.Second
+	// StoreTimeout bounds opening a store and one Add.
+	StoreTimeout = 30 * time.Second
 	// finalAttempts is how often the flush at exit is tried before the
 	// unflushed counts go to a file instead.
 	finalAttempts = 3
 )
 
-// recordAdder is the part of store.Store the sink writes to.
-type recordAdder interface {
+// Adder is the part of store.Store the sink writes to.
+type Adder interface {
 	Add(ctx context.Context, recs []aggregate.Record, seen time.Time) error
 	Close() error
 }
 
-// snapshotter is the part of *Tracer the sink reads: everything recorded so
-// far, for snapshots.
-type snapshotter interface {
+// Snapshotter is the part of the tracer a Sink reads: everything recorded
+// so far, for snapshots.
+type Snapshotter interface {
 	Snapshot(host string) *aggregate.Snapshot
 }
 
-// recordSource is the part of *Tracer a drainer reads.
-type recordSource interface {
-	snapshotter
+// Source is the part of the tracer a Drainer reads.
+type Source interface {
+	Snapshotter
+	// Drain returns the counts made since the last Drain; when it fails
+	// part way, what it read before the error, with the error.
 	Drain() ([]aggregate.Record, error)
 }
 
-// drainer is the only caller of Drain while recapid traces: every
-// interval's counts Drain returns go to the sink, whichever timer asked for
-// them, so the sink sees each count once.
-type drainer struct {
-	src recordSource
-	out *sink
-	log *slog.Logger
-}
-
-// drain hands the counts made since the last drain to the sink. A drain
-// that fails part way returns what it read before the error: that goes to
-// the sink too.
-func (d *drainer) drain() {
-	recs, err := d.src.Drain()
-	if err != nil {
-		d.log.Warn("drain", "err", err)
-	}
-	d.out.add(recs)
-}
-
-// tick drains and then flushes or writes a snapshot, when one is due, so
-// that both hold the counts up to now rather than up to the last drain.
-func (d *drainer) tick() {
-	if !d.out.due() {
-		return
-	}
-	d.drain()
-	d.out.tick(d.src)
-}
-
-// sink sends what recapid records to a store every flush interval and
+// Sink sends what recapid records to a store every flush interval and
 // writes rotating snapshots. It is given each drain's counts (deltas, never
 // totals) and keeps them until a flush adds them to the store, merged by
 // key: a failed flush keeps them, later drains add to them, and the next
 // attempt adds them all at once, so each count reaches the store (or a
 // spill file) exactly once. Snapshots hold the tracer's totals.
-type sink struct {
+type Sink struct {
 	log   *slog.Logger
 	host  string
 	now   func() time.Time
 	sleep func(time.Duration)
 
-	store    recordAdder // nil: no store
-	url      string      // redacted, for logs
+	store    Adder  // nil: no store
+	url      string // redacted, for logs
 	interval time.Duration
 	pending  *aggregate.Aggregator // counts drained and not yet stored (nor spilled)
 	fails    int
@@ -106,39 +77,50 @@ type sink struct {
 	lastSnap  time.Time
 }
 
-// newSink opens the store cfg names (if any) and prepares the snapshot
-// directory.
-func newSink(cfg *Config, log *slog.Logger) (*sink, error) {
+// Options say where a Sink sends what it is given, and how often.
+type Options struct {
+	// Store receives each drain's counts every FlushInterval; nil for no
+	// store. The Sink closes it.
+	Store Adder
+	// StoreName names Store in logs: its URL, without a password.
+	StoreName     string
+	FlushInterval time.Duration
+	// SnapshotDir receives a snapshot of everything recorded so far every
+	// SnapshotEvery, keeping the newest SnapshotKeep, and the counts a
+	// failing store did not take; "" for no snapshots (such counts then go
+	// to the working directory).
+	SnapshotDir   string
+	SnapshotEvery time.Duration
+	SnapshotKeep  int
+}
+
+// New returns a Sink for opts, creating the snapshot directory.
+func New(opts Options, log *slog.Logger) (*Sink, error) {
 	host, _ := os.Hostname()
-	s := &sink{
+	s := &Sink{
 		log:       log.With("component", "sink"),
 		host:      host,
 		now:       time.Now,
 		sleep:     time.Sleep,
-		interval:  cfg.FlushInterval,
+		store:     opts.Store,
+		url:       opts.StoreName,
+		interval:  opts.FlushInterval,
 		pending:   aggregate.NewAggregator(),
 		backlog:   maxBacklog,
-		spillDir:  cfg.SnapshotDir,
-		snapDir:   cfg.SnapshotDir,
-		snapEvery: cfg.SnapshotEvery,
-		snapKeep:  cfg.SnapshotKeep,
+		spillDir:  opts.SnapshotDir,
+		snapDir:   opts.SnapshotDir,
+		snapEvery: opts.SnapshotEvery,
+		snapKeep:  opts.SnapshotKeep,
 	}
 	if s.spillDir == "" {
 		s.spillDir = "."
 	}
 	if s.snapDir != "" {
 		if err := os.MkdirAll(s.snapDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create snapshot directory: %w (check --snapshot-dir)", err)
+			return nil, fmt.Errorf("create snapshot directory %s: %w", s.snapDir, err)
 		}
 	}
-	if u := cfg.storeURL(); u != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		st, err := store.Open(ctx, u)
-		if err != nil {
-			return nil, fmt.Errorf("%w (check --store, or give --store none to record without one)", err)
-		}
-		s.store, s.url = st, store.Redact(u)
+	if s.store != nil {
 		s.log.Info("store open", "store", s.url, "flush_interval", s.interval)
 	}
 	now := s.now()
@@ -146,9 +128,9 @@ func newSink(cfg *Config, log *slog.Logger) (*sink, error) {
 	return s, nil
 }
 
-// period is how often tick should be called; 0 when the sink has nothing
+// Period is how often Tick should be called; 0 when the sink has nothing
 // to do while tracing.
-func (s *sink) period() time.Duration {
+func (s *Sink) Period() time.Duration {
 	var p time.Duration
 	if s.store != nil {
 		p = s.interval
@@ -163,8 +145,8 @@ func (s *sink) period() time.Duration {
 	return p
 }
 
-// add takes the counts of one drain, to be stored at the next flush.
-func (s *sink) add(recs []aggregate.Record) {
+// Add takes the counts of one drain, to be stored at the next flush.
+func (s *Sink) Add(recs []aggregate.Record) {
 	if s.store == nil {
 		return
 	}
@@ -174,22 +156,22 @@ func (s *sink) add(recs []aggregate.Record) {
 }
 
 // dueNow says whether a flush and whether a snapshot are due.
-func (s *sink) dueNow() (flush, snap bool) {
+func (s *Sink) dueNow() (flush, snap bool) {
 	now := s.now()
 	flush = s.store != nil && !now.Before(s.lastTry.Add(s.interval)) && !now.Before(s.retryAt)
 	snap = s.snapDir != "" && s.snapEvery > 0 && !now.Before(s.lastSnap.Add(s.snapEvery))
 	return flush, snap
 }
 
-// due says whether tick has anything to do.
-func (s *sink) due() bool {
+// Due says whether Tick has anything to do.
+func (s *Sink) Due() bool {
 	flush, snap := s.dueNow()
 	return flush || snap
 }
 
-// tick flushes the counts given so far, or writes a snapshot of src, when
+// Tick flushes the counts given so far, or writes a snapshot of src, when
 // one is due.
-func (s *sink) tick(src snapshotter) {
+func (s *Sink) Tick(src Snapshotter) {
 	flush, snap := s.dueNow()
 	if flush {
 		s.flush(false)
@@ -207,7 +189,7 @@ func (s *sink) tick(src snapshotter) {
 // attempt; when more than the backlog limit wait, or when final, they go to
 // a snapshot file instead. It returns an error only when counts could be
 // saved nowhere.
-func (s *sink) flush(final bool) error {
+func (s *Sink) flush(final bool) error {
 	now := s.now()
 	s.lastTry = now
 	if s.pending.Len() == 0 {
@@ -215,7 +197,7 @@ func (s *sink) flush(final bool) error {
 		return nil
 	}
 	d := s.pending.Records()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	err := s.store.Add(ctx, d, now)
 	cancel()
 	if err == nil {
@@ -245,7 +227,7 @@ func (s *sink) flush(final bool) error {
 }
 
 // spill writes recs to a new snapshot file in the spill directory.
-func (s *sink) spill(recs []aggregate.Record) (string, error) {
+func (s *Sink) spill(recs []aggregate.Record) (string, error) {
 	name := fmt.Sprintf("recapi-unflushed-%s-%d.recapi.zst", s.now().UTC().Format("20060102T150405.000Z"), os.Getpid())
 	path := filepath.Join(s.spillDir, name)
 	sn := &aggregate.Snapshot{
@@ -265,7 +247,7 @@ const (
 
 // writeSnapshot writes sn (everything recorded so far) into the snapshot
 // directory and removes the oldest rotating snapshots beyond snapKeep.
-func (s *sink) writeSnapshot(sn *aggregate.Snapshot) error {
+func (s *Sink) writeSnapshot(sn *aggregate.Snapshot) error {
 	name := "recapi-" + s.now().UTC().Format("20060102T150405Z") + snapshotSuffix
 	path := filepath.Join(s.snapDir, name)
 	if err := aggregate.WriteFile(path, sn); err != nil {
@@ -293,10 +275,10 @@ func (s *sink) writeSnapshot(sn *aggregate.Snapshot) error {
 	return errors.Join(errs...)
 }
 
-// close flushes the counts not stored yet, retrying a failing store a few
+// Close flushes the counts not stored yet, retrying a failing store a few
 // times before writing them to a file, writes the last snapshot and closes
 // the store. Call it after the final drain; sn is everything recorded.
-func (s *sink) close(sn *aggregate.Snapshot) error {
+func (s *Sink) Close(sn *aggregate.Snapshot) error {
 	var errs []error
 	if s.snapDir != "" {
 		if err := s.writeSnapshot(sn); err != nil {

@@ -1,4 +1,4 @@
-package daemon
+package sink
 
 import (
 	"context"
@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/aggregate"
-	"github.com/recapi/recapi/store"
 )
 
 // fakeStore sums what it is given, or fails while fail is set.
@@ -73,9 +72,9 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func newTestSink(t *testing.T, st *fakeStore) (*sink, *clock) {
+func newTestSink(t *testing.T, st *fakeStore) (*Sink, *clock) {
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	s := &sink{
+	s := &Sink{
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		host:     "h",
 		now:      c.now,
@@ -95,8 +94,8 @@ func newTestSink(t *testing.T, st *fakeStore) (*sink, *clock) {
 	return s, c
 }
 
-func newTestDrainer(s *sink, src *fakeSource) *drainer {
-	return &drainer{src: src, out: s, log: s.log}
+func newTestDrainer(s *Sink, src *fakeSource) *Drainer {
+	return NewDrainer(src, s, s.log)
 }
 
 func TestSinkSendsDeltas(t *testing.T) {
@@ -106,30 +105,30 @@ func TestSinkSendsDeltas(t *testing.T) {
 	d := newTestDrainer(s, src)
 
 	src.call("f", 10)
-	d.tick() // not due yet
+	d.Tick() // not due yet
 	assert.Equal(t, 0, st.adds)
 	assert.Equal(t, 0, src.drains, "no drain when nothing is due")
 
 	c.advance(5 * time.Second)
-	d.tick()
+	d.Tick()
 	assert.Equal(t, map[string]uint64{"f": 10}, st.totals)
 	assert.Equal(t, 1, src.drains, "drained right before the flush")
 
 	src.call("f", 5)
 	c.advance(time.Second)
-	d.drain() // the drain loop, between two flushes
+	d.Drain() // the drain loop, between two flushes
 	src.call("g", 1)
 	c.advance(4 * time.Second)
-	d.tick()
+	d.Tick()
 	assert.Equal(t, map[string]uint64{"f": 15, "g": 1}, st.totals, "only the difference is added")
 
 	c.advance(5 * time.Second)
-	d.tick()
+	d.Tick()
 	assert.Equal(t, 2, st.adds, "nothing new, nothing sent")
 
 	src.call("g", 2)
-	d.drain() // the final drain
-	require.NoError(t, s.close(src.Snapshot("h")))
+	d.Drain() // the final drain
+	require.NoError(t, s.Close(src.Snapshot("h")))
 	assert.Equal(t, map[string]uint64{"f": 15, "g": 3}, st.totals, "the final counts are flushed at close")
 	assert.True(t, st.closed)
 }
@@ -147,7 +146,7 @@ func TestSinkRetriesWithBackoff(t *testing.T) {
 	for range 40 {
 		c.advance(time.Second)
 		before := s.fails
-		d.tick()
+		d.Tick()
 		if s.fails != before {
 			tries = append(tries, c.t.Sub(start))
 		}
@@ -160,7 +159,7 @@ func TestSinkRetriesWithBackoff(t *testing.T) {
 
 	st.fail = nil
 	c.advance(time.Minute)
-	d.tick()
+	d.Tick()
 	assert.Equal(t, map[string]uint64{"f": 41}, st.totals, "everything recorded while the store was down arrives once")
 	assert.Equal(t, 0, s.fails)
 }
@@ -174,7 +173,7 @@ func TestSinkSpillsPastBacklog(t *testing.T) {
 	src.call("f", 3)
 	src.call("g", 4)
 	c.advance(5 * time.Second)
-	d.tick()
+	d.Tick()
 
 	files, err := filepath.Glob(filepath.Join(s.spillDir, "recapi-unflushed-*.recapi.zst"))
 	require.NoError(t, err)
@@ -187,7 +186,7 @@ func TestSinkSpillsPastBacklog(t *testing.T) {
 	st.fail = nil
 	src.call("f", 1)
 	c.advance(time.Minute)
-	d.tick()
+	d.Tick()
 	assert.Equal(t, map[string]uint64{"f": 1}, st.totals)
 }
 
@@ -197,8 +196,8 @@ func TestSinkFinalFlushFallsBackToFile(t *testing.T) {
 	src := &fakeSource{agg: aggregate.NewAggregator()}
 	d := newTestDrainer(s, src)
 	src.call("f", 7)
-	d.drain()
-	require.NoError(t, s.close(src.Snapshot("h")), "saved to a file: not an error")
+	d.Drain()
+	require.NoError(t, s.Close(src.Snapshot("h")), "saved to a file: not an error")
 	files, _ := filepath.Glob(filepath.Join(s.spillDir, "recapi-unflushed-*.recapi.zst"))
 	require.Len(t, files, 1)
 
@@ -207,8 +206,8 @@ func TestSinkFinalFlushFallsBackToFile(t *testing.T) {
 	s2, _ := newTestSink(t, st2)
 	s2.spillDir = filepath.Join(t.TempDir(), "missing")
 	src.call("f", 7)
-	newTestDrainer(s2, src).drain()
-	err := s2.close(src.Snapshot("h"))
+	newTestDrainer(s2, src).Drain()
+	err := s2.Close(src.Snapshot("h"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "connection refused")
 }
@@ -223,7 +222,7 @@ func TestSinkRotatesSnapshots(t *testing.T) {
 	for i := range 5 {
 		src.call("f", 1)
 		c.advance(time.Minute)
-		d.tick()
+		d.Tick()
 		assert.Equal(t, i+1, src.drains)
 	}
 	assert.Zero(t, s.pending.Len(), "without a store, no counts wait for one")
@@ -241,36 +240,5 @@ func TestSinkRotatesSnapshots(t *testing.T) {
 	assert.Equal(t, uint64(5), sn.Records[0].Calls, "a snapshot holds everything so far")
 	for _, n := range names {
 		assert.False(t, strings.HasPrefix(n, ".recapi-"), "no temporary file left: %s", n)
-	}
-}
-
-func TestStoreFlags(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		want    string
-		wantErr string
-	}{
-		{name: "default store", args: nil, want: store.DefaultURL},
-		{name: "-o alone writes only the file", args: []string{"-o", "x.recapi.zst"}, want: ""},
-		{name: "--snapshot-dir alone", args: []string{"--snapshot-dir", "d"}, want: ""},
-		{name: "-o and a store", args: []string{"-o", "x", "--store", "sqlite:/tmp/x.db"}, want: "sqlite:/tmp/x.db"},
-		{name: "none", args: []string{"--store", "none"}, want: ""},
-		{name: "postgres", args: []string{"--store", "postgres://u@127.0.0.1/db"}, want: "postgres://u@127.0.0.1/db"},
-		{name: "bad url", args: []string{"--store", "/tmp/x.db"}, wantErr: "use sqlite:PATH"},
-		{name: "short flush", args: []string{"--flush-interval", "1ms"}, wantErr: "too short"},
-		{name: "keep zero", args: []string{"--snapshot-dir", "d", "--snapshot-keep", "0"}, wantErr: "at least 1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseArgs(append(tt.args, "--pid", "1"), io.Discard)
-			if tt.wantErr != "" {
-				assert.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, c.storeURL())
-			assert.Equal(t, 5*time.Second, c.FlushInterval)
-		})
 	}
 }
