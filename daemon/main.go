@@ -16,6 +16,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/launch"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
 	"github.com/recapi/recapi/sink"
@@ -94,7 +95,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 
 	var (
 		tracer  *Tracer
-		child   *launched
+		child   *launch.Child
 		exited  chan int
 		targets []*pyelf.Process
 	)
@@ -104,7 +105,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 			return 1, err
 		}
 		exited = make(chan int, 1)
-		go func() { exited <- exitCode(child.cmd.Wait()) }()
+		go func() { exited <- exitCode(child.Cmd.Wait()) }()
 	} else {
 		// Check every target before touching any of them.
 		t0 := time.Now()
@@ -180,7 +181,7 @@ loop:
 				// The terminal already sent SIGINT to the whole process
 				// group; forward the others, then wait for the command.
 				if s != syscall.SIGINT {
-					_ = child.cmd.Process.Signal(s)
+					_ = child.Cmd.Process.Signal(s)
 				}
 				continue
 			}
@@ -294,19 +295,21 @@ func (p *pendingTracer) discard() {
 }
 
 // startCommand launches the command stopped, attaches, and lets it run.
-func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *launched, error) {
-	unlock := lockThread()
+func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *launch.Child, error) {
+	unlock := launch.LockThread()
 	defer unlock()
-	child, proc, err := launch(cfg.Command, ph)
+	child, err := launch.Start(cfg.Command)
 	if err != nil {
 		return nil, nil, err
 	}
+	ph.add("launch", child.Launch)
+	ph.add("analyze", child.Analyze)
 	t0 := time.Now()
 	tracer, err := bpfLoad.take()
 	ph.since("wait_bpf", t0)
 	if err == nil {
 		tracer.phases = ph
-		err = tracer.Attach(proc, cfg.Command)
+		err = tracer.Attach(child.Process, cfg.Command)
 		tracer.phases = nil
 		if err != nil {
 			tracer.Close()
@@ -314,15 +317,15 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *la
 	}
 	if err != nil {
 		// Nothing of the command has run yet: do not let it run untraced.
-		_ = child.cmd.Process.Kill()
-		_ = child.resume()
-		_ = child.cmd.Wait()
+		_ = child.Cmd.Process.Kill()
+		_ = child.Resume()
+		_ = child.Cmd.Wait()
 		return nil, nil, err
 	}
 	t0 = time.Now()
-	if err := child.resume(); err != nil {
+	if err := child.Resume(); err != nil {
 		tracer.Close()
-		_ = child.cmd.Process.Kill()
+		_ = child.Cmd.Process.Kill()
 		return nil, nil, err
 	}
 	ph.since("resume", t0)

@@ -1,4 +1,4 @@
-package daemon
+package launch
 
 import (
 	"bufio"
@@ -21,43 +21,48 @@ import (
 // for the dynamic loader to map libpython (a CPython start needs a few dozen).
 const maxSyscallStops = 20000
 
-// launched is a command started by recapid, held stopped until probes are
+// Child is a command started under ptrace, held stopped until probes are
 // attached so that tracing covers its first line of Python.
-type launched struct {
-	cmd *exec.Cmd
-	// resume detaches ptrace and lets the process run. It must run on the
-	// goroutine that called launch (ptrace requests come from the tracer thread).
-	resume func() error
+type Child struct {
+	Cmd *exec.Cmd
+	// Process is the interpreter the command runs: its ELF file is
+	// mapped, and no Python code has run.
+	Process *pyelf.Process
+	// Analyze is the time spent analysing the interpreter's ELF file,
+	// Launch the rest of Start.
+	Launch, Analyze time.Duration
+	pid             int
 }
 
-// launch starts argv under ptrace and returns with the process stopped at a
+// Start starts argv under ptrace and returns with the process stopped at a
 // point where the interpreter ELF is mapped and no Python code has run:
 // right after exec for an executable with libpython linked in, or at the
-// syscall that maps libpython3.X.so for a shared build.
+// syscall that maps libpython3.X.so for a shared build. It follows
+// wrappers (env, chroot, a shell's exec) that exec the interpreter in the
+// same process.
 //
-// The caller must have locked its OS thread (runtime.LockOSThread) and keep it
-// locked until resume or kill. ph records the time spent analysing the
-// interpreter's ELF file (analyze) apart from the rest (launch).
-func launch(argv []string, ph *phases) (*launched, *pyelf.Process, error) {
+// The caller must have locked its OS thread (LockThread) and keep it locked
+// until Resume, or until it kills the command.
+func Start(argv []string) (*Child, error) {
 	t0 := time.Now()
 	var analyzing time.Duration
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return nil, nil, fmt.Errorf("find command %q: %w", argv[0], err)
+		return nil, fmt.Errorf("find command %q: %w", argv[0], err)
 	}
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", path, err)
+		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	pid := cmd.Process.Pid
-	fail := func(err error) (*launched, *pyelf.Process, error) {
+	fail := func(err error) (*Child, error) {
 		_ = cmd.Process.Kill()
 		_ = syscall.PtraceDetach(pid)
 		_ = cmd.Wait()
-		return nil, nil, err
+		return nil, err
 	}
 	// The child stops with SIGTRAP right after execve.
 	var ws syscall.WaitStatus
@@ -94,18 +99,19 @@ func launch(argv []string, ph *phases) (*launched, *pyelf.Process, error) {
 		}
 		if status != nil {
 			_ = cmd.Wait()
-			return nil, nil, fmt.Errorf("%s %s without running CPython in its own process: recapid traces the process it launches and what it execs, not its children, so launch python itself (e.g. recapid -- python3 app.py)", exe, describeExit(*status))
+			return nil, fmt.Errorf("%s %s without running CPython in its own process: recapid traces the process it launches and what it execs, not its children, so launch python itself (e.g. recapid -- python3 app.py)", exe, describeExit(*status))
 		}
 	}
-	ph.add("launch", time.Since(t0)-analyzing)
-	ph.add("analyze", analyzing)
-	l := &launched{cmd: cmd, resume: func() error {
-		if err := syscall.PtraceDetach(pid); err != nil {
-			return fmt.Errorf("resume pid %d: %w", pid, err)
-		}
-		return nil
-	}}
-	return l, proc, nil
+	return &Child{Cmd: cmd, Process: proc, Launch: time.Since(t0) - analyzing, Analyze: analyzing, pid: pid}, nil
+}
+
+// Resume detaches ptrace and lets the process run. It must run on the
+// thread that called Start: ptrace requests come from the tracer thread.
+func (c *Child) Resume() error {
+	if err := syscall.PtraceDetach(c.pid); err != nil {
+		return fmt.Errorf("resume pid %d: %w", c.pid, err)
+	}
+	return nil
 }
 
 // maxExecs bounds how many wrapper programs recapid follows through exec.
@@ -217,8 +223,9 @@ func libpythonMapped(pid int) bool {
 	return false
 }
 
-// lockThread pins the calling goroutine to its OS thread for ptrace.
-func lockThread() func() {
+// LockThread pins the calling goroutine to its OS thread for ptrace, and
+// returns the function that unpins it.
+func LockThread() func() {
 	runtime.LockOSThread()
 	return runtime.UnlockOSThread
 }
