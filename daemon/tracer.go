@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -52,8 +51,8 @@ type Tracer struct {
 	agg     *aggregate.Aggregator // the totals of every Drain, for Snapshot
 	stats   map[string]uint64     // daemon-side counters, merged into the snapshot header
 	policy  OutcomePolicy
-	// phases, while set, records how long Attach's steps take.
-	phases *phases
+	// steps, while set, is told how long Attach's steps take.
+	steps func(step string, d time.Duration)
 	// detached is set once DetachAll has removed every probe: no program
 	// runs any more.
 	detached bool
@@ -258,7 +257,7 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 		return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
 	}
 	tg.ex = ex
-	t0 = t.phases.since("attach", t0)
+	t0 = t.step("attach", t0)
 	if t.policy.Mode != "off" && len(tg.outcomeProbes) > 0 {
 		t.mu.Lock()
 		err := t.openWindow(tg)
@@ -267,26 +266,36 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 			t.forget(tg)
 			return fmt.Errorf("attach to pid %d (%s): %w", p.PID, p.ELFPath, err)
 		}
-		t.phases.since("outcome_attach", t0)
+		t.step("outcome_attach", t0)
 	}
 	t.log.Info("attached", "pid", p.PID, "python", b.Version.String(), "path", p.ELFPath, "probes", len(calls),
 		"outcome_probes", len(tg.outcomeProbes), "returns", t.policy.Mode)
 	return nil
 }
 
-// logVerified records how long creating the maps and loading (verifying)
-// each program took, as bpf_maps and verify_<program>.
-func (t *Tracer) logVerified(ph *phases) {
-	ph.add("bpf_maps", t.objs.MapsLoadTime())
-	v := t.objs.Verified()
-	names := make([]string, 0, len(v))
-	for n := range v {
-		names = append(names, n)
+// TimeSteps has Attach tell fn how long each of its steps takes: attach
+// (the call probes), outcome_attach (the outcome probes, when a window
+// opens at once). nil stops it.
+func (t *Tracer) TimeSteps(fn func(step string, d time.Duration)) { t.steps = fn }
+
+// step tells the steps function that the step name began at t0 and ended
+// now, and returns now, where the next step begins.
+func (t *Tracer) step(name string, t0 time.Time) time.Time {
+	now := time.Now()
+	if t.steps != nil {
+		t.steps(name, now.Sub(t0))
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		ph.add("verify_"+n, v[n].LoadTime)
+	return now
+}
+
+// LoadTimes says how long creating the maps (bpf_maps) and loading, which
+// is verifying, each program loaded so far (verify_<program>) took.
+func (t *Tracer) LoadTimes() map[string]time.Duration {
+	out := map[string]time.Duration{"bpf_maps": t.objs.MapsLoadTime()}
+	for n, v := range t.objs.Verified() {
+		out["verify_"+n] = v.LoadTime
 	}
+	return out
 }
 
 // openWindow attaches the outcome probes of a target and then lets BPF

@@ -37,16 +37,17 @@ set -euo pipefail
 KERNELS=(bookworm trixie sid)
 
 # The checks each VM runs, in order, one test binary run each:
-# "PACKAGE  -test.run PATTERN". Subtest patterns keep the tracing tests to
-# Debian's stripped 3.11, the interpreter make demo uses.
+# "PACKAGE  -test.run PATTERN", PACKAGE a directory of the repository (its
+# test binary is PACKAGE.test with / as -). Subtest patterns keep the
+# tracing tests to Debian's stripped 3.11, the interpreter make demo uses.
 TESTS=(
-	"bpf     ^TestLoad$"
-	"daemon  ^TestDemoExact$"
-	"daemon  ^TestExactKnownCounts$/^debian-3.11$"
-	"daemon  ^TestErrors$"
-	"daemon  ^TestUnsupportedVersion$"
-	"daemon  ^TestUnprobeableInterpreter$"
-	"daemon  ^TestNotRoot$"
+	"bpf          ^TestLoad$"
+	"cmd/recapid  ^TestDemoExact$"
+	"cmd/recapid  ^TestExactKnownCounts$/^debian-3.11$"
+	"cmd/recapid  ^TestErrors$"
+	"cmd/recapid  ^TestUnsupportedVersion$"
+	"cmd/recapid  ^TestUnprobeableInterpreter$"
+	"cmd/recapid  ^TestNotRoot$"
 )
 
 # Modules the initramfs loads (with what they depend on) to reach the host's
@@ -105,7 +106,7 @@ guest_main() {
 		log=$out/test-$i.log
 		t0=$(now)
 		rc=0
-		(cd "$REPO/$pkg" && "$BINDIR/$pkg.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" -test.run "$pattern") >"$log" 2>&1 || rc=$?
+		(cd "$REPO/$pkg" && "$BINDIR/${pkg//\//-}.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" -test.run "$pattern") >"$log" 2>&1 || rc=$?
 		# recapid writes a rejected program's whole verifier log to /tmp.
 		for f in /tmp/recapid-verifier-*.log; do
 			[[ -f $f ]] || continue
@@ -402,13 +403,12 @@ chmod 755 "$run"
 mkdir -p "$run/bin"
 echo "vmtest: run directory $run; accel $accel_name; ${cpus} vCPUs, $memory; ${timeout_s}s per VM"
 
-# Test binaries and recapid, built on the host. The daemon tests build
-# recapid again in the guest (their TestMain runs go build): warm the build
-# cache here, so the guest only links.
+# Test binaries and recapid, built on the host. The guest's cmd/recapid
+# tests run this recapid (RECAPI_TEST_RECAPID) rather than build their own.
 t0=$(now)
 for entry in "${TESTS[@]}"; do
 	read -r pkg _ <<<"$entry"
-	[[ -x $run/bin/$pkg.test ]] || go test -c -o "$run/bin/$pkg.test" "./$pkg"
+	[[ -x $run/bin/${pkg//\//-}.test ]] || go test -c -o "$run/bin/${pkg//\//-}.test" "./$pkg"
 done
 go build -o "$run/bin/recapid" ./cmd/recapid
 echo "vmtest: test binaries built in $(seconds "$t0")s"
@@ -481,7 +481,7 @@ run_vm() {
 				echo "$verdict  $pkg $pattern"
 			else
 				i=$((i + 1))
-				printf '%s  %-7s %-45s %6ss\n' "$verdict" "$pkg" "$pattern" "$secs"
+				printf '%s  %-12s %-45s %6ss\n' "$verdict" "$pkg" "$pattern" "$secs"
 				if [[ $verdict == FAIL ]]; then
 					# The first failure's message, as testify prints it.
 					awk '/Error Trace:|^panic:|^vmtest:|^--- FAIL/ { p = 1 } p && n < 12 { print; n++ }' "$out/test-$i.log" | cut -c1-200 | sed 's/^/      /'

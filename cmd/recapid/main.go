@@ -1,10 +1,5 @@
-// Command recapid records how Python functions are called, from outside the process.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/recapi/recapi/daemon"
-)
-
-func main() { os.Exit(daemon.Main(os.Args[1:])) }
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }

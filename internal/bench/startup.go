@@ -15,7 +15,7 @@ import (
 )
 
 // startupPhases are the steps recapid's "startup" and "shutdown" debug
-// lines report (daemon/phases.go), in the order of the table; steps a
+// lines report (cmd/recapid/phases.go), in the order of the table; steps a
 // version of recapid does not report are left out.
 var startupPhases = []string{
 	"open_store", "open_cache", "bpf_maps", "verify_on_call", "verify_on_return", "verify_on_eval_return", "bpf_load",
@@ -84,7 +84,7 @@ func startup(recapids []string, reps int, only map[string]bool) error {
 			rows = append(rows, row{name, phases[b]})
 		}
 	}
-	fmt.Printf("\nrecapid's own steps, median ms (daemon/phases.go; concurrent steps overlap, *_total is since recapid started):\n\n")
+	fmt.Printf("\nrecapid's own steps, median ms (cmd/recapid/phases.go; concurrent steps overlap, *_total is since recapid started):\n\n")
 	var cols []string
 	for _, p := range startupPhases {
 		for _, r := range rows {

@@ -1,6 +1,4 @@
-// Package daemon is recapid: it finds CPython interpreters, attaches the BPF
-// call counter to them, drains the counts, names them and writes the results.
-package daemon
+package main
 
 import (
 	"errors"

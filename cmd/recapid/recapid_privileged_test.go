@@ -1,4 +1,4 @@
-package daemon_test
+package main_test
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	// Readable by all: one test runs recapid as an unprivileged user.
 	_ = os.Chmod(dir, 0o755)
 	recapidBin = filepath.Join(dir, "recapid")
-	out, err := exec.Command("go", "build", "-o", recapidBin, "../cmd/recapid").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", recapidBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build recapid: %v\n%s", err, out)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package daemon
+package main
 
 import (
 	"cmp"
@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/daemon"
 	"github.com/recapi/recapi/launch"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
@@ -23,12 +26,8 @@ import (
 	"github.com/recapi/recapi/store"
 )
 
-// Main runs recapid and returns its exit code: the launched command's code
+// run runs recapid and returns its exit code: the launched command's code
 // with -- COMMAND, 0 after a clean detach, 1 on errors, 2 on usage errors.
-func Main(args []string) int {
-	return run(args, os.Stderr)
-}
-
 func run(args []string, stderr io.Writer) int {
 	ph := newPhases(time.Now())
 	cfg, err := ParseArgs(args, stderr)
@@ -78,7 +77,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	}
 	// The kernel takes longest, creating the maps and verifying the
 	// programs, and needs nothing from the rest of start-up: begin there.
-	bpfLoad := loadTracer(log, OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
+	bpfLoad := loadTracer(log, daemon.OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
 	defer bpfLoad.discard()
 	// Open the store before anything is attached or launched: a store that
 	// cannot be opened is a startup error.
@@ -94,7 +93,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	defer signal.Stop(sigs)
 
 	var (
-		tracer  *Tracer
+		tracer  *daemon.Tracer
 		child   *launch.Child
 		exited  chan int
 		targets []*pyelf.Process
@@ -121,17 +120,17 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 			return 1, err
 		}
 		t0 = ph.since("wait_bpf", t0)
-		tracer.phases = ph
+		tracer.TimeSteps(ph.add)
 		for _, p := range targets {
 			if err := tracer.Attach(p, nil); err != nil {
 				tracer.Close()
 				return 1, err
 			}
 		}
-		tracer.phases = nil
+		tracer.TimeSteps(nil)
 		ph.since("attach_all", t0)
 	}
-	tracer.logVerified(ph)
+	logLoadTimes(tracer, ph)
 	ph.flush(log, "startup")
 	closed := false
 	closeTracer := func() {
@@ -257,22 +256,31 @@ func newSink(cfg *Config, log *slog.Logger) (*sink.Sink, error) {
 	return s, nil
 }
 
+// logLoadTimes records how long creating the maps and loading (verifying)
+// each program took, as bpf_maps and verify_<program>, in name order.
+func logLoadTimes(tracer *daemon.Tracer, ph *phases) {
+	times := tracer.LoadTimes()
+	for _, name := range slices.Sorted(maps.Keys(times)) {
+		ph.add(name, times[name])
+	}
+}
+
 // pendingTracer is a Tracer being created (NewTracer) while start-up goes
 // on: the kernel creates the maps and verifies the call program while the
 // store opens, the command starts and its interpreter is analysed, none of
 // which needs the others.
 type pendingTracer struct {
 	done   chan struct{}
-	tracer *Tracer
+	tracer *daemon.Tracer
 	err    error
 	taken  bool
 }
 
-func loadTracer(log *slog.Logger, policy OutcomePolicy, ph *phases) *pendingTracer {
+func loadTracer(log *slog.Logger, policy daemon.OutcomePolicy, ph *phases) *pendingTracer {
 	p := &pendingTracer{done: make(chan struct{})}
 	go func() {
 		t0 := time.Now()
-		p.tracer, p.err = NewTracer(log, policy)
+		p.tracer, p.err = daemon.NewTracer(log, policy)
 		ph.since("bpf_load", t0)
 		close(p.done)
 	}()
@@ -280,7 +288,7 @@ func loadTracer(log *slog.Logger, policy OutcomePolicy, ph *phases) *pendingTrac
 }
 
 // take waits for the Tracer; its caller owns it from then on.
-func (p *pendingTracer) take() (*Tracer, error) {
+func (p *pendingTracer) take() (*daemon.Tracer, error) {
 	<-p.done
 	p.taken = true
 	return p.tracer, p.err
@@ -295,7 +303,7 @@ func (p *pendingTracer) discard() {
 }
 
 // startCommand launches the command stopped, attaches, and lets it run.
-func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *launch.Child, error) {
+func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*daemon.Tracer, *launch.Child, error) {
 	unlock := launch.LockThread()
 	defer unlock()
 	child, err := launch.Start(cfg.Command)
@@ -308,9 +316,9 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*Tracer, *la
 	tracer, err := bpfLoad.take()
 	ph.since("wait_bpf", t0)
 	if err == nil {
-		tracer.phases = ph
+		tracer.TimeSteps(ph.add)
 		err = tracer.Attach(child.Process, cfg.Command)
-		tracer.phases = nil
+		tracer.TimeSteps(nil)
 		if err != nil {
 			tracer.Close()
 		}
