@@ -11,6 +11,6 @@
 //
 // proc knows nothing of Python or ELF: what the bytes mean is for the
 // packages built on it, cpython (objects in memory) and pyelf (the
-// interpreter's file on disk); daemon uses it for the processes it traces.
+// interpreter's file on disk); tracer uses it for the processes it traces.
 // It never writes to a process, and it does not ptrace or signal one.
 package proc

@@ -20,7 +20,7 @@
 //
 // pyelf does not read CPython objects: the struct layouts and versions it
 // returns are package cpython's, and the readers of objects in memory are
-// there too; /proc parsing is package proc's. daemon attaches the probes
+// there too; /proc parsing is package proc's. tracer attaches the probes
 // and copies the layout and addresses into the BPF program's configuration.
 // Only x86-64 interpreters are supported.
 package pyelf

@@ -18,12 +18,12 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
-	"github.com/recapi/recapi/daemon"
 	"github.com/recapi/recapi/launch"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
 	"github.com/recapi/recapi/sink"
 	"github.com/recapi/recapi/store"
+	"github.com/recapi/recapi/tracer"
 )
 
 // run runs recapid and returns its exit code: the launched command's code
@@ -77,7 +77,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	}
 	// The kernel takes longest, creating the maps and verifying the
 	// programs, and needs nothing from the rest of start-up: begin there.
-	bpfLoad := loadTracer(log, daemon.OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
+	bpfLoad := loadTracer(log, tracer.OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
 	defer bpfLoad.discard()
 	// Open the store before anything is attached or launched: a store that
 	// cannot be opened is a startup error.
@@ -93,13 +93,13 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	defer signal.Stop(sigs)
 
 	var (
-		tracer  *daemon.Tracer
+		tr      *tracer.Tracer
 		child   *launch.Child
 		exited  chan int
 		targets []*pyelf.Process
 	)
 	if len(cfg.Command) > 0 {
-		tracer, child, err = startCommand(cfg, bpfLoad, ph)
+		tr, child, err = startCommand(cfg, bpfLoad, ph)
 		if err != nil {
 			return 1, err
 		}
@@ -116,27 +116,27 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 			targets = append(targets, p)
 		}
 		t0 = ph.since("analyze", t0)
-		if tracer, err = bpfLoad.take(); err != nil {
+		if tr, err = bpfLoad.take(); err != nil {
 			return 1, err
 		}
 		t0 = ph.since("wait_bpf", t0)
-		tracer.TimeSteps(ph.add)
+		tr.TimeSteps(ph.add)
 		for _, p := range targets {
-			if err := tracer.Attach(p, nil); err != nil {
-				tracer.Close()
+			if err := tr.Attach(p, nil); err != nil {
+				tr.Close()
 				return 1, err
 			}
 		}
-		tracer.TimeSteps(nil)
+		tr.TimeSteps(nil)
 		ph.since("attach_all", t0)
 	}
-	logLoadTimes(tracer, ph)
+	logLoadTimes(tr, ph)
 	ph.flush(log, "startup")
 	closed := false
 	closeTracer := func() {
 		if !closed {
 			closed = true
-			tracer.Close()
+			tr.Close()
 		}
 	}
 	defer closeTracer()
@@ -148,7 +148,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	}
 	// Every count goes from the tracer to the sink through d: it drains
 	// every --interval, before each flush or snapshot, and once at exit.
-	d := sink.NewDrainer(tracer, out, log)
+	d := sink.NewDrainer(tr, out, log)
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	var flushC <-chan time.Time // store flushes and rotating snapshots
@@ -163,7 +163,7 @@ loop:
 		select {
 		case <-tick.C:
 			d.Drain()
-			if child == nil && len(tracer.Alive()) == 0 {
+			if child == nil && len(tr.Alive()) == 0 {
 				log.Info("every traced process has exited")
 				break loop
 			}
@@ -189,12 +189,12 @@ loop:
 		}
 	}
 	t0 = ph.since("run", running)
-	tracer.DetachAll()
+	tr.DetachAll()
 	t0 = ph.since("detach", t0)
 	d.Drain()
 	t0 = ph.since("drain", t0)
 	host, _ := os.Hostname()
-	snap := tracer.Snapshot(host)
+	snap := tr.Snapshot(host)
 	t0 = ph.since("snapshot", t0)
 	warnStats(log, snap.Header.Stats)
 	// The store first: a failing -o must not keep the counts from it.
@@ -258,29 +258,29 @@ func newSink(cfg *Config, log *slog.Logger) (*sink.Sink, error) {
 
 // logLoadTimes records how long creating the maps and loading (verifying)
 // each program took, as bpf_maps and verify_<program>, in name order.
-func logLoadTimes(tracer *daemon.Tracer, ph *phases) {
-	times := tracer.LoadTimes()
+func logLoadTimes(tr *tracer.Tracer, ph *phases) {
+	times := tr.LoadTimes()
 	for _, name := range slices.Sorted(maps.Keys(times)) {
 		ph.add(name, times[name])
 	}
 }
 
-// pendingTracer is a Tracer being created (NewTracer) while start-up goes
+// pendingTracer is a Tracer being created (tracer.New) while start-up goes
 // on: the kernel creates the maps and verifies the call program while the
 // store opens, the command starts and its interpreter is analysed, none of
 // which needs the others.
 type pendingTracer struct {
-	done   chan struct{}
-	tracer *daemon.Tracer
-	err    error
-	taken  bool
+	done  chan struct{}
+	tr    *tracer.Tracer
+	err   error
+	taken bool
 }
 
-func loadTracer(log *slog.Logger, policy daemon.OutcomePolicy, ph *phases) *pendingTracer {
+func loadTracer(log *slog.Logger, policy tracer.OutcomePolicy, ph *phases) *pendingTracer {
 	p := &pendingTracer{done: make(chan struct{})}
 	go func() {
 		t0 := time.Now()
-		p.tracer, p.err = daemon.NewTracer(log, policy)
+		p.tr, p.err = tracer.New(log, policy)
 		ph.since("bpf_load", t0)
 		close(p.done)
 	}()
@@ -288,22 +288,22 @@ func loadTracer(log *slog.Logger, policy daemon.OutcomePolicy, ph *phases) *pend
 }
 
 // take waits for the Tracer; its caller owns it from then on.
-func (p *pendingTracer) take() (*daemon.Tracer, error) {
+func (p *pendingTracer) take() (*tracer.Tracer, error) {
 	<-p.done
 	p.taken = true
-	return p.tracer, p.err
+	return p.tr, p.err
 }
 
 // discard closes the Tracer unless it was taken.
 func (p *pendingTracer) discard() {
 	<-p.done
-	if !p.taken && p.tracer != nil {
-		p.tracer.Close()
+	if !p.taken && p.tr != nil {
+		p.tr.Close()
 	}
 }
 
 // startCommand launches the command stopped, attaches, and lets it run.
-func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*daemon.Tracer, *launch.Child, error) {
+func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*tracer.Tracer, *launch.Child, error) {
 	unlock := launch.LockThread()
 	defer unlock()
 	child, err := launch.Start(cfg.Command)
@@ -313,14 +313,14 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*daemon.Trac
 	ph.add("launch", child.Launch)
 	ph.add("analyze", child.Analyze)
 	t0 := time.Now()
-	tracer, err := bpfLoad.take()
+	tr, err := bpfLoad.take()
 	ph.since("wait_bpf", t0)
 	if err == nil {
-		tracer.TimeSteps(ph.add)
-		err = tracer.Attach(child.Process, cfg.Command)
-		tracer.TimeSteps(nil)
+		tr.TimeSteps(ph.add)
+		err = tr.Attach(child.Process, cfg.Command)
+		tr.TimeSteps(nil)
 		if err != nil {
-			tracer.Close()
+			tr.Close()
 		}
 	}
 	if err != nil {
@@ -332,12 +332,12 @@ func startCommand(cfg *Config, bpfLoad *pendingTracer, ph *phases) (*daemon.Trac
 	}
 	t0 = time.Now()
 	if err := child.Resume(); err != nil {
-		tracer.Close()
+		tr.Close()
 		_ = child.Cmd.Process.Kill()
 		return nil, nil, err
 	}
 	ph.since("resume", t0)
-	return tracer, child, nil
+	return tr, child, nil
 }
 
 // findTarget checks that pid is a CPython recapid can trace.

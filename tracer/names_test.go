@@ -1,4 +1,4 @@
-package daemon
+package tracer
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package daemon
+package tracer
 
 import (
 	"context"
@@ -49,7 +49,7 @@ type Tracer struct {
 	mu      sync.Mutex
 	targets map[uint32]*target
 	agg     *aggregate.Aggregator // the totals of every Drain, for Snapshot
-	stats   map[string]uint64     // daemon-side counters, merged into the snapshot header
+	stats   map[string]uint64     // counters of the Go side, merged into the snapshot header
 	policy  OutcomePolicy
 	// steps, while set, is told how long Attach's steps take.
 	steps func(step string, d time.Duration)
@@ -142,9 +142,9 @@ type typeMeta struct {
 	mro     []string // names in __mro__ (heap types)
 }
 
-// NewTracer loads the BPF maps, starts verifying the call program in the
+// New loads the BPF maps, starts verifying the call program in the
 // background (Attach waits for it), and starts reading events.
-func NewTracer(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
+func New(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 	objs, err := bpf.LoadMaps()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package daemon
+package tracer
 
 import (
 	"bufio"
@@ -91,7 +91,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 
 			p, err := pyelf.FindInterpreter(cmd.Process.Pid)
 			require.NoError(t, err)
-			tr, err := NewTracer(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
+			tr, err := New(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
 			require.NoError(t, err)
 			defer tr.Close()
 			require.NoError(t, tr.Attach(p, nil))
