@@ -124,7 +124,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 			}, 30*time.Second, 100*time.Millisecond, "BPF counted calls of %d code objects", len(fps))
 
 			for code, fp := range fps {
-				got, err := memCodeFP(tg, code)
+				got, err := tg.memCodeFP(code)
 				if assert.NoError(t, err, "code object %#x", code) {
 					assert.Equal(t, fp, got, "fingerprint of code object %#x: memCodeFP, BPF's code_fp", code)
 				}

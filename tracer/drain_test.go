@@ -1,14 +1,8 @@
 package tracer
 
 import (
-	"fmt"
-	"io"
-	"log/slog"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,13 +44,6 @@ func (f *fakeCounts) DrainOutcomes(fn func(k *bpf.OutcomeKey, n uint64)) error {
 	return nil
 }
 
-// caughtUpReader is an event reader with no events: Flush answers at once.
-type caughtUpReader struct{ caughtUp chan struct{} }
-
-func (r *caughtUpReader) ReadInto(*ringbuf.Record) error { return ringbuf.ErrClosed }
-func (r *caughtUpReader) Flush() error                   { r.caughtUp <- struct{}{}; return nil }
-func (r *caughtUpReader) Close() error                   { return nil }
-
 // TestDrainReturnsTheIntervalsCounts drains three intervals of the same
 // kernel counts (calls counted at their start, a call that raised, a
 // generator created and never started, a call whose end went unseen): each
@@ -65,30 +52,16 @@ func (r *caughtUpReader) Close() error                   { return nil }
 func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
 	const pid = 42
 	counts := newFakeCounts()
-	tr := &Tracer{
-		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		counts:     counts,
-		caughtUp:   make(chan struct{}, 1),
-		readerDone: make(chan struct{}),
-		targets:    map[uint32]*target{},
-		agg:        aggregate.NewAggregator(),
-		stats:      map[string]uint64{},
-		policy:     OutcomePolicy{Mode: "off"},
-	}
-	tr.rd = &caughtUpReader{caughtUp: tr.caughtUp}
+	tr := newTestTracer(t, counts, OutcomePolicy{Mode: "off"})
 	fn := func(q, kind string) *codeMeta {
 		return &codeMeta{name: q, kind: kind, fn: aggregate.Function{Module: "app", Qualname: q, File: "/src/app.py", Line: 1}}
 	}
-	tr.targets[pid] = &target{
-		pid:    pid,
-		python: "3.12",
-		codes: map[codeKey]*codeMeta{
-			{0x10, 1}: fn("main", ""),
-			{0x20, 2}: fn("add", ""),
-			{0x30, 3}: fn("risky", ""),
-			{0x40, 4}: fn("numbers", aggregate.CodeGenerator),
-		},
-		shapes: map[shapeID]struct{}{},
+	tg := addTestTarget(t, tr, pid, 12, nil)
+	tg.codes = map[codeKey]*codeMeta{
+		{0x10, 1}: fn("main", ""),
+		{0x20, 2}: fn("add", ""),
+		{0x30, 3}: fn("risky", ""),
+		{0x40, 4}: fn("numbers", aggregate.CodeGenerator),
 	}
 	call := func(code, fp uint64, kind uint8) bpf.CallKey {
 		return bpf.CallKey{Pid: pid, Kind: kind, Code: code, CodeFp: fp, Caller: 0x10, CallerFp: 1}
@@ -116,7 +89,7 @@ func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
 			// A call of add that was still waiting for its end when its
 			// outcome window closed: counted once, as ended unseen (same
 			// key: no return type).
-			tr.swept = append(tr.swept, add)
+			tg.swept = append(tg.swept, add)
 			adds++
 		}
 		got, err := tr.Drain()
@@ -130,31 +103,4 @@ func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
 
 	totals := []aggregate.Record{rec("add", "", 7, 0, 0), rec("risky", "", 3, 3, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 3)}
 	assert.Equal(t, lines(totals), lines(tr.agg.Records()), "the totals, for snapshots and the summary")
-}
-
-// lines renders records one a line, key and counts, sorted: a failure
-// shows which count of which record is off.
-func lines(recs []aggregate.Record) []string {
-	opt := func(s *string) string {
-		if s == nil {
-			return "-"
-		}
-		return *s
-	}
-	var out []string
-	for _, r := range recs {
-		var params []string
-		for _, p := range r.Params {
-			params = append(params, p.Name+": "+p.Type)
-		}
-		caller := "-"
-		if r.Caller != nil {
-			caller = r.Caller.Name()
-		}
-		out = append(out, fmt.Sprintf("%s(%s) %s from %s returns %s yields %s python %s: calls %d resumptions %d raised %d created %d partial %v",
-			r.Function.Name(), strings.Join(params, ", "), r.CodeKind, caller, opt(r.Returns), opt(r.Yields), r.Python,
-			r.Calls, r.Resumptions, r.Raised, r.Created, r.Partial))
-	}
-	slices.Sort(out)
-	return out
 }

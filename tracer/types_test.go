@@ -44,7 +44,8 @@ func TestTypeNameFromEvent(t *testing.T) {
 			cstr(e.TpName[:], tt.tpName)
 			cstr(e.Qualname[:], tt.qual)
 			cstr(e.Module[:], tt.module)
-			got, fromMemory := typeName(nil, e)
+			var tg *target // no memory: what BPF read is enough
+			got, fromMemory := tg.eventTypeName(e)
 			assert.Equal(t, tt.want, got.name)
 			assert.False(t, got.partial)
 			assert.False(t, fromMemory)

@@ -1,0 +1,100 @@
+package tracer
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
+)
+
+// newTestTracer is a Tracer without BPF: its counts come from counts, its
+// events from rd (nil: an event reader with no events), and no event
+// reader runs unless the test starts one.
+func newTestTracer(t *testing.T, counts countMaps, policy OutcomePolicy) *Tracer {
+	t.Helper()
+	tr := &Tracer{
+		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		counts:     counts,
+		caughtUp:   make(chan struct{}, 1),
+		readerDone: make(chan struct{}),
+		targets:    map[uint32]*target{},
+		agg:        aggregate.NewAggregator(),
+		stats:      map[string]uint64{},
+		policy:     policy,
+	}
+	tr.rd = &caughtUpReader{caughtUp: tr.caughtUp}
+	return tr
+}
+
+// addTestTarget adds a target for pid, running CPython 3.minor, whose
+// memory is mem (nil: none).
+func addTestTarget(t *testing.T, tr *Tracer, pid uint32, minor int, mem io.ReaderAt) *target {
+	t.Helper()
+	l, err := cpython.LayoutFor(cpython.Version{Major: 3, Minor: minor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{
+		pid:    int(pid),
+		layout: l,
+		python: fmt.Sprintf("3.%d", minor),
+		info:   aggregate.Interpreter{PID: int(pid), Python: fmt.Sprintf("3.%d.0", minor)},
+		log:    tr.log,
+		codes:  map[codeKey]*codeMeta{},
+		nested: map[uint64]cpython.CodeName{},
+		types:  map[uint64]typeMeta{},
+		sigs:   map[uint64][]uint64{},
+		values: map[uint64][]uint64{},
+		stats:  map[string]uint64{},
+		shapes: map[shapeID]struct{}{},
+	}
+	if mem != nil {
+		tg.mem = proc.NewMemory(mem)
+	}
+	tr.mu.Lock()
+	tr.targets[pid] = tg
+	tr.mu.Unlock()
+	return tg
+}
+
+// caughtUpReader is an event reader with no events: Flush answers at once.
+type caughtUpReader struct{ caughtUp chan struct{} }
+
+func (r *caughtUpReader) ReadInto(*ringbuf.Record) error { return ringbuf.ErrClosed }
+func (r *caughtUpReader) Flush() error                   { r.caughtUp <- struct{}{}; return nil }
+func (r *caughtUpReader) Close() error                   { return nil }
+
+// lines renders records one a line, key and counts, sorted: a failure
+// shows which count of which record is off.
+func lines(recs []aggregate.Record) []string {
+	opt := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	var out []string
+	for _, r := range recs {
+		var params []string
+		for _, p := range r.Params {
+			params = append(params, p.Name+": "+p.Type)
+		}
+		caller := "-"
+		if r.Caller != nil {
+			caller = r.Caller.Name()
+		}
+		out = append(out, fmt.Sprintf("%s(%s) %s from %s returns %s yields %s python %s: calls %d resumptions %d raised %d created %d partial %v",
+			r.Function.Name(), strings.Join(params, ", "), r.CodeKind, caller, opt(r.Returns), opt(r.Yields), r.Python,
+			r.Calls, r.Resumptions, r.Raised, r.Created, r.Partial))
+	}
+	slices.Sort(out)
+	return out
+}

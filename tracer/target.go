@@ -1,0 +1,193 @@
+package tracer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+
+	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
+	"github.com/recapi/recapi/pyelf"
+)
+
+// target is one traced process. It owns what is known about the process:
+// its memory, the names of its code objects and types and the descriptions
+// of its arguments and values (from first-sight events, read again from
+// memory where BPF could not copy them whole), its qualname index, and the
+// state of its outcome windows. Every field is guarded by the Tracer's mu.
+type target struct {
+	pid     int
+	proc    *pyelf.Process
+	layout  cpython.Layout
+	mem     *proc.Memory
+	info    aggregate.Interpreter
+	python  string   // "3.11"
+	mainPy  []string // the script run as __main__, if any
+	started uint64   // start time from /proc/PID/stat, to notice PID reuse
+	runtime uint64   // address of _PyRuntime in the process
+	// containers are the runtime addresses of list, tuple, dict, set and
+	// frozenset, whose element types BPF samples.
+	containers [bpf.ContainerCount]uint64
+	objs       *bpf.Objects // the Tracer's, for the windows
+	log        *slog.Logger
+
+	// Naming (codes.go, types.go).
+	codes map[codeKey]*codeMeta
+	// qix maps code objects to qualnames and modules from sys.modules.
+	qix      *cpython.QualnameIndex
+	qixBuilt time.Time                   // when the last rebuild of qix ended
+	qixCost  time.Duration               // how long it took
+	unnamed  []*codeMeta                 // code objects not found in qix yet (retried at drains)
+	nested   map[uint64]cpython.CodeName // names from module bodies' constants
+	types    map[uint64]typeMeta
+	sigs     map[uint64][]uint64 // argument descriptions by sig hash
+	values   map[uint64][]uint64 // container value descriptions by hash
+	// stats counts what could not be named, for the snapshot's stats.
+	stats map[string]uint64
+
+	// Probes and outcome windows (windows.go).
+	ex    *link.Executable
+	links []link.Link // the call probes
+	// outcomeProbes see how calls end; attached only during outcome windows.
+	outcomeProbes []pyelf.ProbePoint
+	outcomeLinks  []link.Link
+	outcomesOn    bool
+	windowStart   time.Time
+	nextWindow    time.Time            // auto mode: no window opens before this
+	shapes        map[shapeID]struct{} // call shapes seen, to notice new ones
+	newShapes     bool
+	exited        bool
+	// swept are calls that were still waiting for their end when the last
+	// outcome window closed, for the next Drain to count.
+	swept []bpf.CallKey
+}
+
+// shapeID identifies a call shape of a process for noticing new ones.
+type shapeID struct{ code, fp, caller, sig uint64 }
+
+// newTarget opens the memory of the process p and starts what is known of
+// it. command is the command line recapid launched, nil for a running
+// process.
+func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.Logger) (*target, error) {
+	b := p.Binary
+	mem, err := proc.OpenMemory(p.PID)
+	if err != nil {
+		return nil, fmt.Errorf("open memory of pid %d: %w", p.PID, err)
+	}
+	if b.Layout.Minor >= 13 && command == nil {
+		// 3.13+ describes its own layout: refuse rather than misread. (Analyze
+		// checked the copy in the file; this checks the running process. A
+		// launched one is stopped before ld.so has mapped its data.)
+		if err := cpython.CheckDebugOffsets(mem, b.Runtime+p.Bias, b.Layout); err != nil {
+			mem.Close()
+			return nil, fmt.Errorf("check the layout of pid %d (CPython %s): %w", p.PID, b.Version, err)
+		}
+	}
+	tg := &target{
+		pid:     p.PID,
+		proc:    p,
+		layout:  b.Layout,
+		mem:     mem,
+		python:  b.Version.Short(),
+		info:    aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
+		runtime: b.Runtime + p.Bias,
+		objs:    objs,
+		log:     log,
+		codes:   map[codeKey]*codeMeta{},
+		nested:  map[uint64]cpython.CodeName{},
+		types:   map[uint64]typeMeta{},
+		sigs:    map[uint64][]uint64{},
+		values:  map[uint64][]uint64{},
+		stats:   map[string]uint64{},
+		shapes:  map[shapeID]struct{}{},
+	}
+	if len(tg.info.Command) == 0 {
+		tg.info.Command = proc.Cmdline(p.PID)
+	}
+	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
+	tg.mainPy = mainScript(p.PID, proc.Cmdline(p.PID))
+	tg.started = proc.StartTime(p.PID)
+	return tg, nil
+}
+
+// alive reports whether the process recapid attached to still runs (and
+// not another one that got its PID).
+func (tg *target) alive() bool {
+	return tg.started != 0 && proc.StartTime(tg.pid) == tg.started
+}
+
+// handle takes in a first-sight event about the process: the names of a
+// code object or a type, the descriptions behind a signature or a value.
+func (tg *target) handle(ev bpf.Event) {
+	switch {
+	case ev.Sig != nil:
+		tg.sigs[ev.Sig.Hdr.Ptr] = ev.Sig.Nodes
+	case ev.Val != nil:
+		tg.values[ev.Val.Hdr.Ptr] = ev.Val.Nodes
+	case ev.Code != nil:
+		tg.codes[codeKey{ev.Code.Hdr.Ptr, ev.Code.Hdr.Fp}] = tg.codeFromEvent(ev.Code)
+	case ev.Type != nil:
+		m, fromMemory := tg.typeFromEvent(ev.Type)
+		tg.types[ev.Type.Hdr.Ptr] = m
+		if fromMemory {
+			tg.stats["types_named_from_memory"]++
+		}
+	}
+}
+
+// eventPID is the process an event is about.
+func eventPID(ev bpf.Event) uint32 {
+	switch {
+	case ev.Sig != nil:
+		return ev.Sig.Hdr.Pid
+	case ev.Val != nil:
+		return ev.Val.Hdr.Pid
+	case ev.Code != nil:
+		return ev.Code.Hdr.Pid
+	case ev.Type != nil:
+		return ev.Type.Hdr.Pid
+	}
+	return 0
+}
+
+// count adds one kernel count of the process to delta, as a named record.
+// Calls still waiting for their end are not counted here: they are when
+// they end, from the outcome maps.
+func (tg *target) count(k *bpf.CallKey, n uint64, delta *aggregate.Aggregator) {
+	id := shapeID{k.Code, k.CodeFp, k.Caller, k.Sig}
+	if _, ok := tg.shapes[id]; !ok {
+		tg.shapes[id] = struct{}{}
+		tg.newShapes = true
+	}
+	if k.Kind&bpf.CallPending != 0 {
+		return
+	}
+	rec := tg.record(k, n)
+	if tg.log.Enabled(context.Background(), slog.LevelDebug) {
+		tg.log.Debug("count", "pid", k.Pid, "kind", k.Kind, "code", fmt.Sprintf("%#x", k.Code), "caller", fmt.Sprintf("%#x", k.Caller),
+			"nparams", k.Nparams, "sig", fmt.Sprintf("%#x", k.Sig), "n", n, "function", rec.Function.Qualname)
+	}
+	delta.Add(rec)
+}
+
+// countSwept adds the calls swept when the last outcome window closed to
+// delta, as ended unseen.
+func (tg *target) countSwept(delta *aggregate.Aggregator) {
+	for i := range tg.swept {
+		k := &bpf.OutcomeKey{Call: tg.swept[i], Outcome: bpf.OutcomeUnseen}
+		delta.Add(tg.outcomeRecord(k, 1))
+	}
+	tg.swept = nil
+}
+
+// close releases the process's memory.
+func (tg *target) close() {
+	if tg.mem != nil {
+		tg.mem.Close()
+	}
+}
