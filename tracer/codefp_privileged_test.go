@@ -95,9 +95,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 			require.NoError(t, err)
 			defer tr.Close()
 			require.NoError(t, tr.Attach(p, nil))
-			tr.mu.Lock()
-			tg := tr.targets[uint32(cmd.Process.Pid)]
-			tr.mu.Unlock()
+			tg := tr.target(uint32(cmd.Process.Pid))
 			require.NotNil(t, tg)
 
 			// Counts of a few rounds of caller(), read while the process

@@ -44,9 +44,7 @@ func (t *Tracer) readEvents() {
 		case err == nil:
 			ev, derr := bpf.DecodeEvent(rec.RawSample)
 			if derr != nil {
-				t.mu.Lock()
-				t.stats["events_undecodable"]++
-				t.mu.Unlock()
+				t.undecodable.Add(1)
 				continue
 			}
 			t.handle(ev)
@@ -64,11 +62,11 @@ func (t *Tracer) readEvents() {
 	}
 }
 
-// handle gives an event to the target it is about.
+// handle gives an event to the target it is about, which names it on its
+// own goroutine: the reader goes on to the next event at once, and never
+// holds the Tracer's lock.
 func (t *Tracer) handle(ev bpf.Event) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if tg := t.targets[eventPID(ev)]; tg != nil {
-		tg.handle(ev)
+	if tg := t.target(eventPID(ev)); tg != nil {
+		tg.arrive(ev)
 	}
 }

@@ -35,7 +35,8 @@ func newTestTracer(t *testing.T, counts countMaps, policy OutcomePolicy) *Tracer
 }
 
 // addTestTarget adds a target for pid, running CPython 3.minor, whose
-// memory is mem (nil: none).
+// memory is mem (nil: none), with its naming goroutine running until the
+// test ends.
 func addTestTarget(t *testing.T, tr *Tracer, pid uint32, minor int, mem io.ReaderAt) *target {
 	t.Helper()
 	l, err := cpython.LayoutFor(cpython.Version{Major: 3, Minor: minor})
@@ -53,15 +54,16 @@ func addTestTarget(t *testing.T, tr *Tracer, pid uint32, minor int, mem io.Reade
 		types:  map[uint64]typeMeta{},
 		sigs:   map[uint64][]uint64{},
 		values: map[uint64][]uint64{},
-		stats:  map[string]uint64{},
 		shapes: map[shapeID]struct{}{},
 	}
 	if mem != nil {
 		tg.mem = proc.NewMemory(mem)
 	}
-	tr.mu.Lock()
+	tg.startNaming()
+	t.Cleanup(tg.close)
+	tr.setMu.Lock()
 	tr.targets[pid] = tg
-	tr.mu.Unlock()
+	tr.setMu.Unlock()
 	return tg
 }
 

@@ -61,7 +61,7 @@ func (tg *target) record(k *bpf.CallKey, n uint64) aggregate.Record {
 	}
 	nodes, ok := tg.sigs[k.Sig]
 	if !ok && k.Nparams > 0 {
-		tg.stats["signatures_unknown"]++
+		tg.stats.add("signatures_unknown", 1)
 		r.Partial = true
 	}
 	for i := 0; i < int(k.Nparams); i++ {
@@ -99,7 +99,7 @@ func (tg *target) outcomeRecord(k *bpf.OutcomeKey, n uint64) aggregate.Record {
 		if k.Value&1 != 0 {
 			nodes, ok := tg.values[k.Value]
 			if !ok {
-				tg.stats["values_unknown"]++
+				tg.stats.add("values_unknown", 1)
 				nodes = nil
 			}
 			value, partial = tg.describe(nodes)

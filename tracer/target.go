@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -19,7 +20,13 @@ import (
 // its memory, the names of its code objects and types and the descriptions
 // of its arguments and values (from first-sight events, read again from
 // memory where BPF could not copy them whole), its qualname index, and the
-// state of its outcome windows. Every field is guarded by the Tracer's mu.
+// state of its outcome windows.
+//
+// The event reader only hands a target its events (arrive): the target's
+// own naming goroutine names them, reading the process's memory and
+// rebuilding the qualname index as needed, and Drain names what is left
+// before it counts. Neither holds the Tracer's lock meanwhile, nor keeps the
+// reader from the next event.
 type target struct {
 	pid     int
 	proc    *pyelf.Process
@@ -35,22 +42,37 @@ type target struct {
 	containers [bpf.ContainerCount]uint64
 	objs       *bpf.Objects // the Tracer's, for the windows
 	log        *slog.Logger
+	// stats counts what could not be named, for the snapshot's stats.
+	stats counters
 
-	// Naming (codes.go, types.go).
+	// Events that arrived and are not named yet: the event reader appends,
+	// the naming goroutine (or Drain) takes them. wake tells the goroutine
+	// there are some; stop ends it, and it closes stopped.
+	inboxMu   sync.Mutex
+	inbox     []bpf.Event
+	wake      chan struct{}
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+
+	// mu guards what is known of the process (codes.go, types.go), and the
+	// call shapes seen. It is held while naming, which reads the process's
+	// memory. Take it after the Tracer's mu, never before.
+	mu    sync.Mutex
 	codes map[codeKey]*codeMeta
 	// qix maps code objects to qualnames and modules from sys.modules.
-	qix      *cpython.QualnameIndex
-	qixBuilt time.Time                   // when the last rebuild of qix ended
-	qixCost  time.Duration               // how long it took
-	unnamed  []*codeMeta                 // code objects not found in qix yet (retried at drains)
-	nested   map[uint64]cpython.CodeName // names from module bodies' constants
-	types    map[uint64]typeMeta
-	sigs     map[uint64][]uint64 // argument descriptions by sig hash
-	values   map[uint64][]uint64 // container value descriptions by hash
-	// stats counts what could not be named, for the snapshot's stats.
-	stats map[string]uint64
+	qix       *cpython.QualnameIndex
+	qixBuilt  time.Time                   // when the last rebuild of qix ended
+	qixCost   time.Duration               // how long it took
+	unnamed   []*codeMeta                 // code objects not found in qix yet (retried at drains)
+	nested    map[uint64]cpython.CodeName // names from module bodies' constants
+	types     map[uint64]typeMeta
+	sigs      map[uint64][]uint64  // argument descriptions by sig hash
+	values    map[uint64][]uint64  // container value descriptions by hash
+	shapes    map[shapeID]struct{} // call shapes seen, to notice new ones
+	newShapes bool
 
-	// Probes and outcome windows (windows.go).
+	// Probes and outcome windows (windows.go), guarded by the Tracer's mu.
 	ex    *link.Executable
 	links []link.Link // the call probes
 	// outcomeProbes see how calls end; attached only during outcome windows.
@@ -58,9 +80,7 @@ type target struct {
 	outcomeLinks  []link.Link
 	outcomesOn    bool
 	windowStart   time.Time
-	nextWindow    time.Time            // auto mode: no window opens before this
-	shapes        map[shapeID]struct{} // call shapes seen, to notice new ones
-	newShapes     bool
+	nextWindow    time.Time // auto mode: no window opens before this
 	exited        bool
 	// swept are calls that were still waiting for their end when the last
 	// outcome window closed, for the next Drain to count.
@@ -103,7 +123,6 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 		types:   map[uint64]typeMeta{},
 		sigs:    map[uint64][]uint64{},
 		values:  map[uint64][]uint64{},
-		stats:   map[string]uint64{},
 		shapes:  map[shapeID]struct{}{},
 	}
 	if len(tg.info.Command) == 0 {
@@ -112,6 +131,7 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
 	tg.mainPy = mainScript(p.PID, proc.Cmdline(p.PID))
 	tg.started = proc.StartTime(p.PID)
+	tg.startNaming()
 	return tg, nil
 }
 
@@ -121,8 +141,57 @@ func (tg *target) alive() bool {
 	return tg.started != 0 && proc.StartTime(tg.pid) == tg.started
 }
 
+// startNaming starts the goroutine that names the events that arrive.
+func (tg *target) startNaming() {
+	tg.wake = make(chan struct{}, 1)
+	tg.stop = make(chan struct{})
+	tg.stopped = make(chan struct{})
+	go func() {
+		defer close(tg.stopped)
+		for {
+			select {
+			case <-tg.stop:
+				return
+			case <-tg.wake:
+				tg.mu.Lock()
+				tg.nameArrived()
+				tg.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// arrive hands the target a first-sight event about its process, to be
+// named by its naming goroutine. It does not wait for that.
+func (tg *target) arrive(ev bpf.Event) {
+	tg.inboxMu.Lock()
+	tg.inbox = append(tg.inbox, ev)
+	tg.inboxMu.Unlock()
+	select {
+	case tg.wake <- struct{}{}:
+	default:
+	}
+}
+
+// nameArrived names the events that have arrived. Called with tg.mu held.
+func (tg *target) nameArrived() {
+	for {
+		tg.inboxMu.Lock()
+		evs := tg.inbox
+		tg.inbox = nil
+		tg.inboxMu.Unlock()
+		if len(evs) == 0 {
+			return
+		}
+		for _, ev := range evs {
+			tg.handle(ev)
+		}
+	}
+}
+
 // handle takes in a first-sight event about the process: the names of a
 // code object or a type, the descriptions behind a signature or a value.
+// Called with tg.mu held.
 func (tg *target) handle(ev bpf.Event) {
 	switch {
 	case ev.Sig != nil:
@@ -135,7 +204,7 @@ func (tg *target) handle(ev bpf.Event) {
 		m, fromMemory := tg.typeFromEvent(ev.Type)
 		tg.types[ev.Type.Hdr.Ptr] = m
 		if fromMemory {
-			tg.stats["types_named_from_memory"]++
+			tg.stats.add("types_named_from_memory", 1)
 		}
 	}
 }
@@ -157,7 +226,7 @@ func eventPID(ev bpf.Event) uint32 {
 
 // count adds one kernel count of the process to delta, as a named record.
 // Calls still waiting for their end are not counted here: they are when
-// they end, from the outcome maps.
+// they end, from the outcome maps. Called with tg.mu held.
 func (tg *target) count(k *bpf.CallKey, n uint64, delta *aggregate.Aggregator) {
 	id := shapeID{k.Code, k.CodeFp, k.Caller, k.Sig}
 	if _, ok := tg.shapes[id]; !ok {
@@ -176,7 +245,7 @@ func (tg *target) count(k *bpf.CallKey, n uint64, delta *aggregate.Aggregator) {
 }
 
 // countSwept adds the calls swept when the last outcome window closed to
-// delta, as ended unseen.
+// delta, as ended unseen. Called with the Tracer's mu and tg.mu held.
 func (tg *target) countSwept(delta *aggregate.Aggregator) {
 	for i := range tg.swept {
 		k := &bpf.OutcomeKey{Call: tg.swept[i], Outcome: bpf.OutcomeUnseen}
@@ -185,9 +254,51 @@ func (tg *target) countSwept(delta *aggregate.Aggregator) {
 	tg.swept = nil
 }
 
-// close releases the process's memory.
+// takeNewShapes reports whether call shapes were seen for the first time
+// since the last call.
+func (tg *target) takeNewShapes() bool {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	n := tg.newShapes
+	tg.newShapes = false
+	return n
+}
+
+// close stops the naming goroutine and releases the process's memory.
 func (tg *target) close() {
-	if tg.mem != nil {
-		tg.mem.Close()
+	tg.closeOnce.Do(func() {
+		if tg.stop != nil {
+			close(tg.stop)
+			<-tg.stopped
+		}
+		tg.mu.Lock()
+		defer tg.mu.Unlock()
+		if tg.mem != nil {
+			tg.mem.Close()
+		}
+	})
+}
+
+// counters are named counts, safe for concurrent use.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (c *counters) add(name string, n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]uint64{}
+	}
+	c.m[name] += n
+}
+
+// addTo adds every count to dst.
+func (c *counters) addTo(dst map[string]uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.m {
+		dst[k] += v
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -49,10 +50,19 @@ type Tracer struct {
 	// removing counts the goroutines still removing probes of processes
 	// that are gone (DetachAll); Close waits for them.
 	removing sync.WaitGroup
+	// undecodable counts the events the reader could not decode.
+	undecodable atomic.Uint64
 
-	mu      sync.Mutex
+	// setMu guards targets, the set of traced processes by PID. It is held
+	// for nothing else, so that the event reader finds the target of an
+	// event at once.
+	setMu   sync.Mutex
 	targets map[uint32]*target
-	agg     *aggregate.Aggregator // the totals of every Drain, for Snapshot
+
+	// mu guards what follows and the outcome windows of every target
+	// (windows.go).
+	mu  sync.Mutex
+	agg *aggregate.Aggregator // the totals of every Drain, for Snapshot
 	// stats counts what belongs to no target (counts and events of
 	// processes not traced), merged into the snapshot header.
 	stats map[string]uint64
@@ -108,15 +118,32 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 		}
 	}
 	t.objs.Prepare(hows...)
+	var calls []bpf.Probe
+	for _, pp := range b.Probes {
+		calls = append(calls, bpfProbe(pp))
+	}
+	if !returnsOK {
+		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
+	}
+	var outcomes []pyelf.ProbePoint
+	for _, pp := range b.OutcomeProbes {
+		if pp.Kind == pyelf.ProbeCreate {
+			// Generator creation: one trap per created object, always on.
+			calls = append(calls, bpfProbe(pp))
+		} else if returnsOK {
+			outcomes = append(outcomes, pp)
+		}
+	}
 	tg, err := newTarget(p, command, t.objs, t.log)
 	if err != nil {
 		return err
 	}
+	tg.outcomeProbes = outcomes
 	cfg := pyConfig(b, p.Bias)
 	tg.containers = cfg.ContainerTypes
-	t.mu.Lock()
+	t.setMu.Lock()
 	t.targets[uint32(p.PID)] = tg
-	t.mu.Unlock()
+	t.setMu.Unlock()
 	// The config goes in first, so the very first hit is recorded.
 	if err := t.objs.SetConfig(uint32(p.PID), cfg); err != nil {
 		t.forget(tg)
@@ -128,21 +155,6 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 		return fmt.Errorf("open %s for uprobes: %w", p.OpenPath, err)
 	}
 	t0 := time.Now()
-	var calls []bpf.Probe
-	for _, pp := range b.Probes {
-		calls = append(calls, bpfProbe(pp))
-	}
-	if !returnsOK {
-		t.log.Warn("return types are not recorded for this interpreter", "pid", p.PID, "err", b.OutcomeErr)
-	}
-	for _, pp := range b.OutcomeProbes {
-		if pp.Kind == pyelf.ProbeCreate {
-			// Generator creation: one trap per created object, always on.
-			calls = append(calls, bpfProbe(pp))
-		} else if returnsOK {
-			tg.outcomeProbes = append(tg.outcomeProbes, pp)
-		}
-	}
 	links, err := t.objs.Attach(ex, p.PID, calls)
 	if err != nil {
 		t.forget(tg)
@@ -202,6 +214,24 @@ func (t *Tracer) LoadTimes() map[string]time.Duration {
 	return out
 }
 
+// target returns the traced process pid, nil if none.
+func (t *Tracer) target(pid uint32) *target {
+	t.setMu.Lock()
+	defer t.setMu.Unlock()
+	return t.targets[pid]
+}
+
+// all returns every traced process.
+func (t *Tracer) all() []*target {
+	t.setMu.Lock()
+	defer t.setMu.Unlock()
+	out := make([]*target, 0, len(t.targets))
+	for _, tg := range t.targets {
+		out = append(out, tg)
+	}
+	return out
+}
+
 // DetachAll removes every probe. Counts already made stay in the maps for
 // the final Drain, which also counts the calls still waiting for their end
 // as ended unseen. Every probe of every target is detached at once
@@ -217,7 +247,8 @@ func (t *Tracer) DetachAll() {
 		pids, goneP []int // of links, gone
 		running     bool
 	)
-	for _, tg := range t.targets {
+	targets := t.all()
+	for _, tg := range targets {
 		if !tg.exited && !tg.alive() {
 			tg.exited = true // no return is in flight in a process that is gone
 		}
@@ -229,7 +260,7 @@ func (t *Tracer) DetachAll() {
 	if running {
 		t.waitForPrograms()
 	}
-	for _, tg := range t.targets {
+	for _, tg := range targets {
 		for _, l := range append(tg.outcomeLinks, tg.links...) {
 			if tg.exited {
 				gone, goneP = append(gone, l), append(goneP, tg.pid)
@@ -275,10 +306,8 @@ func (t *Tracer) waitForPrograms() {
 
 // Alive reports the PIDs that still run the process we attached to.
 func (t *Tracer) Alive() []int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	var out []int
-	for _, tg := range t.targets {
+	for _, tg := range t.all() {
 		if tg.alive() {
 			out = append(out, tg.pid)
 		}
@@ -300,10 +329,26 @@ func (t *Tracer) Drain() ([]aggregate.Record, error) {
 	}
 	// Every event for a key in the drained map was submitted before the swap.
 	t.catchUp()
+	// The reader has handed them to their targets: name what their naming
+	// goroutines have not, and try again the names not found before.
+	for _, tg := range t.all() {
+		tg.mu.Lock()
+		tg.nameArrived()
+		tg.renamePending()
+		tg.mu.Unlock()
+	}
+	delta := aggregate.NewAggregator()
+	err := t.drainCounts(delta)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delta := aggregate.NewAggregator()
-	err := t.drainInto(delta)
+	if err == nil {
+		for _, tg := range t.all() {
+			tg.mu.Lock()
+			tg.countSwept(delta)
+			tg.mu.Unlock()
+		}
+		t.steerWindows(time.Now())
+	}
 	recs := delta.Records()
 	for i := range recs {
 		t.agg.Add(recs[i])
@@ -311,35 +356,40 @@ func (t *Tracer) Drain() ([]aggregate.Record, error) {
 	return recs, err
 }
 
-// drainInto adds the drained counts to delta. Called with t.mu held.
-func (t *Tracer) drainInto(delta *aggregate.Aggregator) error {
-	for _, tg := range t.targets {
-		tg.renamePending()
-	}
-	err := t.counts.DrainCounts(func(k *bpf.CallKey, n uint64) {
-		if tg := t.targets[k.Pid]; tg != nil {
-			tg.count(k, n, delta)
-		} else {
-			t.stats["counts_of_unknown_pid"] += n
+// drainCounts adds the drained counts to delta, each target's named under
+// its own lock.
+func (t *Tracer) drainCounts(delta *aggregate.Aggregator) error {
+	var unknown uint64 // counts of processes not traced
+	defer func() {
+		if unknown > 0 {
+			t.mu.Lock()
+			t.stats["counts_of_unknown_pid"] += unknown
+			t.mu.Unlock()
 		}
+	}()
+	err := t.counts.DrainCounts(func(k *bpf.CallKey, n uint64) {
+		tg := t.target(k.Pid)
+		if tg == nil {
+			unknown += n
+			return
+		}
+		tg.mu.Lock()
+		tg.count(k, n, delta)
+		tg.mu.Unlock()
 	})
 	if err != nil {
 		return err
 	}
-	if err := t.counts.DrainOutcomes(func(k *bpf.OutcomeKey, n uint64) {
-		if tg := t.targets[k.Call.Pid]; tg != nil {
-			delta.Add(tg.outcomeRecord(k, n))
-		} else {
-			t.stats["counts_of_unknown_pid"] += n
+	return t.counts.DrainOutcomes(func(k *bpf.OutcomeKey, n uint64) {
+		tg := t.target(k.Call.Pid)
+		if tg == nil {
+			unknown += n
+			return
 		}
-	}); err != nil {
-		return err
-	}
-	for _, tg := range t.targets {
-		tg.countSwept(delta)
-	}
-	t.steerWindows(time.Now())
-	return nil
+		tg.mu.Lock()
+		delta.Add(tg.outcomeRecord(k, n))
+		tg.mu.Unlock()
+	})
 }
 
 // Snapshot returns everything recorded so far: the totals of every Drain.
@@ -367,11 +417,12 @@ func (t *Tracer) Snapshot(host string) *aggregate.Snapshot {
 	for k, v := range t.stats {
 		h.Stats[k] += v
 	}
-	for _, tg := range t.targets {
+	if n := t.undecodable.Load(); n > 0 {
+		h.Stats["events_undecodable"] += n
+	}
+	for _, tg := range t.all() {
 		h.Interpreters = append(h.Interpreters, tg.info)
-		for k, v := range tg.stats {
-			h.Stats[k] += v
-		}
+		tg.stats.addTo(h.Stats)
 	}
 	sortInterpreters(h.Interpreters)
 	return &aggregate.Snapshot{Header: h, Records: t.agg.Records()}
@@ -387,10 +438,8 @@ func (t *Tracer) Close() {
 	t.removing.Wait()
 	_ = t.rd.Close()
 	<-t.readerDone
-	t.mu.Lock()
-	for _, tg := range t.targets {
+	for _, tg := range t.all() {
 		tg.close()
 	}
-	t.mu.Unlock()
 	t.objs.Close()
 }

@@ -135,9 +135,8 @@ func (tg *target) steer(now time.Time, policy OutcomePolicy, refresh bool) {
 	case tg.outcomesOn && now.Sub(tg.windowStart) >= policy.Window:
 		tg.closeWindow()
 		tg.nextWindow = now.Add(9 * policy.Window)
-		tg.newShapes = false
-	case !tg.outcomesOn && tg.newShapes && !now.Before(tg.nextWindow):
-		tg.newShapes = false
+		tg.takeNewShapes()
+	case !tg.outcomesOn && !now.Before(tg.nextWindow) && tg.takeNewShapes():
 		if err := tg.openWindow(); err != nil {
 			tg.log.Warn("open outcome window", "pid", tg.pid, "err", err)
 		}
@@ -158,7 +157,7 @@ func (t *Tracer) steerWindows(now time.Time) {
 			refresh = true
 		}
 	}
-	for _, tg := range t.targets {
+	for _, tg := range t.all() {
 		tg.steer(now, t.policy, refresh)
 	}
 }
