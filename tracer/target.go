@@ -97,7 +97,7 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 	b := p.Binary
 	mem, err := proc.OpenMemory(p.PID)
 	if err != nil {
-		return nil, fmt.Errorf("open memory of pid %d: %w", p.PID, err)
+		return nil, err
 	}
 	if b.Layout.Minor >= 13 && command == nil {
 		// 3.13+ describes its own layout: refuse rather than misread. (Analyze

@@ -179,14 +179,22 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 	return nil
 }
 
-// forget detaches a target's probes and removes its config.
+// forget undoes an Attach that failed part way: it detaches the target's
+// probes, removes its config, drops it from the set and releases its
+// memory.
 func (t *Tracer) forget(tg *target) {
+	t.setMu.Lock()
+	if t.targets[uint32(tg.pid)] == tg {
+		delete(t.targets, uint32(tg.pid))
+	}
+	t.setMu.Unlock()
 	t.mu.Lock()
-	links := tg.links
-	tg.links = nil
+	links := append(tg.outcomeLinks, tg.links...)
+	tg.outcomeLinks, tg.links = nil, nil
 	t.mu.Unlock()
 	closeLinks(links)
 	_ = t.objs.DeleteConfig(uint32(tg.pid))
+	tg.close()
 }
 
 // TimeSteps has Attach tell fn how long each of its steps takes: attach
