@@ -99,7 +99,9 @@ func TestFrameRegsMatchBPF(t *testing.T) {
 func TestContainerTypesMatchBPF(t *testing.T) {
 	enum := bpfEnum(t, "container_type")
 	require.Len(t, pyelf.ContainerTypeSymbols, int(bpf.ContainerCount))
-	require.Len(t, pyConfig(&pyelf.Binary{}, 0).ContainerTypes, int(bpf.ContainerCount))
+	empty, err := pyConfig(&pyelf.Binary{}, 0)
+	require.NoError(t, err)
+	require.Len(t, empty.ContainerTypes, int(bpf.ContainerCount))
 	used := map[string]bool{"CT_COUNT": true}
 	for _, sym := range pyelf.ContainerTypeSymbols {
 		ct, ok := containerTypes[sym]
@@ -121,7 +123,8 @@ func TestContainerTypesMatchBPF(t *testing.T) {
 	for i := range b.ContainerTypes {
 		b.ContainerTypes[i] = 0x1000 * uint64(i+1)
 	}
-	c := pyConfig(b, 0x10)
+	c, err := pyConfig(b, 0x10)
+	require.NoError(t, err)
 	for i, sym := range pyelf.ContainerTypeSymbols {
 		assert.Equal(t, b.ContainerTypes[i]+0x10, c.ContainerTypes[containerTypes[sym]], sym)
 	}

@@ -1,12 +1,17 @@
 package tracer
 
 import (
+	"fmt"
+
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
 	"github.com/recapi/recapi/pyelf"
 )
 
 // pyConfig translates a binary's layout into what the BPF program reads.
-func pyConfig(b *pyelf.Binary, bias uint64) *bpf.PyConfig {
+// It fails when the layout holds more than the config can: it never drops
+// part of it.
+func pyConfig(b *pyelf.Binary, bias uint64) (*bpf.PyConfig, error) {
 	l := b.Layout
 	c := &bpf.PyConfig{
 		FrCode:            int32(l.Frame_code),
@@ -54,10 +59,9 @@ func pyConfig(b *pyelf.Binary, bias uint64) *bpf.PyConfig {
 		c.Flags |= bpf.CfgOldFrames
 		c.DictFlavor = bpf.DictKeys38
 	}
-	for i, op := range l.ResumeOpcodes {
-		if i < 4 {
-			c.ResumeOps |= uint32(op) << (8 * i)
-		}
+	var err error
+	if c.ResumeOps, err = packOpcodes(l.ResumeOpcodes, "RESUME-family", b.Version); err != nil {
+		return nil, err
 	}
 	// Only 3.11+ keeps cells in the argument slots themselves.
 	if !l.OldFrames && b.CellType != 0 {
@@ -72,15 +76,35 @@ func pyConfig(b *pyelf.Binary, bias uint64) *bpf.PyConfig {
 	c.FnDefaults = int32(l.PyFunctionObject_func_defaults)
 	c.FnKwdefaults = int32(l.PyFunctionObject_func_kwdefaults)
 	c.ExtendedArg = uint32(l.ExtendedArgOpcode)
-	for i, op := range l.ReturnConstOpcodes {
-		if i < 4 {
-			c.RetConstOps |= uint32(op) << (8 * i)
-		}
+	if c.RetConstOps, err = packOpcodes(l.ReturnConstOpcodes, "RETURN_CONST-family", b.Version); err != nil {
+		return nil, err
 	}
 	for i, t := range b.ContainerTypes {
 		if t != 0 {
 			c.ContainerTypes[containerTypes[pyelf.ContainerTypeSymbols[i]]] = t + bias
 		}
 	}
-	return c
+	return c, nil
+}
+
+// maxOpcodes is how many opcodes a u32 of the config holds: one a byte.
+const maxOpcodes = 4
+
+// packOpcodes packs ops into a u32, one a byte, low byte first, as the BPF
+// program's op_in reads them: a 0 byte is unused. An opcode list that does
+// not fit, or an opcode 0 (which op_in never matches), is an error naming
+// the family of opcodes and the CPython version: dropping part of the list
+// would leave calls uncounted.
+func packOpcodes(ops []uint8, family string, v cpython.Version) (uint32, error) {
+	if len(ops) > maxOpcodes {
+		return 0, fmt.Errorf("CPython %s has %d %s opcodes %v: the BPF config holds %d", v, len(ops), family, ops, maxOpcodes)
+	}
+	var packed uint32
+	for i, op := range ops {
+		if op == 0 {
+			return 0, fmt.Errorf("CPython %s: %s opcode 0 cannot be configured: the BPF config marks unused bytes with 0", v, family)
+		}
+		packed |= uint32(op) << (8 * i)
+	}
+	return packed, nil
 }

@@ -134,12 +134,15 @@ func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
 			outcomes = append(outcomes, pp)
 		}
 	}
+	cfg, err := pyConfig(b, p.Bias)
+	if err != nil {
+		return fmt.Errorf("configure BPF for pid %d (%s): %w", p.PID, p.ELFPath, err)
+	}
 	tg, err := newTarget(p, command, t.objs, t.log)
 	if err != nil {
 		return err
 	}
 	tg.outcomeProbes = outcomes
-	cfg := pyConfig(b, p.Bias)
 	tg.containers = cfg.ContainerTypes
 	t.setMu.Lock()
 	t.targets[uint32(p.PID)] = tg
