@@ -9,7 +9,11 @@
 // memory, its code objects, types, argument and value descriptions, its
 // qualname index, and the state of its outcome windows (the probes that see
 // how calls end, attached for a while at a time). Pointers never leave the
-// package: records carry names.
+// package: records carry names. The event reader only hands each
+// first-sight event to its target; the target names it on its own
+// goroutine, under its own lock, reading the process's memory where BPF
+// could not copy a name whole, and Drain names what is left before it
+// counts.
 //
 // Layouts and object readers come from cpython, probe points from pyelf,
 // /proc and process memory from proc; tracer copies what they found into
