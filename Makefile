@@ -56,7 +56,7 @@ demo: build ## trace the bundled demo app and show what was recorded
 	$(BIN)/recapi show demo.recapi.zst
 
 update-golden: ## rewrite golden files after an intended output change
-	$(GO) test ./aggregate/... ./cmd/recapi/... -update
+	$(GO) test ./internal/table/... ./cmd/recapi/... -update
 
 update-fixtures: build ## re-record testdata/fixtures/*.recapi.zst from the testdata workloads (root: runs recapid)
 	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/calls.recapi.zst -- $(DEMO_PY) testdata/workloads/calls.py
