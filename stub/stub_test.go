@@ -12,6 +12,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/infer"
+	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/stub"
 )
 
@@ -178,13 +179,8 @@ func TestWrite(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "app", "views.pyi"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
-	ents, err := os.ReadDir(filepath.Join(dir, "app"))
-	require.NoError(t, err)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	assert.Equal(t, []string{"__init__.pyi", "keep.pyi", "views.pyi"}, names, "other files left alone, no temporary files")
+	// Other files left alone, no temporary files.
+	testutil.AssertOnlyFiles(t, filepath.Join(dir, "app"), "__init__.pyi", "keep.pyi", "views.pyi")
 
 	// A directory where a stub goes: the error names the stub's path.
 	taken := filepath.Join(dir, "taken.pyi")

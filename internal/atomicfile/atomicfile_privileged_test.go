@@ -40,5 +40,5 @@ func TestWriteFullDisk(t *testing.T) {
 	old, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "old content", string(old))
-	assertOnlyFiles(t, dir, "api.json")
+	testutil.AssertOnlyFiles(t, dir, "api.json")
 }

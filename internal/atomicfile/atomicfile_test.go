@@ -15,20 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/internal/atomicfile"
+	"github.com/recapi/recapi/internal/testutil"
 )
-
-// assertOnlyFiles checks that dir holds exactly the files named: no
-// temporary file was left behind.
-func assertOnlyFiles(t *testing.T, dir string, want ...string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	assert.ElementsMatch(t, want, names)
-}
 
 func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
@@ -48,7 +36,7 @@ func TestWriteFile(t *testing.T) {
 	got, err = os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Empty(t, got, "replaced by an empty file, not left as it was")
-	assertOnlyFiles(t, dir, "out.pyi")
+	testutil.AssertOnlyFiles(t, dir, "out.pyi")
 }
 
 func TestWriteFileRelativePath(t *testing.T) {
@@ -57,7 +45,7 @@ func TestWriteFileRelativePath(t *testing.T) {
 	got, err := os.ReadFile("rel.json")
 	require.NoError(t, err)
 	assert.Equal(t, "{}", string(got))
-	assertOnlyFiles(t, ".", "rel.json")
+	testutil.AssertOnlyFiles(t, ".", "rel.json")
 }
 
 func TestWriteFileMode(t *testing.T) {
@@ -110,13 +98,13 @@ func TestWriteFailsPartWay(t *testing.T) {
 			assert.Equal(t, path, pe.Path)
 
 			if !tt.exist {
-				assertOnlyFiles(t, dir)
+				testutil.AssertOnlyFiles(t, dir)
 				return
 			}
 			old, err := os.ReadFile(path)
 			require.NoError(t, err)
 			assert.Equal(t, "old content", string(old))
-			assertOnlyFiles(t, dir, "out.recapi.zst")
+			testutil.AssertOnlyFiles(t, dir, "out.recapi.zst")
 		})
 	}
 }
@@ -136,7 +124,7 @@ func TestWriteErrors(t *testing.T) {
 		err := atomicfile.WriteFile(path, []byte("x"), 0o644)
 		require.Error(t, err)
 		assert.True(t, strings.HasPrefix(err.Error(), "write "+path+": "), err.Error())
-		assertOnlyFiles(t, dir, "taken")
+		testutil.AssertOnlyFiles(t, dir, "taken")
 	})
 	t.Run("write closes the file", func(t *testing.T) {
 		dir := t.TempDir()
@@ -144,7 +132,7 @@ func TestWriteErrors(t *testing.T) {
 		err := atomicfile.Write(path, 0o644, func(f *os.File) error { return f.Close() })
 		require.Error(t, err, "the sync after write fails")
 		assert.ErrorIs(t, err, os.ErrClosed)
-		assertOnlyFiles(t, dir)
+		testutil.AssertOnlyFiles(t, dir)
 	})
 }
 
@@ -163,7 +151,7 @@ func TestWriteByName(t *testing.T) {
 	got, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(got))
-	assertOnlyFiles(t, dir, "db")
+	testutil.AssertOnlyFiles(t, dir, "db")
 }
 
 func TestWriteReplacesSymlink(t *testing.T) {
