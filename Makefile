@@ -29,11 +29,11 @@ test: ## all tests; privileged ones run as root (and must, with RECAPI_PRIVILEGE
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m $(GOTESTFLAGS) ./...
 
-test-unit: ## tests that need no root
-	$(GO) test -count=1 ./aggregate/... ./symbolize/... ./cmd/recapi/... ./store/... ./infer/... ./stub/...
+test-unit: ## every package's tests that need no root; privileged ones skip, even as root
+	RECAPI_SKIP_PRIVILEGED_TESTS=1 $(GO) test -count=1 -timeout 40m $(GOTESTFLAGS) ./...
 
 test-privileged: ## the privileged integration tests, required to run
-	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./cmd/recapid/... ./tracer/... ./sink/... ./store/...
+	RECAPI_PRIVILEGED_TESTS=1 $(SUDO) $(GO) test -count=1 -timeout 40m ./bpf/... ./cmd/recapid/... ./tracer/... ./sink/... ./store/... ./internal/...
 
 vmtest: ## the kernel matrix: boot Debian's 6.1, 6.12 and sid kernels under qemu, run the privileged checks in each (root)
 	$(SUDO) scripts/vmtest.sh
@@ -56,7 +56,7 @@ demo: build ## trace the bundled demo app and show what was recorded
 	$(BIN)/recapi show demo.recapi.zst
 
 update-golden: ## rewrite golden files after an intended output change
-	$(GO) test ./aggregate/... ./cmd/recapi/... -update
+	$(GO) test ./internal/table/... ./cmd/recapi/... -update
 
 update-fixtures: build ## re-record testdata/fixtures/*.recapi.zst from the testdata workloads (root: runs recapid)
 	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/calls.recapi.zst -- $(DEMO_PY) testdata/workloads/calls.py

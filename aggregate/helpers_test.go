@@ -2,7 +2,6 @@ package aggregate_test
 
 import (
 	"bytes"
-	"github.com/recapi/recapi/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,9 +9,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 )
-
-// golden compares got with testdata/NAME.golden (testutil.Golden).
-func golden(t *testing.T, name string, got []byte) { testutil.Golden(t, name, got) }
 
 // compress returns text as one zstd frame, the way `zstd` would write it.
 func compress(t testing.TB, text string) []byte {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/recapi/recapi/internal/jsonscan"
 )
 
 // ModeMixed is the Header.Mode of a merged snapshot whose inputs were
@@ -181,9 +183,8 @@ func splitCounts(key, line []byte) (_ []byte, c counts, ok bool) {
 
 var callsMember = []byte(`,"calls":`)
 
-// addedMembers are the names, with their opening quote, of the counts
-// other than "calls" that merging adds up.
-var addedMembers = [][]byte{[]byte(`"resumptions`), []byte(`"raised`), []byte(`"created`)}
+// addedNames are the counts other than "calls" that merging adds up.
+var addedNames = []string{"resumptions", "raised", "created"}
 
 // countInKey reports whether the key splitCounts makes of line may hold a
 // count that merging adds: a handwritten line can put "resumptions" before
@@ -196,57 +197,17 @@ func countInKey(line []byte) bool {
 	if p <= 0 {
 		return false // no fast path: the full scan returns every count
 	}
-	head := line[:p]
-	// One pass over the member separators `":`, checking the names that
-	// end there.
-	for i := 0; ; i++ {
-		j := bytes.IndexByte(head[i:], ':')
-		if j < 0 {
-			return false
-		}
-		i += j
-		k := i - 1 // JSON allows white space between a name and its colon
-		for k >= 0 && (head[k] == ' ' || head[k] == '\t' || head[k] == '\n' || head[k] == '\r') {
-			k--
-		}
-		if k < 0 || head[k] != '"' {
-			continue
-		}
-		for _, m := range addedMembers {
-			if bytes.HasSuffix(head[:k], m) {
-				return true
-			}
-		}
-	}
+	return jsonscan.HasName(line[:p], addedNames...)
 }
 
 // scanMembers scans the members of the object line from index i (a member's
 // opening quote): see splitCounts.
 func scanMembers(key, line []byte, i int) (_ []byte, c counts, ok bool) {
-	for {
-		if i >= len(line) {
-			return key, counts{}, false
-		}
-		if line[i] == '}' {
-			return key, c, i == len(line)-1
-		}
-		if line[i] != '"' {
-			return key, counts{}, false
-		}
-		start := i
-		end := skipString(line, i)
-		if end < 0 || end >= len(line) || line[end] != ':' {
-			return key, counts{}, false
-		}
-		name := line[start+1 : end-1]
-		vs := end + 1
-		ve := skipValue(line, vs)
-		if ve < 0 {
-			return key, counts{}, false
-		}
-		val := line[vs:ve]
+	sc := jsonscan.NewScanner(line, i)
+	for sc.Scan() {
+		m := sc.Member()
 		var count *uint64
-		switch string(name) {
+		switch string(m.Name) {
 		case "calls":
 			count = &c.calls
 		case "resumptions":
@@ -256,7 +217,7 @@ func scanMembers(key, line []byte, i int) (_ []byte, c counts, ok bool) {
 		case "created":
 			count = &c.created
 		case "partial":
-			switch string(val) {
+			switch string(m.Value) {
 			case "true":
 				c.partial = true
 			case "false":
@@ -264,93 +225,19 @@ func scanMembers(key, line []byte, i int) (_ []byte, c counts, ok bool) {
 				return key, counts{}, false
 			}
 		default:
-			key = append(key, line[start:ve]...)
+			key = append(key, m.Raw...)
 			key = append(key, ',')
 		}
 		if count != nil {
-			n, good := parseUint(val)
+			n, good := jsonscan.Uint(m.Value)
 			if !good {
 				return key, counts{}, false
 			}
 			*count = n
 		}
-		i = ve
-		if i < len(line) && line[i] == ',' {
-			i++
-		}
 	}
-}
-
-// skipString returns the index after the string starting at line[i] ('"'),
-// or -1.
-func skipString(line []byte, i int) int {
-	i++
-	for {
-		j := bytes.IndexByte(line[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		// An odd number of backslashes before the quote escapes it.
-		bs := 0
-		for k := i - 1; k >= 0 && line[k] == '\\'; k-- {
-			bs++
-		}
-		i++
-		if bs%2 == 0 {
-			return i
-		}
+	if !sc.Done() {
+		return key, counts{}, false
 	}
-}
-
-// skipValue returns the index after the JSON value starting at line[i], or
-// -1. Objects and arrays are skipped by counting brackets outside strings.
-func skipValue(line []byte, i int) int {
-	if i >= len(line) {
-		return -1
-	}
-	switch line[i] {
-	case '"':
-		return skipString(line, i)
-	case '{', '[':
-		depth := 0
-		for i < len(line) {
-			switch line[i] {
-			case '"':
-				i = skipString(line, i)
-				if i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default:
-		for i < len(line) && line[i] != ',' && line[i] != '}' {
-			i++
-		}
-		return i
-	}
-}
-
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, true
+	return key, c, true
 }

@@ -1,9 +1,13 @@
-// Package aggregate groups observed Python calls into records keyed by names
-// (never pointers), merges them, renders signatures and summaries, and
-// encodes and decodes snapshot files (*.recapi.zst, zstd-compressed JSON Lines).
+// Package aggregate is recapi's call-record model: records of observed
+// Python calls keyed by names (never pointers), grouped and merged
+// (Aggregator, Merger, Summarize, with each record's signature as Python
+// text), and the snapshot format that stores them (*.recapi.zst,
+// zstd-compressed JSON Lines; docs/snapshot.md).
 //
-// It never imports bpf and needs no privileges, so everything here tests
-// anywhere.
+// What it uses but is not about records lives elsewhere: internal/jsonscan
+// scans record lines for the merger, internal/atomicfile writes snapshot
+// files, internal/table prints summaries for a terminal. It never imports
+// bpf and needs no privileges, so everything here tests anywhere.
 package aggregate
 
 import "time"

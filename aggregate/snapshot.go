@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/recapi/recapi/internal/atomicfile"
 )
 
 // Errors a snapshot reader returns, wrapped in a *FormatError. Match them with
@@ -331,67 +333,30 @@ func parseRecord(line []byte) (Record, error) {
 	return r, nil
 }
 
-// WriteFile writes s to path atomically: it encodes into a temporary file in
-// the same directory, syncs it, renames it over path and syncs the directory,
-// so a reader sees the old file or the whole new one, never half of one. On
-// error (a full disk, say) the temporary file is removed and, unless only the
-// final directory sync failed, path is left as it was.
+// WriteFile writes s to path atomically (see atomicfile.Write): a reader sees
+// the old file or the whole new one, never half of one. On error (a full
+// disk, say) no temporary file is left and, unless only the final directory
+// sync failed, path is left as it was. The file is 0644 whatever the umask:
+// a snapshot written by the root daemon is meant to be read by the
+// unprivileged recapi. Errors read "write snapshot PATH: ...".
 func WriteFile(path string, s *Snapshot) error {
 	return writeFile(path, func(w io.Writer) error { return Encode(w, s) })
 }
 
-func writeFile(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write snapshot %s: %w", path, err)
-	}
-	tmp := f.Name()
-	renamed := false
-	defer func() {
-		if err != nil {
-			if !renamed {
-				f.Close()
-				os.Remove(tmp)
-			}
-			err = fmt.Errorf("write snapshot %s: %w", path, err)
+func writeFile(path string, write func(io.Writer) error) error {
+	err := atomicfile.Write(path, 0o644, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if err := write(bw); err != nil {
+			return err
 		}
-	}()
-	// CreateTemp makes the file 0600; a snapshot written by the root
-	// daemon is meant to be read by the unprivileged recapi.
-	if err := f.Chmod(0o644); err != nil {
-		return err
+		return bw.Flush()
+	})
+	// atomicfile says "write PATH: ..."; snapshot errors say what the
+	// file is, as ReadFile's do.
+	if pe, ok := err.(*fs.PathError); ok {
+		return &fs.PathError{Op: "write snapshot", Path: pe.Path, Err: pe.Err}
 	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	renamed = true
-	// The rename is durable only once the directory is synced.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return err
 }
 
 // ReadFile reads the snapshot at path. Errors name the path; format problems

@@ -21,6 +21,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/aggregate/aggregatetest"
+	"github.com/recapi/recapi/internal/testutil"
 )
 
 func encode(t testing.TB, s *aggregate.Snapshot) []byte {
@@ -333,7 +334,7 @@ func TestWriteFile(t *testing.T) {
 	got, err = aggregate.ReadFile(path)
 	require.NoError(t, err)
 	assert.Len(t, got.Records, 1)
-	assertOnlyFiles(t, dir, "out.recapi.zst")
+	testutil.AssertOnlyFiles(t, dir, "out.recapi.zst")
 }
 
 func TestWriteFileRelativePath(t *testing.T) {
@@ -341,7 +342,7 @@ func TestWriteFileRelativePath(t *testing.T) {
 	require.NoError(t, aggregate.WriteFile("rel.recapi.zst", aggregatetest.Sample()))
 	_, err := aggregate.ReadFile("rel.recapi.zst")
 	require.NoError(t, err)
-	assertOnlyFiles(t, ".", "rel.recapi.zst")
+	testutil.AssertOnlyFiles(t, ".", "rel.recapi.zst")
 }
 
 func TestWriteFileErrors(t *testing.T) {
@@ -359,19 +360,8 @@ func TestWriteFileErrors(t *testing.T) {
 		err := aggregate.WriteFile(path, aggregatetest.Sample())
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "write snapshot "+path+": ")
-		assertOnlyFiles(t, dir, "taken") // the temporary file is gone
+		testutil.AssertOnlyFiles(t, dir, "taken") // the temporary file is gone
 	})
-}
-
-func assertOnlyFiles(t *testing.T, dir string, want ...string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	assert.ElementsMatch(t, want, names)
 }
 
 func TestEncodeWriteError(t *testing.T) {

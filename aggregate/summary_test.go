@@ -1,7 +1,6 @@
 package aggregate_test
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -265,46 +264,6 @@ func TestSummarizeOnlyResumptions(t *testing.T) {
 	require.Len(t, sum, 1)
 	assert.Equal(t, 1, sum[0].Signatures)
 	assert.Equal(t, "gen(n)", aggregate.Signature(sum[0].Top[0], true))
-}
-
-func TestWriteTable(t *testing.T) {
-	sum := aggregate.Summarize(aggregatetest.Sample().Records)
-	tests := []struct {
-		name string
-		top  int
-	}{
-		{name: "table_all", top: 0},
-		{name: "table_top3", top: 3},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			require.NoError(t, aggregate.WriteTable(&buf, sum, tt.top))
-			golden(t, tt.name, buf.Bytes())
-		})
-	}
-}
-
-func TestWriteTableEscapesControlCharacters(t *testing.T) {
-	// __qualname__ can be set to anything; a snapshot from another host
-	// must not move the terminal's cursor.
-	recs := []aggregate.Record{{
-		Function: fn("evil", "f\x1b[2J\tx"),
-		Params:   []aggregate.Param{p("a", pk, "evil.T\x07")},
-		Calls:    1,
-	}}
-	var buf bytes.Buffer
-	require.NoError(t, aggregate.WriteTable(&buf, aggregate.Summarize(recs), 0))
-	assert.NotContains(t, buf.String(), "\x1b")
-	assert.NotContains(t, buf.String(), "\x07")
-	assert.Contains(t, buf.String(), `evil.f\x1b[2J\tx`)
-	assert.Contains(t, buf.String(), `a: evil.T\a`)
-}
-
-func TestWriteTableEmpty(t *testing.T) {
-	var buf bytes.Buffer
-	require.NoError(t, aggregate.WriteTable(&buf, nil, 20))
-	assert.Equal(t, "CALLS  FUNCTION  SIGNATURES  MOST COMMON SIGNATURE\n", buf.String())
 }
 
 // Keyword-only parameters sit before *args in frame slots, after it in a def.

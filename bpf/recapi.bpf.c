@@ -4,17 +4,19 @@
  * recapid's BPF side: count every Python call of traced processes by its
  * shape (callee, caller, argument types) in kernel maps.
  *
- * One program, record_call, serves every supported CPython:
- *   3.8-3.10  uprobe at the entry of _PyEval_EvalFrameDefault, where every
- *             Python call (and generator resumption) enters as a C call; the
- *             frame is an argument register.
- *   3.11+     uprobes on the RESUME-family bytecode handlers, found through the
- *             interpreter's computed-goto table and moved onto an instruction
- *             the kernel emulates; the frame is the register the handler
- *             uses for `frame` at that point.
- * There is one copy of the program per register that can hold the frame
- * (on_call_rbx, on_call_rbp, ...), so the frame is a constant-offset context
- * load; the loader attaches the copy symbolize found for each probe point.
+ * Three programs, one per kind of probe point, serve every supported CPython:
+ *   on_call         3.8-3.10: uprobe at the entry of _PyEval_EvalFrameDefault,
+ *                   where every Python call (and generator resumption) enters
+ *                   as a C call; 3.11+: uprobes on the RESUME-family bytecode
+ *                   handlers, found through the interpreter's computed-goto
+ *                   table and moved onto an instruction the kernel emulates.
+ *   on_return       3.11+: the return handlers, while an outcome window is open.
+ *   on_eval_return  uretprobe of _PyEval_EvalFrameDefault (returns, yields and
+ *                   raises on 3.8-3.10, raises on 3.11+).
+ * The attach cookie carries the probe kind and the register that holds the
+ * frame at that point (enum probe_kind, enum frame_reg), which pyelf finds for
+ * each probe point; frame_register() reads it with constant-offset context
+ * loads, the only kind the verifier accepts.
  *
  * Nothing is sent to userspace per call. A call increments a counter keyed by
  * {pid, kind, callee, caller, hash of argument types}; only the first sight of
@@ -22,9 +24,10 @@
  * type sends its names, so a process that lives 50 ms is still named.
  *
  * CPython's structs live in user memory, so CO-RE does not apply: all offsets
- * come from the daemon per PID (pid_to_config), taken from symbolize.Layout.
- * Minimum kernel: 5.15 (ring buffer, global functions, bounded loops; tested on
- * 6.18).
+ * come from recapid per PID (pid_to_config), taken from cpython.Layout.
+ * Minimum kernel: 6.1 (bpf.MinKernel; the kernel matrix in scripts/vmtest.sh
+ * runs 6.1, 6.12 and sid's newest). Every program keeps its combined stack
+ * at 512 bytes or less and its verified instructions under 250,000.
  */
 
 #include "include/bpf_base.h"
@@ -49,7 +52,7 @@ const struct pending_call *unused_pending_call __attribute__((unused));
 
 /* The enums of include/events.h, one field each, so that their BTF is
  * emitted too: for bpf2go's -type, and for the daemon's tests that tie
- * them to symbolize's numberings. */
+ * them to pyelf's numberings. */
 struct shared_enums {
 	enum limits limits;
 	enum cfg_flags cfg_flags;
@@ -398,7 +401,7 @@ static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
 }
 
 /* How many parameters a code object has: positional and keyword-only ones,
- * *args and **kwargs (as symbolize.CodeInfo.NParams counts them). */
+ * *args and **kwargs (as cpython.CodeInfo.NParams counts them). */
 static __always_inline __u32 code_nparams(__u32 argcount, __u32 kwonlyargcount, __u32 flags)
 {
 	return argcount + kwonlyargcount + !!(flags & CO_VARARGS) + !!(flags & CO_VARKEYWORDS);
@@ -1520,7 +1523,7 @@ static __always_inline __u64 frame_register(struct pt_regs *ctx, __u64 reg)
  * eval loop's entry (3.8-3.10). The cookie says how the point is used and
  * which register holds the frame (COOKIE). Maps: pid_to_config, cpu_scratch,
  * call_to_count_*, frame_to_call, outcome_to_count_*, seen_to_fingerprint,
- * events, stats. Minimum kernel: 5.15 (attach cookies).
+ * events, stats. Attach cookies need 5.15; the oldest kernel supported is 6.1.
  */
 SEC("uprobe")
 int on_call(struct pt_regs *ctx)

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+
+	"github.com/recapi/recapi/internal/atomicfile"
 )
 
 // Analyze disassembles all the code of an interpreter (a few hundred
@@ -161,17 +163,12 @@ func storeAnalysis(key analyzeKey, bin *Binary) {
 	if err != nil {
 		return
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".new-*")
-	if err != nil {
+	// Private, like the directory: the entry says where code lives in
+	// processes root traces.
+	if atomicfile.WriteFile(path, data, 0o600) != nil {
 		return
 	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
-		os.Remove(f.Name())
-		return
-	}
-	pruneCache(dir)
+	pruneCache(filepath.Dir(path))
 }
 
 // pruneCache removes the oldest entries beyond maxDiskEntries.

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// elfTestProbe is a probe point measured by the spike
-// (cpython-internals.md §3.4, §3.5).
+// elfTestProbe is a probe point measured on the interpreters of this machine
+// (docs/cpython.md, "Placing probes in stripped binaries").
 type elfTestProbe struct {
 	opcode   int
 	handler  uint64

@@ -9,6 +9,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/infer"
+	"github.com/recapi/recapi/internal/table"
 )
 
 // moduleWriter renders one module's stub and collects the imports it needs.
@@ -140,7 +141,7 @@ func (w *moduleWriter) writeClass(b *strings.Builder, c *class, indent string) {
 // usage is the comment above a function: calls and the top callers.
 func usage(f *infer.Func) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# calls: %d%s", f.Calls, aggregate.CountsNote(f.Resumptions, f.Created, f.Raised))
+	fmt.Fprintf(&b, "# calls: %d%s", f.Calls, table.CountsNote(f.Resumptions, f.Created, f.Raised))
 	if n := len(f.Signatures); n > 1 {
 		fmt.Fprintf(&b, ", %d signatures", n)
 	}

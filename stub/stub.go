@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/recapi/recapi/infer"
+	"github.com/recapi/recapi/internal/atomicfile"
 )
 
 // Options is what Render writes.
@@ -238,15 +239,17 @@ func splitInTree(name string, tree map[string]bool) (module, qual string, ok boo
 	return "", "", false
 }
 
-// Write writes files under dir, creating directories as needed. It does not
-// remove files already there.
+// Write writes files under dir, creating directories as needed. Each file is
+// replaced atomically (atomicfile.WriteFile): a type checker reading the tree
+// meanwhile sees each stub whole, old or new. It does not remove files
+// already there.
 func Write(dir string, files []File) error {
 	for _, f := range files {
 		path := filepath.Join(dir, f.Path)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("write stubs: %w", err)
 		}
-		if err := os.WriteFile(path, f.Text, 0o644); err != nil {
+		if err := atomicfile.WriteFile(path, f.Text, 0o644); err != nil {
 			return fmt.Errorf("write stubs: %w", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/infer"
+	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/stub"
 )
 
@@ -162,4 +163,29 @@ func mypy(t *testing.T, files map[string]string) {
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	assert.NoError(t, err, "mypy rejects the stubs:\n%s", out)
+}
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	files := []stub.File{{Path: "app/__init__.pyi", Text: []byte("")}, {Path: "app/views.pyi", Text: []byte("def f() -> int: ...\n")}}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "app"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app", "views.pyi"), []byte("old"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app", "keep.pyi"), []byte("mine"), 0o644))
+
+	require.NoError(t, stub.Write(dir, files))
+	got, err := os.ReadFile(filepath.Join(dir, "app", "views.pyi"))
+	require.NoError(t, err)
+	assert.Equal(t, "def f() -> int: ...\n", string(got))
+	fi, err := os.Stat(filepath.Join(dir, "app", "views.pyi"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+	// Other files left alone, no temporary files.
+	testutil.AssertOnlyFiles(t, filepath.Join(dir, "app"), "__init__.pyi", "keep.pyi", "views.pyi")
+
+	// A directory where a stub goes: the error names the stub's path.
+	taken := filepath.Join(dir, "taken.pyi")
+	require.NoError(t, os.Mkdir(taken, 0o755))
+	err = stub.Write(dir, []stub.File{{Path: "taken.pyi", Text: []byte("x")}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "write stubs: write "+taken+": ")
 }

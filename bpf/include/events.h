@@ -50,7 +50,7 @@ enum node_hdr {
 };
 
 /* Indices of py_config.container_types: the builtin containers whose
- * elements are sampled. The daemon maps symbolize's list of their type
+ * elements are sampled. recapid maps cpython's list of their type
  * symbols onto these by name (daemon/bpfmap.go). */
 enum container_type {
 	CT_LIST = 0,
@@ -62,7 +62,7 @@ enum container_type {
 };
 
 /*
- * Where things are in one interpreter's memory: offsets from symbolize.Layout,
+ * Where things are in one interpreter's memory: offsets from cpython.Layout,
  * addresses with the process's load bias applied. One per traced PID.
  * Offsets of fields a version lacks are -1.
  */
@@ -272,7 +272,7 @@ enum probe_kind {
 
 /* The register that holds the frame at a probe point: the second byte of
  * its attach cookie. Numbered as x86-64 encodes registers, plus one, like
- * symbolize.Reg (the daemon maps one onto the other by name, in
+ * pyelf.Reg (recapid maps one onto the other by name, in
  * daemon/bpfmap.go, and its tests check the names); rsp never holds a
  * frame. */
 enum frame_reg {
@@ -325,7 +325,7 @@ enum stat_index {
 };
 
 /*
- * CPython's flag bits the programs test. Their Go twins are symbolize's
+ * CPython's flag bits the programs test. Their Go twins are cpython's
  * (CO_VARARGS, Py_TPFLAGS_HEAPTYPE, ...); a daemon test reads this enum from
  * the object's BTF and checks that both agree. CPython v3.12.0
  * Include/cpython/code.h, Include/object.h.

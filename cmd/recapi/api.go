@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/recapi/recapi/infer"
+	"github.com/recapi/recapi/internal/atomicfile"
 	"github.com/recapi/recapi/stub"
 )
 
@@ -93,7 +93,7 @@ snapshot or a store URL (sqlite:PATH, postgres://...); none means ./recapi.db.`,
 	if out == "" {
 		_, err = stdout.Write(buf.Bytes())
 	} else {
-		err = os.WriteFile(out, buf.Bytes(), 0o644)
+		err = atomicfile.WriteFile(out, buf.Bytes(), 0o644)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recapi api: write output: %v\n", err)

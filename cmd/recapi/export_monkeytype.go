@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	_ "modernc.org/sqlite" // pure Go SQLite: recapi stays a static binary
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/internal/atomicfile"
 )
 
 // MonkeyType's trace table, as its SQLiteStore creates it
@@ -85,46 +85,23 @@ func monkeyTypeRows(recs []aggregate.Record) []monkeyTypeRow {
 }
 
 // writeMonkeyType writes s as a MonkeyType trace database at path,
-// atomically: a temporary file in the same directory, synced and renamed.
-func writeMonkeyType(path string, s *aggregate.Snapshot) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	f.Close()
-	defer func() {
+// atomically (atomicfile.Write): SQLite fills the temporary file, which is
+// then synced and renamed.
+func writeMonkeyType(path string, s *aggregate.Snapshot) error {
+	return atomicfile.Write(path, 0o644, func(f *os.File) error {
+		tmp := f.Name()
+		// A failed transaction can leave its rollback journal.
+		defer os.Remove(tmp + "-journal")
+		db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
 		if err != nil {
-			os.Remove(tmp)
-			os.Remove(tmp + "-journal")
-			err = fmt.Errorf("write %s: %w", path, err)
+			return err
 		}
-	}()
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
-	if err != nil {
-		return err
-	}
-	if err := fillMonkeyType(db, s); err != nil {
-		db.Close()
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncFile(dir)
+		if err := fillMonkeyType(db, s); err != nil {
+			db.Close()
+			return err
+		}
+		return db.Close()
+	})
 }
 
 func fillMonkeyType(db *sql.DB, s *aggregate.Snapshot) error {
@@ -149,15 +126,6 @@ func fillMonkeyType(db *sql.DB, s *aggregate.Snapshot) error {
 		}
 	}
 	return tx.Commit()
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // typeNode is a parsed recapi type string: "builtins.dict[builtins.str,

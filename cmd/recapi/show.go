@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/internal/table"
 )
 
 // defaultTop is how many functions show lists unless told otherwise.
@@ -80,7 +81,7 @@ sqlite:./recapi.db.`, stderr)
 			})
 		}
 		if err = writeHeader(stdout, s); err == nil {
-			err = aggregate.WriteTable(stdout, sums, c.Top)
+			err = table.Write(stdout, sums, c.Top)
 		}
 	}
 	if err != nil {

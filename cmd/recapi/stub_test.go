@@ -116,6 +116,40 @@ func TestAPIGolden(t *testing.T) {
 	}
 }
 
+// api -o and stub -o replace their files whole (atomicfile): no temporary
+// file stays beside them, and a failed write names the file and leaves the
+// old one.
+func TestAPIAndStubOutputReplaced(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "api.json")
+	require.NoError(t, os.WriteFile(out, []byte("old report"), 0o600))
+	code, _, stderr := recapi("api", "-o", out, sampleFile(t))
+	require.Equal(t, exitOK, code, stderr)
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(got), "{"), "the new report")
+	fi, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+
+	tree := filepath.Join(dir, "stubs")
+	code, _, stderr = recapi("stub", "-o", tree, sampleFile(t))
+	require.Equal(t, exitOK, code, stderr)
+	first := readTree(t, tree)
+	code, _, stderr = recapi("stub", "-o", tree, sampleFile(t))
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, string(first), string(readTree(t, tree)), "written again over itself, no temporary files")
+
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, ents, 2, "api.json and stubs/ only")
+
+	missing := filepath.Join(dir, "missing", "api.json")
+	code, _, stderr = recapi("api", "-o", missing, sampleFile(t))
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "recapi api: write output: write "+missing+": ")
+}
+
 func TestMergeOrderIndependent(t *testing.T) {
 	dir := t.TempDir()
 	ab, ba := filepath.Join(dir, "ab.recapi.zst"), filepath.Join(dir, "ba.recapi.zst")

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/recapi/recapi/internal/atomicfile"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -18,7 +20,7 @@ func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
+		require.NoError(t, atomicfile.WriteFile(path, got, 0o644))
 	}
 	want, err := os.ReadFile(path)
 	require.NoError(t, err, "no golden file yet: run make update-golden")

@@ -25,16 +25,19 @@ const PostgresEnv = "RECAPI_TEST_POSTGRES"
 // Postgres returns the URL of a PostgreSQL server for t: $RECAPI_TEST_POSTGRES
 // when set, or else, when running as root, a throwaway server that
 // scripts/start-postgres.sh starts on 127.0.0.1 and t.Cleanup stops. Without
-// either it skips t, or fails it when privileged tests are required
+// either, or in a unit run (RECAPI_SKIP_PRIVILEGED_TESTS=1, which starts no
+// server), it skips t, or fails it when privileged tests are required
 // (RECAPI_PRIVILEGED_TESTS=1).
 func Postgres(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv(PostgresEnv); u != "" {
 		return u
 	}
-	reason := ""
+	reason := skippedHere()
 	script := filepath.Join(RepoRoot(t), "scripts", "start-postgres.sh")
-	if os.Geteuid() != 0 {
+	if reason != "" {
+		reason = fmt.Sprintf("needs a PostgreSQL server: set %s to its URL; %s", PostgresEnv, reason)
+	} else if os.Geteuid() != 0 {
 		reason = fmt.Sprintf("needs a PostgreSQL server: set %s to its URL (sudo scripts/start-postgres.sh prints one), or run as root to start one", PostgresEnv)
 	} else if dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(dirs) == 0 {
 		reason = "needs PostgreSQL: install it with sudo scripts/install-deps.sh"
