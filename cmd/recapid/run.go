@@ -18,6 +18,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/internal/table"
 	"github.com/recapi/recapi/launch"
 	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
@@ -211,7 +212,7 @@ loop:
 	t0 = ph.since("write", t0)
 	if cfg.Summary {
 		fmt.Fprintln(stderr)
-		if err := aggregate.WriteTable(stderr, aggregate.Summarize(snap.Records), cfg.Top); err != nil {
+		if err := table.Write(stderr, aggregate.Summarize(snap.Records), cfg.Top); err != nil {
 			return 1, err
 		}
 		t0 = ph.since("summary", t0)

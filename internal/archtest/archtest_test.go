@@ -47,7 +47,7 @@ var layers = map[string]struct {
 	"launch":                  {3, []string{"pyelf"}},
 	"tracer":                  {3, []string{"aggregate", "bpf", "cpython", "proc", "pyelf"}},
 	"stub":                    {3, []string{"aggregate", "infer", "internal/atomicfile", "internal/table"}},
-	"cmd/recapid":             {4, []string{"aggregate", "bpf", "launch", "proc", "pyelf", "sink", "store", "tracer"}},
+	"cmd/recapid":             {4, []string{"aggregate", "bpf", "internal/table", "launch", "proc", "pyelf", "sink", "store", "tracer"}},
 	"cmd/recapi":              {4, []string{"aggregate", "infer", "internal/atomicfile", "internal/table", "store", "stub"}},
 	"internal/bench":          {4, []string{"aggregate", "internal/testutil"}},
 	"internal/benchmerge":     {4, []string{"aggregate"}},
