@@ -391,8 +391,8 @@ static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
  * their addresses reused; the fingerprint keeps counts of the old and the new
  * object apart. Two code objects that agree on all three are the same
  * function for every purpose of recapi. The daemon computes the same from
- * process memory (memCodeFP in daemon/names.go); a privileged test of the
- * daemon checks the two against each other on every interpreter.
+ * process memory (memCodeFP in tracer/codes.go); a privileged test of the
+ * tracer checks the two against each other on every interpreter.
  */
 static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
 {

@@ -51,7 +51,7 @@ enum node_hdr {
 
 /* Indices of py_config.container_types: the builtin containers whose
  * elements are sampled. recapid maps cpython's list of their type
- * symbols onto these by name (daemon/bpfmap.go). */
+ * symbols onto these by name (tracer/bpfmap.go). */
 enum container_type {
 	CT_LIST = 0,
 	CT_TUPLE = 1,
@@ -273,7 +273,7 @@ enum probe_kind {
 /* The register that holds the frame at a probe point: the second byte of
  * its attach cookie. Numbered as x86-64 encodes registers, plus one, like
  * pyelf.Reg (recapid maps one onto the other by name, in
- * daemon/bpfmap.go, and its tests check the names); rsp never holds a
+ * tracer/bpfmap.go, and its tests check the names); rsp never holds a
  * frame. */
 enum frame_reg {
 	REG_NONE = 0,
