@@ -29,7 +29,6 @@ import (
 // reader from the next event.
 type target struct {
 	pid     int
-	proc    *pyelf.Process
 	layout  cpython.Layout
 	mem     *proc.Memory
 	info    aggregate.Interpreter
@@ -110,7 +109,6 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 	}
 	tg := &target{
 		pid:     p.PID,
-		proc:    p,
 		layout:  b.Layout,
 		mem:     mem,
 		python:  b.Version.Short(),

@@ -63,8 +63,8 @@ type Tracer struct {
 	// (windows.go).
 	mu  sync.Mutex
 	agg *aggregate.Aggregator // the totals of every Drain, for Snapshot
-	// stats counts what belongs to no target (counts and events of
-	// processes not traced), merged into the snapshot header.
+	// stats counts what belongs to no target (counts of processes not
+	// traced), merged into the snapshot header.
 	stats map[string]uint64
 	// detached is set once DetachAll has removed every probe: no program
 	// runs any more.
