@@ -168,7 +168,7 @@ func readCode(m *proc.Memory, l Layout, code uint64) (CodeInfo, error) {
 		return CodeInfo{}, err
 	}
 	c.Qualname = c.Name
-	if l.PyCodeObject_co_qualname >= 0 {
+	if l.PyCodeObject_co_qualname != Absent {
 		if c.Qualname, err = strField("co_qualname", l.PyCodeObject_co_qualname); err != nil {
 			return CodeInfo{}, err
 		}

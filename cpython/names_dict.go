@@ -142,7 +142,7 @@ func readDictKeys(m *proc.Memory, l Layout, keys uint64) (dictKeysView, error) {
 	}
 	view := dictKeysView{nentries: int(nentries)}
 	var log2Size, indexBytes uint64
-	if l.PyDictKeysObject_dk_size >= 0 {
+	if l.PyDictKeysObject_dk_size != Absent {
 		// 3.8-3.10 (CPython v3.10.0 Objects/dict-common.h): dk_size slots
 		// of 1, 2, 4 or 8 bytes, then {me_hash, me_key, me_value}.
 		size := binary.LittleEndian.Uint64(hdr[l.PyDictKeysObject_dk_size:])
