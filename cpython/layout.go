@@ -8,10 +8,11 @@ package cpython
 // Every field of every version is written out in layouts below, and a field
 // the version does not have is Absent, never left at zero: 0 is a real
 // offset (_PyInterpreterFrame.f_executable on 3.13). TestLayoutsComplete
-// checks that no field is left out; pyelf's TestLayoutMatchesDWARF checks
-// the offsets against the DWARF of the pyenv builds 3.8.18, 3.9.18,
-// 3.10.13, 3.11.7, 3.12.1 and 3.13.0 (gdb), and CheckDebugOffsets against a
-// 3.13 interpreter's own _Py_DebugOffsets.
+// checks that no field is left out, and TestLayoutsMatchFixtures checks
+// every value against testdata/layouts/3.N.txt, which `make update-layouts`
+// generates from the DWARF of the pyenv builds 3.8.18, 3.9.18, 3.10.13,
+// 3.11.7, 3.12.1 and 3.13.0 (gdb), each one's dis.opmap, and the live
+// _Py_DebugOffsets of 3.13.0, and which say where each value comes from.
 type Layout struct {
 	Minor int
 
@@ -182,7 +183,9 @@ const (
 const Py_TPFLAGS_HEAPTYPE = 1 << 9
 
 // layouts holds one complete Layout per supported minor version. Keep every
-// field of every version written out, Absent included (TestLayoutsComplete).
+// field of every version written out, Absent included (TestLayoutsComplete),
+// and equal to testdata/layouts/ (TestLayoutsMatchFixtures; a new field or
+// version needs its source in layoutSources and make update-layouts).
 var layouts = map[int]Layout{
 	8: {
 		Minor:        8,
