@@ -118,7 +118,7 @@ type Layout struct {
 	PyThreadState_cframe          int // cframe (3.11, 3.12), where the frame is cframe->current_frame
 	CFrame_current_frame          int // _PyCFrame.current_frame (3.11, 3.12)
 
-	// The object graph BuildQualnameIndex walks: _PyRuntime → interpreter →
+	// The object graph Reader.QualnameIndex walks: _PyRuntime → interpreter →
 	// sys.modules → module dicts → functions and classes.
 	PyRuntimeState_interpreters_head int // interpreters.head
 	// PyInterpreterState_modules is sys.modules: interp->modules (3.8-3.11),

@@ -18,7 +18,7 @@ func FuzzReadTypeName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, typ uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
-		_, _ = ReadTypeName(proc.NewMemory(bytes.NewReader(data)), l, typ)
+		_, _ = NewReader(proc.NewMemory(bytes.NewReader(data)), l).TypeName(typ)
 	})
 }
 
@@ -36,7 +36,7 @@ func FuzzDictLookupStr(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, dict uint64, minor uint8, key string) {
 		l := namesFuzzLayout(t, minor)
-		v, ok, err := DictLookupStr(proc.NewMemory(bytes.NewReader(data)), l, dict, key)
+		v, ok, err := NewReader(proc.NewMemory(bytes.NewReader(data)), l).DictLookupStr(dict, key)
 		if err != nil && (ok || v != 0) {
 			t.Fatalf("error %v with a result (%#x, %v)", err, v, ok)
 		}
@@ -58,12 +58,28 @@ func FuzzReadCode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, code uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
-		c, err := ReadCode(proc.NewMemory(bytes.NewReader(data)), l, code)
+		c, err := NewReader(proc.NewMemory(bytes.NewReader(data)), l).Code(code)
 		if err != nil {
 			return
 		}
 		if len(c.ParamNames) != c.NParams() || len(c.ParamKinds()) != c.NParams() {
 			t.Fatalf("%d names and %d kinds for %d parameters", len(c.ParamNames), len(c.ParamKinds()), c.NParams())
+		}
+	})
+}
+
+// FuzzTupleItems reads a tuple out of random memory: at most limit items.
+func FuzzTupleItems(f *testing.F) {
+	for _, l := range namesAllLayouts() {
+		r := newNamesFakeRuntime(l, 0)
+		t := r.tuple(r.str("a", namesStrCompact), r.object(r.intType, 32))
+		f.Add(r.buf, t, uint8(l.Minor-MinMinor), uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, tuple uint64, minor, limit uint8) {
+		l := namesFuzzLayout(t, minor)
+		items, err := NewReader(proc.NewMemory(bytes.NewReader(data)), l).TupleItems(tuple, int(limit))
+		if err == nil && len(items) > int(limit) {
+			t.Fatalf("%d items, limit %d", len(items), limit)
 		}
 	})
 }

@@ -39,7 +39,7 @@ func TestReadTypeNameSynthetic(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					got, err := ReadTypeName(r.memory(), l, tt.typ)
+					got, err := NewReader(r.memory(), l).TypeName(tt.typ)
 					if tt.wantErr != nil {
 						assert.ErrorIs(t, err, tt.wantErr)
 						return
@@ -88,7 +88,7 @@ func TestDictLookupStrSynthetic(t *testing.T) {
 					m := r.memory()
 
 					for k, v := range want {
-						got, ok, err := DictLookupStr(m, l, d, k)
+						got, ok, err := NewReader(m, l).DictLookupStr(d, k)
 						require.NoError(t, err, k)
 						assert.True(t, ok, k)
 						assert.Equal(t, v, got, k)
@@ -98,7 +98,7 @@ func TestDictLookupStrSynthetic(t *testing.T) {
 						absent = append(absent, "key9")
 					}
 					for _, k := range absent {
-						_, ok, err := DictLookupStr(m, l, d, k)
+						_, ok, err := NewReader(m, l).DictLookupStr(d, k)
 						require.NoError(t, err, k)
 						assert.False(t, ok, k)
 					}
@@ -166,7 +166,7 @@ func TestDictLookupStrErrors(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					d := tt.build()
-					_, ok, err := DictLookupStr(r.memory(), l, d, "a")
+					_, ok, err := NewReader(r.memory(), l).DictLookupStr(d, "a")
 					require.Error(t, err)
 					assert.False(t, ok)
 					assert.Contains(t, err.Error(), fmt.Sprintf(`look up "a" in dict at %#x: `, d))
@@ -187,7 +187,7 @@ func TestReadCodeSynthetic(t *testing.T) {
 				ParamNames: []string{"self", "x", "y", "key", "args", "kw"},
 			}
 			code := r.code(want, "local")
-			got, err := ReadCode(r.memory(), l, code)
+			got, err := NewReader(r.memory(), l).Code(code)
 			require.NoError(t, err)
 			if l.PyCodeObject_co_qualname < 0 {
 				want.Qualname = want.Name
@@ -196,7 +196,7 @@ func TestReadCodeSynthetic(t *testing.T) {
 
 			t.Run("no parameters", func(t *testing.T) {
 				want := CodeInfo{Name: "f", Qualname: "f", Filename: "<string>", FirstLine: 1, ParamNames: []string{}}
-				got, err := ReadCode(r.memory(), l, r.code(want))
+				got, err := NewReader(r.memory(), l).Code(r.code(want))
 				require.NoError(t, err)
 				assert.Equal(t, want, got)
 			})
@@ -230,7 +230,7 @@ func TestReadCodeSynthetic(t *testing.T) {
 			for _, tt := range bad {
 				t.Run(tt.name, func(t *testing.T) {
 					c := tt.build()
-					_, err := ReadCode(r.memory(), l, c)
+					_, err := NewReader(r.memory(), l).Code(c)
 					require.Error(t, err)
 					assert.Contains(t, err.Error(), fmt.Sprintf("read code object at %#x: ", c))
 					assert.Contains(t, err.Error(), tt.wantMsg)

@@ -32,7 +32,7 @@ func FuzzReadPyString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, obj uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
 		m := proc.NewMemory(bytes.NewReader(data))
-		s, err := ReadPyString(m, l, obj)
+		s, err := NewReader(m, l).Str(obj)
 		if err != nil {
 			return
 		}

@@ -31,7 +31,7 @@ func TestReadPyStringForms(t *testing.T) {
 			t.Run(fmt.Sprintf("3.%d/%s", l.Minor, tt.name), func(t *testing.T) {
 				r := newNamesFakeRuntime(l, 0x7f0000001000)
 				obj := r.str(tt.in, tt.form)
-				got, err := ReadPyString(r.memory(), l, obj)
+				got, err := NewReader(r.memory(), l).Str(obj)
 				require.NoError(t, err)
 				assert.Equal(t, tt.in, got)
 			})
@@ -53,7 +53,7 @@ func TestReadPyStringErrors(t *testing.T) {
 	}{
 		{name: "null", build: func(*namesFakeRuntime) uint64 { return 0 }, wantErr: ErrNullPointer},
 		{name: "misaligned", build: func(r *namesFakeRuntime) uint64 { return r.str("abc", namesStrCompact) + 4 }, wantMsg: "misaligned"},
-		{name: "unmapped", build: func(*namesFakeRuntime) uint64 { return 0x10 }, wantMsg: "read 36 bytes at 0x10"},
+		{name: "unmapped", build: func(*namesFakeRuntime) uint64 { return 0x10 }, wantMsg: "bytes at 0x10: unexpected EOF"},
 		{name: "not a str", build: func(r *namesFakeRuntime) uint64 { return r.object(r.intType, 64) }, wantErr: ErrNotStr},
 		{name: "too long", build: func(r *namesFakeRuntime) uint64 {
 			return r.str(strings.Repeat("y", MaxPyStringLen+1), namesStrCompact)
@@ -108,7 +108,7 @@ func TestReadPyStringErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newNamesFakeRuntime(l, 0x7f0000001000)
 			obj := tt.build(r)
-			_, err := ReadPyString(r.memory(), l, obj)
+			_, err := NewReader(r.memory(), l).Str(obj)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), fmt.Sprintf("read str at %#x: ", obj))
 			if tt.wantErr != nil {
@@ -128,7 +128,7 @@ func TestReadPyStringSurrogate(t *testing.T) {
 	obj := r.str("日x", namesStrCompact) // kind 2
 	r.at(obj + uint64(l.PyCompactUnicodeObjectSize))[0] = 0x00
 	r.at(obj + uint64(l.PyCompactUnicodeObjectSize))[1] = 0xd8 // U+D800
-	got, err := ReadPyString(r.memory(), l, obj)
+	got, err := NewReader(r.memory(), l).Str(obj)
 	require.NoError(t, err)
 	assert.Equal(t, "\uFFFDx", got)
 }

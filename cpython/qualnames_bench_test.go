@@ -50,7 +50,7 @@ func BenchmarkQualnameIndexLive(b *testing.B) {
 	reads.n.Store(0)
 	var ix *cpython.QualnameIndex
 	for b.Loop() {
-		ix, err = cpython.BuildQualnameIndex(m, l, runtime)
+		ix, err = cpython.NewReader(m, l).QualnameIndex(runtime)
 		require.NoError(b, err)
 	}
 	b.ReportMetric(float64(reads.n.Load())/float64(b.N), "reads/op")

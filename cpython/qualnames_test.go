@@ -102,7 +102,7 @@ func TestQualnameIndexFake(t *testing.T) {
 	for _, l := range namesAllLayouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
 			w := newQualnameFakeWorld(l)
-			ix, err := BuildQualnameIndex(w.memory(), l, w.runtime)
+			ix, err := NewReader(w.memory(), l).QualnameIndex(w.runtime)
 			require.NoError(t, err)
 			for code, want := range w.want {
 				got, ok := ix.Lookup(code)
@@ -124,7 +124,7 @@ func TestQualnameIndexFake(t *testing.T) {
 		interp, err := w.memory().U64(w.runtime + uint64(l.PyRuntimeState_interpreters_head))
 		require.NoError(t, err)
 		w.put64(interp+uint64(l.PyInterpreterState_modules), 0)
-		_, err = BuildQualnameIndex(w.memory(), l, w.runtime)
+		_, err = NewReader(w.memory(), l).QualnameIndex(w.runtime)
 		assert.ErrorContains(t, err, "read sys.modules")
 	})
 }
@@ -148,7 +148,7 @@ func TestQualnameIndexCorrupted(t *testing.T) {
 				i := r.IntN(len(w.buf)/8) * 8
 				binary.LittleEndian.PutUint64(w.buf[i:], w.base+uint64(r.IntN(len(w.buf)))&^uint64(r.IntN(2)*7))
 			}
-			ix, err := BuildQualnameIndex(w.memory(), l, w.runtime)
+			ix, err := NewReader(w.memory(), l).QualnameIndex(w.runtime)
 			if err == nil {
 				require.LessOrEqual(t, ix.Stats().Objects, maxQualnameObjects+1)
 			}
@@ -166,11 +166,11 @@ func TestQualnameDictItems(t *testing.T) {
 				a, b, c := r.str("a", namesStrCompact), r.str("b", namesStrCompact), r.str("c", namesStrCompact)
 				v1, v2 := r.object(r.intType, 32), r.object(r.intType, 32)
 				d := r.dict([]namesFakeItem{{a, v1}, {0, 0}, {b, 0}, {c, v2}}, split, true)
-				got, err := DictItems(r.memory(), l, d)
+				got, err := NewReader(r.memory(), l).DictItems(d)
 				require.NoError(t, err)
 				assert.Equal(t, []DictItem{{a, v1}, {c, v2}}, got)
 
-				_, err = DictItems(r.memory(), l, v1)
+				_, err = NewReader(r.memory(), l).DictItems(v1)
 				assert.ErrorContains(t, err, "not a dict")
 			})
 		}
@@ -188,7 +188,7 @@ func FuzzQualnameIndex(f *testing.F) {
 		require.NoError(t, err)
 		w := newQualnameFakeWorld(l)
 		w.buf = data
-		ix, err := BuildQualnameIndex(w.memory(), l, w.runtime)
+		ix, err := NewReader(w.memory(), l).QualnameIndex(w.runtime)
 		if err == nil {
 			assert.LessOrEqual(t, ix.Stats().Objects, maxQualnameObjects+1)
 		}
