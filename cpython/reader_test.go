@@ -1,4 +1,4 @@
-package cpython
+package cpython_test
 
 import (
 	"encoding/binary"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/cpython/cpythontest"
 	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,37 +27,37 @@ func TestStaticTypeName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.tpName, func(t *testing.T) {
-			assert.Equal(t, tt.want, StaticTypeName(tt.tpName))
+			assert.Equal(t, tt.want, cpython.StaticTypeName(tt.tpName))
 		})
 	}
 }
 
 // TestTypeNameStaticRule checks that Reader.TypeName names every static
-// type by StaticTypeName, the rule callers apply to a tp_name read elsewhere.
+// type by cpython.StaticTypeName, the rule callers apply to a tp_name read elsewhere.
 func TestTypeNameStaticRule(t *testing.T) {
-	for _, l := range namesAllLayouts() {
-		r := newNamesFakeRuntime(l, 0x7f0000000000)
+	for _, l := range cpythontest.Layouts() {
+		r := cpythontest.NewRuntime(l, 0x7f0000000000)
 		for _, tpName := range []string{"int", "NoneType", "collections.OrderedDict", "a.b.c", "builtins.x", "None", "_", "ünïcode"} {
 			t.Run(fmt.Sprintf("3.%d/%s", l.Minor, tpName), func(t *testing.T) {
-				got, err := NewReader(r.memory(), l).TypeName(r.staticType(tpName, 0))
+				got, err := r.Reader().TypeName(r.StaticType(tpName, 0))
 				require.NoError(t, err)
-				assert.Equal(t, StaticTypeName(tpName), got)
+				assert.Equal(t, cpython.StaticTypeName(tpName), got)
 			})
 		}
 	}
 }
 
 func TestTupleItems(t *testing.T) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
-			r := newNamesFakeRuntime(l, 0x7f0000000000)
+			r := cpythontest.NewRuntime(l, 0x7f0000000000)
 			var items []uint64
 			for range 100 { // beyond the 32 items read with the head
-				items = append(items, r.object(r.intType, 32))
+				items = append(items, r.Int())
 			}
-			rd := NewReader(r.memory(), l)
+			rd := r.Reader()
 			for _, n := range []int{0, 1, 32, 33, 100} {
-				got, err := rd.TupleItems(r.tuple(items[:n]...), 100)
+				got, err := rd.TupleItems(r.Tuple(items[:n]...), 100)
 				require.NoError(t, err, n)
 				if n == 0 {
 					assert.Empty(t, got)
@@ -63,12 +65,12 @@ func TestTupleItems(t *testing.T) {
 				}
 				assert.Equal(t, items[:n], got, n)
 			}
-			_, err := rd.TupleItems(r.tuple(items...), 99)
+			_, err := rd.TupleItems(r.Tuple(items...), 99)
 			assert.ErrorContains(t, err, "100 items, more than 99")
 			_, err = rd.TupleItems(items[0], 10)
 			assert.ErrorContains(t, err, "lacks tp_flags")
 			_, err = rd.TupleItems(0, 10)
-			assert.ErrorIs(t, err, ErrNullPointer)
+			assert.ErrorIs(t, err, cpython.ErrNullPointer)
 		})
 	}
 }
@@ -91,22 +93,22 @@ func (p pageMem) ReadAt(b []byte, off int64) (int, error) {
 // TestReaderEndOfMapping reads objects that end just before unmapped
 // memory: the speculative head read fails, the rest of the page does not.
 func TestReaderEndOfMapping(t *testing.T) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
-			r := newNamesFakeRuntime(l, 0x7f0000000000)
-			s := r.str("abc", namesStrCompact)
-			tup := r.tuple(s, s)
+			r := cpythontest.NewRuntime(l, 0x7f0000000000)
+			s := r.Str("abc")
+			tup := r.Tuple(s, s)
 			// Copy both to the end of a mapped page.
 			const page uint64 = 0x7f1000000000
 			mem := pageMem{base: page, buf: make([]byte, 2*proc.PageSize)}
 			strAt := page + 2*proc.PageSize - 64
-			copy(mem.buf[strAt-page:], r.at(s)[:l.PyASCIIObjectSize+4])
+			copy(mem.buf[strAt-page:], r.At(s)[:l.PyASCIIObjectSize+4])
 			tupAt := strAt - 64
-			copy(mem.buf[tupAt-page:], r.at(tup)[:l.PyTupleObject_ob_item])
+			copy(mem.buf[tupAt-page:], r.At(tup)[:l.PyTupleObject_ob_item])
 			for i := range uint64(2) {
 				binary.LittleEndian.PutUint64(mem.buf[tupAt-page+uint64(l.PyTupleObject_ob_item)+8*i:], strAt)
 			}
-			rd := NewReader(proc.NewMemory(multiMem{mem, r.namesFakeMem}), l)
+			rd := cpython.NewReader(proc.NewMemory(multiMem{mem, r.Memory}), l)
 
 			got, err := rd.Str(strAt)
 			require.NoError(t, err)
