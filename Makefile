@@ -6,7 +6,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo -E)
 DEMO_PY    ?= /usr/bin/python3.11
 GOTESTFLAGS ?=
 
-.PHONY: help deps build generate check-generated test test-unit test-privileged vmtest bench lint fmt demo update-golden update-fixtures clean
+.PHONY: help deps build generate check-generated test test-unit test-privileged vmtest bench lint fmt demo update-golden update-fixtures update-layouts clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ update-fixtures: build ## re-record testdata/fixtures/*.recapi.zst from the test
 	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/calls.recapi.zst -- $(DEMO_PY) testdata/workloads/calls.py
 	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/demo.recapi.zst -- $(DEMO_PY) testdata/demo/app.py
 	@echo "fixtures re-recorded: run make update-golden and review the diff"
+
+update-layouts: ## regenerate cpython/testdata/layouts/ from the pyenv builds 3.8-3.13: gdb over their DWARF, dis.opmap, 3.13's live _Py_DebugOffsets
+	$(GO) test -count=1 -run '^TestLayoutsMatchFixtures$$' ./cpython/ -update-layouts
+	@git diff --stat -- cpython/testdata/layouts/
 
 clean: ## remove build outputs
 	rm -rf $(BIN) demo.recapi.zst

@@ -1,10 +1,10 @@
 // Package cpython knows CPython's data: the version numbers (Version,
 // ParseVersion, VersionFromHex), the struct offsets and opcodes of each
 // supported minor version (Layout, LayoutFor, checked against a 3.13+
-// interpreter's own _Py_DebugOffsets by CheckDebugOffsets), and readers of
+// interpreter's own _Py_DebugOffsets by CheckDebugOffsets), and a Reader of
 // CPython objects in the memory of a running interpreter: str, type names,
-// code objects, dicts, and the qualified names of the functions reachable
-// from sys.modules (BuildQualnameIndex).
+// code objects, dicts, tuples, and the qualified names of the functions
+// reachable from sys.modules (Reader.QualnameIndex).
 //
 // It does not read ELF files or find interpreters: which version a process
 // runs, and where its _PyRuntime is, come from package pyelf, which

@@ -7,6 +7,9 @@ package cpython
 // Names returns every name in the index, by code object address.
 func (ix *QualnameIndex) Names() map[uint64]CodeName { return ix.names }
 
+// MaxDictEntries bounds the entries the dict readers accept.
+const MaxDictEntries = maxDictEntries
+
 // MaxQualnameObjects bounds the objects one BuildQualnameIndex reads.
 const MaxQualnameObjects = maxQualnameObjects
 

@@ -25,151 +25,139 @@ const maxTypeCNameLen = 1024
 // ErrNotType reports an object that is not a type object.
 var ErrNotType = errors.New("object is not a type")
 
-// ErrNullPointer reports a NULL (zero) address where an object was expected.
-var ErrNullPointer = errors.New("null pointer")
-
-// checkObjectPointer rejects addresses that cannot hold a PyObject: NULL, and
-// anything not 8-byte aligned (every allocator CPython uses, and every static
-// object, aligns objects to at least 8 bytes on 64-bit targets).
-func checkObjectPointer(obj uint64) error {
-	if obj == 0 {
-		return ErrNullPointer
-	}
-	if obj%8 != 0 {
-		return fmt.Errorf("misaligned object pointer %#x", obj)
-	}
-	return nil
+// typeHeadSize covers the fields TypeName reads from a type object.
+func (r *Reader) typeHeadSize() int {
+	l := r.Layout
+	return 8 + max(l.PyObject_ob_type, l.PyTypeObject_tp_name, l.PyTypeObject_tp_flags, l.PyTypeObject_tp_dict,
+		l.PyHeapTypeObject_ht_qualname)
 }
 
-// hasTypeFlags reports whether the type at typ has all bits of flags set in
-// tp_flags.
-func hasTypeFlags(m *proc.Memory, l Layout, typ uint64, flags uint64) (bool, error) {
-	if err := checkObjectPointer(typ); err != nil {
-		return false, fmt.Errorf("read type: %w", err)
-	}
-	got, err := m.U64(typ + uint64(l.PyTypeObject_tp_flags))
-	if err != nil {
-		return false, fmt.Errorf("read tp_flags of type at %#x: %w", typ, err)
-	}
-	return got&flags == flags, nil
-}
-
-// checkTypeFlags is hasTypeFlags that fails when a flag is missing.
-func checkTypeFlags(m *proc.Memory, l Layout, typ uint64, flags uint64) error {
-	ok, err := hasTypeFlags(m, l, typ, flags)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("type at %#x lacks tp_flags %#x", typ, flags)
-	}
-	return nil
-}
-
-// objectType reads ob_type of the object at obj.
-func objectType(m *proc.Memory, l Layout, obj uint64) (uint64, error) {
-	if err := checkObjectPointer(obj); err != nil {
-		return 0, err
-	}
-	typ, err := m.U64(obj + uint64(l.PyObject_ob_type))
-	if err != nil {
-		return 0, fmt.Errorf("read ob_type: %w", err)
-	}
-	return typ, nil
-}
-
-// checkObjectTypeFlags checks that the object at obj has a type with flags.
-func checkObjectTypeFlags(m *proc.Memory, l Layout, obj uint64, flags uint64) error {
-	typ, err := objectType(m, l, obj)
-	if err != nil {
-		return err
-	}
-	return checkTypeFlags(m, l, typ, flags)
-}
-
-// ReadTypeName returns the fully qualified name of the type object at typ in
+// TypeName returns the fully qualified name of the type object at typ in
 // recapi's format, the one `f"{t.__module__}.{t.__qualname__}"` gives in the
 // target:
 //
-//   - static types: tp_name if it has a dot ("collections.OrderedDict"),
-//     otherwise "builtins." + tp_name ("builtins.int");
+//   - static types: StaticTypeName of tp_name ("collections.OrderedDict",
+//     "builtins.int", "None");
 //   - heap types (Py_TPFLAGS_HEAPTYPE: classes defined in Python and many
 //     extension types): tp_dict["__module__"] + "." + ht_qualname
-//     ("__main__.Outer.Inner");
-//   - the type of None is "None", as type hints spell it.
+//     ("__main__.Outer.Inner").
 //
 // A heap type whose tp_dict has no "__module__" is given the module
 // "builtins", as type.__repr__ does. A "__module__" that is not a str is an
 // error (ErrNotStr): no module name could be right for it.
-func ReadTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
-	name, err := readTypeName(m, l, typ)
+func (r *Reader) TypeName(typ uint64) (string, error) {
+	name, err := r.typeName(typ)
 	if err != nil {
 		return "", fmt.Errorf("read type name at %#x: %w", typ, err)
 	}
 	return name, nil
 }
 
-func readTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
-	if err := checkObjectTypeFlags(m, l, typ, Py_TPFLAGS_TYPE_SUBCLASS); err != nil {
+// ReadTypeName is Reader.TypeName.
+//
+// Deprecated: use Reader.TypeName; kept until callers move.
+func ReadTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
+	return NewReader(m, l).TypeName(typ)
+}
+
+// StaticTypeName is the name recapi gives a static type (one without
+// Py_TPFLAGS_HEAPTYPE) whose tp_name is tpName: tpName itself when it has a
+// dot, as the types of extension modules do ("collections.OrderedDict"),
+// "builtins." + tpName for the builtins, which have none ("builtins.int"),
+// and "None" for NoneType, as type hints spell it. An empty tpName gives "".
+// It is the rule of Reader.TypeName, for a tp_name read elsewhere (by BPF).
+func StaticTypeName(tpName string) string {
+	switch {
+	case tpName == "":
+		return ""
+	case tpName == "NoneType":
+		return "None"
+	case strings.Contains(tpName, "."):
+		return tpName
+	}
+	return "builtins." + tpName
+}
+
+func (r *Reader) typeName(typ uint64) (string, error) {
+	l := r.Layout
+	if err := checkObjectPointer(typ); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNotType, err)
 	}
-	flags, err := m.U64(typ + uint64(l.PyTypeObject_tp_flags))
+	b, err := r.head(typ, r.typeHeadSize())
 	if err != nil {
-		return "", fmt.Errorf("read tp_flags: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrNotType, err)
+	}
+	meta, ok := u64At(b, l.PyObject_ob_type)
+	if !ok {
+		return "", fmt.Errorf("%w: %w", ErrNotType, errShortObject("ob_type", len(b)))
+	}
+	if err := r.checkTypeFlags(meta, Py_TPFLAGS_TYPE_SUBCLASS); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNotType, err)
+	}
+	flags, ok := u64At(b, l.PyTypeObject_tp_flags)
+	if !ok {
+		return "", errShortObject("tp_flags", len(b))
 	}
 	if flags&Py_TPFLAGS_HEAPTYPE == 0 {
-		name, err := readTypeCName(m, l, typ)
+		namePtr, ok := u64At(b, l.PyTypeObject_tp_name)
+		if !ok {
+			return "", errShortObject("tp_name", len(b))
+		}
+		name, err := r.cName(namePtr)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("read tp_name: %w", err)
 		}
-		switch {
-		case name == "NoneType":
-			return "None", nil
-		case strings.Contains(name, "."):
-			return name, nil
-		default:
-			return "builtins." + name, nil
-		}
+		return StaticTypeName(name), nil
 	}
 
-	qualPtr, err := m.U64(typ + uint64(l.PyHeapTypeObject_ht_qualname))
-	if err != nil {
-		return "", fmt.Errorf("read ht_qualname: %w", err)
+	qualPtr, ok := u64At(b, l.PyHeapTypeObject_ht_qualname)
+	if !ok {
+		return "", errShortObject("ht_qualname", len(b))
 	}
-	qualname, err := readPyStrBounded(m, l, qualPtr, MaxPyStringLen)
+	qualname, err := r.str(qualPtr, MaxPyStringLen)
 	if err != nil {
 		return "", fmt.Errorf("read ht_qualname at %#x: %w", qualPtr, err)
 	}
-	dict, err := m.U64(typ + uint64(l.PyTypeObject_tp_dict))
-	if err != nil {
-		return "", fmt.Errorf("read tp_dict: %w", err)
+	dict, ok := u64At(b, l.PyTypeObject_tp_dict)
+	if !ok {
+		return "", errShortObject("tp_dict", len(b))
 	}
-	modPtr, ok, err := DictLookupStr(m, l, dict, "__module__")
+	modPtr, ok, err := r.dictLookupStr(dict, "__module__")
 	if err != nil {
 		return "", fmt.Errorf("read tp_dict: %w", err)
 	}
 	if !ok {
 		return "builtins." + qualname, nil
 	}
-	module, err := readPyStrBounded(m, l, modPtr, MaxPyStringLen)
+	module, err := r.str(modPtr, MaxPyStringLen)
 	if err != nil {
 		return "", fmt.Errorf("read __module__ at %#x: %w", modPtr, err)
 	}
 	return module + "." + qualname, nil
 }
 
-// readTypeCName reads tp_name, a C string.
-func readTypeCName(m *proc.Memory, l Layout, typ uint64) (string, error) {
-	p, err := m.U64(typ + uint64(l.PyTypeObject_tp_name))
+// typeCName reads tp_name of the type at typ.
+func (r *Reader) typeCName(typ uint64) (string, error) {
+	p, err := r.Mem.U64(typ + uint64(r.Layout.PyTypeObject_tp_name))
 	if err != nil {
 		return "", fmt.Errorf("read tp_name: %w", err)
 	}
+	name, err := r.cName(p)
+	if err != nil {
+		return "", fmt.Errorf("read tp_name: %w", err)
+	}
+	return name, nil
+}
+
+// cName reads a C string that names a type: non-empty UTF-8 of at most
+// maxTypeCNameLen bytes.
+func (r *Reader) cName(p uint64) (string, error) {
 	if p == 0 {
-		return "", fmt.Errorf("read tp_name: %w", ErrNullPointer)
+		return "", ErrNullPointer
 	}
-	name, err := m.CString(p, maxTypeCNameLen)
+	name, err := r.Mem.CString(p, maxTypeCNameLen)
 	if err != nil {
-		return "", fmt.Errorf("read tp_name: %w", err)
+		return "", err
 	}
 	if name == "" || !utf8.ValidString(name) {
 		return "", fmt.Errorf("invalid tp_name %q", name)

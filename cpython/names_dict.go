@@ -8,12 +8,12 @@ import (
 	"github.com/recapi/recapi/proc"
 )
 
-// maxDictEntries bounds the entries DictLookupStr scans. Type dicts hold a
+// maxDictEntries bounds the entries Reader.DictLookupStr scans. Type dicts hold a
 // few dozen entries and sys.modules a few thousand; a larger count in a dict
 // recapi reads means garbage.
 const maxDictEntries = 1 << 17
 
-// dictScanChunk is how many entries DictLookupStr reads at once.
+// dictScanChunk is how many entries the dict readers read at once.
 const dictScanChunk = 128
 
 // dk_kind values (CPython v3.11.0 Include/internal/pycore_dict.h).
@@ -46,16 +46,24 @@ type dictKeysView struct {
 // sharing their keys with the class) are supported on every version: 3.8-3.12
 // keep the values array at ma_values, 3.13 behind a PyDictValues header. The
 // scan stops after maxDictEntries entries.
-func DictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (value uint64, ok bool, err error) {
-	value, ok, err = dictLookupStr(m, l, dict, key)
+func (r *Reader) DictLookupStr(dict uint64, key string) (value uint64, ok bool, err error) {
+	value, ok, err = r.dictLookupStr(dict, key)
 	if err != nil {
 		return 0, false, fmt.Errorf("look up %q in dict at %#x: %w", key, dict, err)
 	}
 	return value, ok, nil
 }
 
-func dictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (uint64, bool, error) {
-	if err := checkObjectTypeFlags(m, l, dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
+// DictLookupStr is Reader.DictLookupStr.
+//
+// Deprecated: use Reader.DictLookupStr; kept until callers move.
+func DictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (value uint64, ok bool, err error) {
+	return NewReader(m, l).DictLookupStr(dict, key)
+}
+
+func (r *Reader) dictLookupStr(dict uint64, key string) (uint64, bool, error) {
+	m, l := r.Mem, r.Layout
+	if err := r.checkObjectTypeFlags(dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
 		return 0, false, fmt.Errorf("not a dict: %w", err)
 	}
 	keys, err := m.U64(dict + uint64(l.PyDictObject_ma_keys))
@@ -66,7 +74,7 @@ func dictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (uint64, b
 	if err != nil {
 		return 0, false, fmt.Errorf("read ma_values: %w", err)
 	}
-	view, err := readDictKeys(m, l, keys)
+	view, err := r.dictKeys(keys)
 	if err != nil {
 		return 0, false, fmt.Errorf("read keys object at %#x: %w", keys, err)
 	}
@@ -93,7 +101,7 @@ func dictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (uint64, b
 			if k == 0 {
 				continue // deleted (3.11+) or never used
 			}
-			eq, err := pyStrEqual(m, l, k, key)
+			eq, err := r.strEqual(k, key)
 			if err != nil {
 				return 0, false, fmt.Errorf("read key %d at %#x: %w", start+j, k, err)
 			}
@@ -120,15 +128,16 @@ func dictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (uint64, b
 	return 0, false, nil
 }
 
-// readDictKeys reads and validates a dict keys object.
-func readDictKeys(m *proc.Memory, l Layout, keys uint64) (dictKeysView, error) {
+// dictKeys reads and validates a dict keys object.
+func (r *Reader) dictKeys(keys uint64) (dictKeysView, error) {
+	l := r.Layout
 	if err := checkObjectPointer(keys); err != nil {
 		return dictKeysView{}, err
 	}
 	if l.PyDictKeysObject_dk_indices <= 0 || l.PyDictKeysObject_dk_nentries <= 0 {
 		return dictKeysView{}, fmt.Errorf("layout for 3.%d has no dict keys offsets", l.Minor)
 	}
-	hdr, err := m.Bytes(keys, l.PyDictKeysObject_dk_indices)
+	hdr, err := r.Mem.Bytes(keys, l.PyDictKeysObject_dk_indices)
 	if err != nil {
 		return dictKeysView{}, err
 	}
@@ -142,7 +151,7 @@ func readDictKeys(m *proc.Memory, l Layout, keys uint64) (dictKeysView, error) {
 	}
 	view := dictKeysView{nentries: int(nentries)}
 	var log2Size, indexBytes uint64
-	if l.PyDictKeysObject_dk_size >= 0 {
+	if l.PyDictKeysObject_dk_size != Absent {
 		// 3.8-3.10 (CPython v3.10.0 Objects/dict-common.h): dk_size slots
 		// of 1, 2, 4 or 8 bytes, then {me_hash, me_key, me_value}.
 		size := binary.LittleEndian.Uint64(hdr[l.PyDictKeysObject_dk_size:])
@@ -210,30 +219,34 @@ type DictItem struct {
 // dict sharing its keys) has no value for. It reads the entries in chunks,
 // so iterating a dict of n entries costs about n/dictScanChunk reads, and
 // it stops with an error past maxDictEntries entries.
-func DictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
-	items, err := dictItems(m, l, dict)
+func (r *Reader) DictItems(dict uint64) ([]DictItem, error) {
+	if err := r.checkObjectTypeFlags(dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
+		return nil, fmt.Errorf("read items of dict at %#x: not a dict: %w", dict, err)
+	}
+	items, err := r.dictItems(dict)
 	if err != nil {
 		return nil, fmt.Errorf("read items of dict at %#x: %w", dict, err)
 	}
 	return items, nil
 }
 
-func dictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
-	if err := checkObjectTypeFlags(m, l, dict, Py_TPFLAGS_DICT_SUBCLASS); err != nil {
-		return nil, fmt.Errorf("not a dict: %w", err)
-	}
-	return readDictItems(m, l, dict)
+// DictItems is Reader.DictItems.
+//
+// Deprecated: use Reader.DictItems; kept until callers move.
+func DictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
+	return NewReader(m, l).DictItems(dict)
 }
 
-// readDictItems is dictItems for an object the caller knows to be a dict.
-func readDictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
+// dictItems is DictItems for an object the caller knows to be a dict.
+func (r *Reader) dictItems(dict uint64) ([]DictItem, error) {
+	m, l := r.Mem, r.Layout
 	hdr, err := m.Bytes(dict, max(l.PyDictObject_ma_keys, l.PyDictObject_ma_values)+8)
 	if err != nil {
 		return nil, fmt.Errorf("read dict header: %w", err)
 	}
 	keys := binary.LittleEndian.Uint64(hdr[l.PyDictObject_ma_keys:])
 	values := binary.LittleEndian.Uint64(hdr[l.PyDictObject_ma_values:])
-	view, err := readDictKeys(m, l, keys)
+	view, err := r.dictKeys(keys)
 	if err != nil {
 		return nil, fmt.Errorf("read keys object at %#x: %w", keys, err)
 	}

@@ -151,7 +151,7 @@ func namesLiveTypes(t *testing.T, m *proc.Memory, l cpython.Layout, target names
 			require.NoError(t, err)
 			require.Equal(t, o.Type, typ)
 
-			got, err := cpython.ReadTypeName(m, l, o.Type)
+			got, err := cpython.NewReader(m, l).TypeName(o.Type)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 			if tt.want != "None" {
@@ -160,7 +160,7 @@ func namesLiveTypes(t *testing.T, m *proc.Memory, l cpython.Layout, target names
 		})
 	}
 	t.Run("not a type", func(t *testing.T) {
-		_, err := cpython.ReadTypeName(m, l, target.Objects["int"].Obj)
+		_, err := cpython.NewReader(m, l).TypeName(target.Objects["int"].Obj)
 		assert.ErrorIs(t, err, cpython.ErrNotType)
 	})
 }
@@ -169,17 +169,17 @@ func namesLiveStrings(t *testing.T, m *proc.Memory, l cpython.Layout, target nam
 	require.NotEmpty(t, target.Strings)
 	for name, s := range target.Strings {
 		t.Run(name, func(t *testing.T) {
-			got, err := cpython.ReadPyString(m, l, s.Obj)
+			got, err := cpython.NewReader(m, l).Str(s.Obj)
 			require.NoError(t, err)
 			assert.Equal(t, s.Value, got)
 		})
 	}
 	t.Run("too long", func(t *testing.T) {
-		_, err := cpython.ReadPyString(m, l, target.TooLong)
+		_, err := cpython.NewReader(m, l).Str(target.TooLong)
 		assert.ErrorIs(t, err, cpython.ErrStringTooLong)
 	})
 	t.Run("not a str", func(t *testing.T) {
-		_, err := cpython.ReadPyString(m, l, target.Objects["int"].Obj)
+		_, err := cpython.NewReader(m, l).Str(target.Objects["int"].Obj)
 		assert.ErrorIs(t, err, cpython.ErrNotStr)
 	})
 }
@@ -209,7 +209,7 @@ func namesLiveCode(t *testing.T, m *proc.Memory, l cpython.Layout, target namesT
 		t.Run(tt.fn, func(t *testing.T) {
 			f, ok := target.Functions[tt.fn]
 			require.True(t, ok)
-			got, err := cpython.ReadCode(m, l, f.Code)
+			got, err := cpython.NewReader(m, l).Code(f.Code)
 			require.NoError(t, err)
 			want := cpython.CodeInfo{
 				Name: f.Name, Qualname: f.Qualname, Filename: f.Filename, FirstLine: f.FirstLine,
@@ -230,7 +230,7 @@ func namesLiveCode(t *testing.T, m *proc.Memory, l cpython.Layout, target namesT
 		})
 	}
 	t.Run("qualified names", func(t *testing.T) {
-		got, err := cpython.ReadCode(m, l, target.Functions["closure"].Code)
+		got, err := cpython.NewReader(m, l).Code(target.Functions["closure"].Code)
 		require.NoError(t, err)
 		want := "make_closure.<locals>.closure"
 		if l.PyCodeObject_co_qualname < 0 {
@@ -239,7 +239,7 @@ func namesLiveCode(t *testing.T, m *proc.Memory, l cpython.Layout, target namesT
 		assert.Equal(t, want, got.Qualname)
 	})
 	t.Run("not code", func(t *testing.T) {
-		_, err := cpython.ReadCode(m, l, target.Objects["int"].Obj)
+		_, err := cpython.NewReader(m, l).Code(target.Objects["int"].Obj)
 		assert.ErrorIs(t, err, cpython.ErrNotCode)
 	})
 }
@@ -254,13 +254,13 @@ func namesLiveDicts(t *testing.T, m *proc.Memory, l cpython.Layout, target names
 				assert.NotZero(t, values, "instance dicts are split dicts, so the split path is tested")
 			}
 			for key, want := range d.Present {
-				got, ok, err := cpython.DictLookupStr(m, l, d.Dict, key)
+				got, ok, err := cpython.NewReader(m, l).DictLookupStr(d.Dict, key)
 				require.NoError(t, err, key)
 				assert.True(t, ok, key)
 				assert.Equal(t, want, got, key)
 			}
 			for _, key := range d.Absent {
-				_, ok, err := cpython.DictLookupStr(m, l, d.Dict, key)
+				_, ok, err := cpython.NewReader(m, l).DictLookupStr(d.Dict, key)
 				require.NoError(t, err, key)
 				assert.False(t, ok, key)
 			}
@@ -269,15 +269,15 @@ func namesLiveDicts(t *testing.T, m *proc.Memory, l cpython.Layout, target names
 	t.Run("type dict", func(t *testing.T) {
 		dict, err := m.U64(target.InnerType + uint64(l.PyTypeObject_tp_dict))
 		require.NoError(t, err)
-		got, ok, err := cpython.DictLookupStr(m, l, dict, "method")
+		got, ok, err := cpython.NewReader(m, l).DictLookupStr(dict, "method")
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Equal(t, target.InnerMethod, got)
 
-		mod, ok, err := cpython.DictLookupStr(m, l, dict, "__module__")
+		mod, ok, err := cpython.NewReader(m, l).DictLookupStr(dict, "__module__")
 		require.NoError(t, err)
 		require.True(t, ok)
-		s, err := cpython.ReadPyString(m, l, mod)
+		s, err := cpython.NewReader(m, l).Str(mod)
 		require.NoError(t, err)
 		assert.Equal(t, "__main__", s)
 	})

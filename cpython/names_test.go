@@ -1,25 +1,27 @@
-package cpython
+package cpython_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/cpython/cpythontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestReadTypeNameSynthetic(t *testing.T) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
-			r := newNamesFakeRuntime(l, 0x55aa00000000)
-			modKey := r.str("__module__", namesStrCompact)
-			withModule := r.dict([]namesFakeItem{
-				{key: r.str("__doc__", namesStrCompact), value: r.object(r.intType, 32)},
-				{key: modKey, value: r.str("__main__", namesStrCompact)},
-			}, false, true)
-			noModule := r.dict([]namesFakeItem{{key: r.str("__doc__", namesStrCompact), value: r.object(r.intType, 32)}}, false, true)
-			intModule := r.dict([]namesFakeItem{{key: modKey, value: r.object(r.intType, 32)}}, false, true)
+			r := cpythontest.NewRuntime(l, 0x55aa00000000)
+			modKey := r.Str("__module__")
+			withModule := r.Dict(cpythontest.UnicodeDict,
+				cpythontest.Item{Key: r.Str("__doc__"), Value: r.Int()},
+				cpythontest.Item{Key: modKey, Value: r.Str("__main__")},
+			)
+			noModule := r.Dict(cpythontest.UnicodeDict, cpythontest.Item{Key: r.Str("__doc__"), Value: r.Int()})
+			intModule := r.Dict(cpythontest.UnicodeDict, cpythontest.Item{Key: modKey, Value: r.Int()})
 
 			tests := []struct {
 				name    string
@@ -27,19 +29,19 @@ func TestReadTypeNameSynthetic(t *testing.T) {
 				want    string
 				wantErr error
 			}{
-				{name: "builtin", typ: r.intType, want: "builtins.int"},
-				{name: "dotted static", typ: r.staticType("collections.OrderedDict", 0), want: "collections.OrderedDict"},
-				{name: "none", typ: r.staticType("NoneType", 0), want: "None"},
-				{name: "heap", typ: r.heapType("Inner", "Outer.Inner", withModule), want: "__main__.Outer.Inner"},
-				{name: "heap named NoneType", typ: r.heapType("NoneType", "NoneType", withModule), want: "__main__.NoneType"},
-				{name: "heap without __module__", typ: r.heapType("X", "X", noModule), want: "builtins.X"},
-				{name: "heap with non-str __module__", typ: r.heapType("X", "X", intModule), wantErr: ErrNotStr},
-				{name: "not a type", typ: r.object(r.intType, 64), wantErr: ErrNotType},
-				{name: "null", typ: 0, wantErr: ErrNullPointer},
+				{name: "builtin", typ: r.IntType, want: "builtins.int"},
+				{name: "dotted static", typ: r.StaticType("collections.OrderedDict", 0), want: "collections.OrderedDict"},
+				{name: "none", typ: r.StaticType("NoneType", 0), want: "None"},
+				{name: "heap", typ: r.HeapType("Inner", "Outer.Inner", withModule), want: "__main__.Outer.Inner"},
+				{name: "heap named NoneType", typ: r.HeapType("NoneType", "NoneType", withModule), want: "__main__.NoneType"},
+				{name: "heap without __module__", typ: r.HeapType("X", "X", noModule), want: "builtins.X"},
+				{name: "heap with non-str __module__", typ: r.HeapType("X", "X", intModule), wantErr: cpython.ErrNotStr},
+				{name: "not a type", typ: r.Object(r.IntType, 64), wantErr: cpython.ErrNotType},
+				{name: "null", typ: 0, wantErr: cpython.ErrNullPointer},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					got, err := ReadTypeName(r.memory(), l, tt.typ)
+					got, err := r.Reader().TypeName(tt.typ)
 					if tt.wantErr != nil {
 						assert.ErrorIs(t, err, tt.wantErr)
 						return
@@ -53,72 +55,68 @@ func TestReadTypeNameSynthetic(t *testing.T) {
 }
 
 func TestDictLookupStrSynthetic(t *testing.T) {
-	for _, l := range namesAllLayouts() {
-		for _, split := range []bool{false, true} {
-			for _, unicodeKeys := range []bool{false, true} {
-				if split && !unicodeKeys {
-					continue // split dicts only have str keys
+	for _, l := range cpythontest.Layouts() {
+		for _, kind := range []cpythontest.DictKind{cpythontest.GeneralDict, cpythontest.UnicodeDict, cpythontest.SplitDict} {
+			split, unicodeKeys := kind == cpythontest.SplitDict, kind != cpythontest.GeneralDict
+			t.Run(fmt.Sprintf("3.%d/split=%v/unicode=%v", l.Minor, split, unicodeKeys), func(t *testing.T) {
+				r := cpythontest.NewRuntime(l, 0x7f0000000000)
+				var items []cpythontest.Item
+				want := map[string]uint64{}
+				n := 300 // 512 slots: 2-byte indices
+				if split {
+					n = 30 // CPython's SHARED_KEYS_MAX_SIZE
 				}
-				t.Run(fmt.Sprintf("3.%d/split=%v/unicode=%v", l.Minor, split, unicodeKeys), func(t *testing.T) {
-					r := newNamesFakeRuntime(l, 0x7f0000000000)
-					var items []namesFakeItem
-					want := map[string]uint64{}
-					n := 300 // 512 slots: 2-byte indices
-					if split {
-						n = 30 // CPython's SHARED_KEYS_MAX_SIZE
-					}
-					for i := range n {
-						k := fmt.Sprintf("key%d", i)
-						v := r.object(r.intType, 32)
-						items = append(items, namesFakeItem{key: r.str(k, namesStrCompact), value: v})
-						want[k] = v
-					}
-					items[5].key = 0 // deleted
-					delete(want, "key5")
-					items[7].value = 0 // a shared key this split dict lacks; in a combined dict a broken entry
-					delete(want, "key7")
-					if !unicodeKeys {
-						items[9].key = r.object(r.intType, 32)
-						delete(want, "key9")
-					}
-					items[11].key = r.str("ключ", namesStrLegacy)
-					delete(want, "key11")
-					want["ключ"] = items[11].value
-					d := r.dict(items, split, unicodeKeys)
-					m := r.memory()
+				for i := range n {
+					k := fmt.Sprintf("key%d", i)
+					v := r.Int()
+					items = append(items, cpythontest.Item{Key: r.Str(k), Value: v})
+					want[k] = v
+				}
+				items[5].Key = 0 // deleted
+				delete(want, "key5")
+				items[7].Value = 0 // a shared key this split dict lacks; in a combined dict a broken entry
+				delete(want, "key7")
+				if !unicodeKeys {
+					items[9].Key = r.Int()
+					delete(want, "key9")
+				}
+				items[11].Key = r.LegacyStr("ключ")
+				delete(want, "key11")
+				want["ключ"] = items[11].Value
+				d := r.Dict(kind, items...)
+				rd := r.Reader()
 
-					for k, v := range want {
-						got, ok, err := DictLookupStr(m, l, d, k)
-						require.NoError(t, err, k)
-						assert.True(t, ok, k)
-						assert.Equal(t, v, got, k)
-					}
-					absent := []string{"key5", "key7", "key300", "", "ключ2"}
-					if !unicodeKeys {
-						absent = append(absent, "key9")
-					}
-					for _, k := range absent {
-						_, ok, err := DictLookupStr(m, l, d, k)
-						require.NoError(t, err, k)
-						assert.False(t, ok, k)
-					}
-				})
-			}
+				for k, v := range want {
+					got, ok, err := rd.DictLookupStr(d, k)
+					require.NoError(t, err, k)
+					assert.True(t, ok, k)
+					assert.Equal(t, v, got, k)
+				}
+				absent := []string{"key5", "key7", "key300", "", "ключ2"}
+				if !unicodeKeys {
+					absent = append(absent, "key9")
+				}
+				for _, k := range absent {
+					_, ok, err := rd.DictLookupStr(d, k)
+					require.NoError(t, err, k)
+					assert.False(t, ok, k)
+				}
+			})
 		}
 	}
 }
 
 func TestDictLookupStrErrors(t *testing.T) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
-			r := newNamesFakeRuntime(l, 0x7f0000000000)
+			r := cpythontest.NewRuntime(l, 0x7f0000000000)
 			keysOf := func(d uint64) uint64 {
-				v, err := r.memory().U64(d + uint64(l.PyDictObject_ma_keys))
+				v, err := r.Proc().U64(d + uint64(l.PyDictObject_ma_keys))
 				require.NoError(t, err)
 				return v
 			}
 			good := func() uint64 {
-				return r.dict([]namesFakeItem{{key: r.str("a", namesStrCompact), value: r.object(r.intType, 32)}}, false, true)
+				return r.Dict(cpythontest.UnicodeDict, cpythontest.Item{Key: r.Str("a"), Value: r.Int()})
 			}
 			tests := []struct {
 				name    string
@@ -126,28 +124,28 @@ func TestDictLookupStrErrors(t *testing.T) {
 				wantMsg string
 			}{
 				{name: "null", build: func() uint64 { return 0 }, wantMsg: "null pointer"},
-				{name: "not a dict", build: func() uint64 { return r.object(r.intType, 64) }, wantMsg: "not a dict"},
+				{name: "not a dict", build: func() uint64 { return r.Object(r.IntType, 64) }, wantMsg: "not a dict"},
 				{name: "null keys", build: func() uint64 {
 					d := good()
-					r.put64(d+uint64(l.PyDictObject_ma_keys), 0)
+					r.PutU64(d+uint64(l.PyDictObject_ma_keys), 0)
 					return d
 				}, wantMsg: "null pointer"},
 				{name: "too many entries", build: func() uint64 {
 					d := good()
-					r.put64(keysOf(d)+uint64(l.PyDictKeysObject_dk_nentries), maxDictEntries+1)
+					r.PutU64(keysOf(d)+uint64(l.PyDictKeysObject_dk_nentries), cpython.MaxDictEntries+1)
 					return d
 				}, wantMsg: "dk_nentries 131073 out of range"},
 				{name: "more entries than slots", build: func() uint64 {
 					d := good()
-					r.put64(keysOf(d)+uint64(l.PyDictKeysObject_dk_nentries), 9)
+					r.PutU64(keysOf(d)+uint64(l.PyDictKeysObject_dk_nentries), 9)
 					return d
 				}, wantMsg: "exceeds the table size 8"},
 				{name: "bad size", build: func() uint64 {
 					d := good()
-					if l.PyDictKeysObject_dk_size >= 0 {
-						r.put64(keysOf(d)+uint64(l.PyDictKeysObject_dk_size), 12)
+					if l.PyDictKeysObject_dk_size != cpython.Absent {
+						r.PutU64(keysOf(d)+uint64(l.PyDictKeysObject_dk_size), 12)
 					} else {
-						r.put8(keysOf(d)+uint64(l.PyDictKeysObject_dk_log2_index_bytes), 7)
+						r.PutU8(keysOf(d)+uint64(l.PyDictKeysObject_dk_log2_index_bytes), 7)
 					}
 					return d
 				}, wantMsg: "dk_"},
@@ -155,18 +153,18 @@ func TestDictLookupStrErrors(t *testing.T) {
 					// A copy of the keys header at the end of the mapping:
 					// its entries start right where the mapping ends.
 					d := good()
-					hdr := append([]byte(nil), r.at(keysOf(d))[:l.PyDictKeysObject_dk_indices+8]...)
-					keys := r.alloc(len(hdr))
-					copy(r.at(keys), hdr)
-					r.put64(keys+uint64(l.PyDictKeysObject_dk_nentries), 8)
-					r.put64(d+uint64(l.PyDictObject_ma_keys), keys)
+					hdr := append([]byte(nil), r.At(keysOf(d))[:l.PyDictKeysObject_dk_indices+8]...)
+					keys := r.Alloc(len(hdr))
+					copy(r.At(keys), hdr)
+					r.PutU64(keys+uint64(l.PyDictKeysObject_dk_nentries), 8)
+					r.PutU64(d+uint64(l.PyDictObject_ma_keys), keys)
 					return d
 				}, wantMsg: "read entries 0-7"},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					d := tt.build()
-					_, ok, err := DictLookupStr(r.memory(), l, d, "a")
+					_, ok, err := r.Reader().DictLookupStr(d, "a")
 					require.Error(t, err)
 					assert.False(t, ok)
 					assert.Contains(t, err.Error(), fmt.Sprintf(`look up "a" in dict at %#x: `, d))
@@ -178,25 +176,27 @@ func TestDictLookupStrErrors(t *testing.T) {
 }
 
 func TestReadCodeSynthetic(t *testing.T) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		t.Run(fmt.Sprintf("3.%d", l.Minor), func(t *testing.T) {
-			r := newNamesFakeRuntime(l, 0x7f0000000000)
-			want := CodeInfo{
+			r := cpythontest.NewRuntime(l, 0x7f0000000000)
+			want := cpython.CodeInfo{
 				Name: "method", Qualname: "Outer.method", Filename: "/srv/app.py", FirstLine: 42,
-				ArgCount: 3, PosOnlyArgCount: 1, KwOnlyArgCount: 1, Flags: 0x3 | CO_VARARGS | CO_VARKEYWORDS,
+				ArgCount: 3, PosOnlyArgCount: 1, KwOnlyArgCount: 1, Flags: 0x3 | cpython.CO_VARARGS | cpython.CO_VARKEYWORDS,
 				ParamNames: []string{"self", "x", "y", "key", "args", "kw"},
 			}
-			code := r.code(want, "local")
-			got, err := ReadCode(r.memory(), l, code)
+			withLocal := want
+			withLocal.ParamNames = append(append([]string(nil), want.ParamNames...), "local")
+			code := r.Code(withLocal)
+			got, err := r.Reader().Code(code)
 			require.NoError(t, err)
-			if l.PyCodeObject_co_qualname < 0 {
+			if l.PyCodeObject_co_qualname == cpython.Absent {
 				want.Qualname = want.Name
 			}
 			assert.Equal(t, want, got)
 
 			t.Run("no parameters", func(t *testing.T) {
-				want := CodeInfo{Name: "f", Qualname: "f", Filename: "<string>", FirstLine: 1, ParamNames: []string{}}
-				got, err := ReadCode(r.memory(), l, r.code(want))
+				want := cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "<string>", FirstLine: 1, ParamNames: []string{}}
+				got, err := r.Reader().Code(r.Code(want))
 				require.NoError(t, err)
 				assert.Equal(t, want, got)
 			})
@@ -206,31 +206,31 @@ func TestReadCodeSynthetic(t *testing.T) {
 				build   func() uint64
 				wantMsg string
 			}{
-				{name: "not code", build: func() uint64 { return r.object(r.intType, 256) }, wantMsg: `type is "int"`},
+				{name: "not code", build: func() uint64 { return r.Object(r.IntType, 256) }, wantMsg: `type is "int"`},
 				{name: "posonly beyond argcount", build: func() uint64 {
-					return r.code(CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 1, PosOnlyArgCount: 2, ParamNames: []string{"a"}})
+					return r.Code(cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 1, PosOnlyArgCount: 2, ParamNames: []string{"a"}})
 				}, wantMsg: "invalid parameter counts"},
 				{name: "negative count", build: func() uint64 {
-					return r.code(CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: -1})
+					return r.Code(cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: -1})
 				}, wantMsg: "invalid parameter counts"},
 				{name: "too many parameters", build: func() uint64 {
-					return r.code(CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 1 << 30})
+					return r.Code(cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 1 << 30})
 				}, wantMsg: "invalid parameter counts"},
 				{name: "fewer names than parameters", build: func() uint64 {
-					c := r.code(CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 2, ParamNames: []string{"a"}})
-					r.put32(c+uint64(l.PyCodeObject_co_argcount), 2)
+					c := r.Code(cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "x", ArgCount: 2, ParamNames: []string{"a"}})
+					r.PutU32(c+uint64(l.PyCodeObject_co_argcount), 2)
 					return c
 				}, wantMsg: "tuple of 1 items has no 2 items"},
 				{name: "name not a str", build: func() uint64 {
-					c := r.code(CodeInfo{Name: "f", Qualname: "f", Filename: "x"})
-					r.put64(c+uint64(l.PyCodeObject_co_name), r.object(r.intType, 64))
+					c := r.Code(cpython.CodeInfo{Name: "f", Qualname: "f", Filename: "x"})
+					r.PutU64(c+uint64(l.PyCodeObject_co_name), r.Object(r.IntType, 64))
 					return c
 				}, wantMsg: "read co_name at"},
 			}
 			for _, tt := range bad {
 				t.Run(tt.name, func(t *testing.T) {
 					c := tt.build()
-					_, err := ReadCode(r.memory(), l, c)
+					_, err := r.Reader().Code(c)
 					require.Error(t, err)
 					assert.Contains(t, err.Error(), fmt.Sprintf("read code object at %#x: ", c))
 					assert.Contains(t, err.Error(), tt.wantMsg)
@@ -243,26 +243,26 @@ func TestReadCodeSynthetic(t *testing.T) {
 func TestCodeInfoKinds(t *testing.T) {
 	tests := []struct {
 		name      string
-		code      CodeInfo
+		code      cpython.CodeInfo
 		wantN     int
-		wantKinds []ParamKind
+		wantKinds []cpython.ParamKind
 		wantKind  string
 	}{
-		{name: "no parameters", code: CodeInfo{}, wantN: 0, wantKinds: []ParamKind{}},
+		{name: "no parameters", code: cpython.CodeInfo{}, wantN: 0, wantKinds: []cpython.ParamKind{}},
 		{
 			name:  "all kinds",
-			code:  CodeInfo{ArgCount: 3, PosOnlyArgCount: 2, KwOnlyArgCount: 2, Flags: CO_VARARGS | CO_VARKEYWORDS},
+			code:  cpython.CodeInfo{ArgCount: 3, PosOnlyArgCount: 2, KwOnlyArgCount: 2, Flags: cpython.CO_VARARGS | cpython.CO_VARKEYWORDS},
 			wantN: 7,
-			wantKinds: []ParamKind{
-				PositionalOnly, PositionalOnly, PositionalOrKeyword, KeywordOnly, KeywordOnly, VarPositional, VarKeyword,
+			wantKinds: []cpython.ParamKind{
+				cpython.PositionalOnly, cpython.PositionalOnly, cpython.PositionalOrKeyword, cpython.KeywordOnly, cpython.KeywordOnly, cpython.VarPositional, cpython.VarKeyword,
 			},
 		},
-		{name: "only **kwargs", code: CodeInfo{Flags: CO_VARKEYWORDS}, wantN: 1, wantKinds: []ParamKind{VarKeyword}},
-		{name: "generator", code: CodeInfo{ArgCount: 1, Flags: CO_GENERATOR}, wantN: 1, wantKinds: []ParamKind{PositionalOrKeyword}, wantKind: "generator"},
-		{name: "coroutine", code: CodeInfo{Flags: CO_COROUTINE}, wantN: 0, wantKinds: []ParamKind{}, wantKind: "coroutine"},
-		{name: "iterable coroutine", code: CodeInfo{Flags: CO_GENERATOR | CO_ITERABLE_COROUTINE}, wantN: 0, wantKinds: []ParamKind{}, wantKind: "coroutine"},
-		{name: "async generator", code: CodeInfo{Flags: CO_ASYNC_GENERATOR}, wantN: 0, wantKinds: []ParamKind{}, wantKind: "async_generator"},
-		{name: "inconsistent counts", code: CodeInfo{ArgCount: 1, PosOnlyArgCount: 5}, wantN: 1, wantKinds: []ParamKind{PositionalOnly}},
+		{name: "only **kwargs", code: cpython.CodeInfo{Flags: cpython.CO_VARKEYWORDS}, wantN: 1, wantKinds: []cpython.ParamKind{cpython.VarKeyword}},
+		{name: "generator", code: cpython.CodeInfo{ArgCount: 1, Flags: cpython.CO_GENERATOR}, wantN: 1, wantKinds: []cpython.ParamKind{cpython.PositionalOrKeyword}, wantKind: "generator"},
+		{name: "coroutine", code: cpython.CodeInfo{Flags: cpython.CO_COROUTINE}, wantN: 0, wantKinds: []cpython.ParamKind{}, wantKind: "coroutine"},
+		{name: "iterable coroutine", code: cpython.CodeInfo{Flags: cpython.CO_GENERATOR | cpython.CO_ITERABLE_COROUTINE}, wantN: 0, wantKinds: []cpython.ParamKind{}, wantKind: "coroutine"},
+		{name: "async generator", code: cpython.CodeInfo{Flags: cpython.CO_ASYNC_GENERATOR}, wantN: 0, wantKinds: []cpython.ParamKind{}, wantKind: "async_generator"},
+		{name: "inconsistent counts", code: cpython.CodeInfo{ArgCount: 1, PosOnlyArgCount: 5}, wantN: 1, wantKinds: []cpython.ParamKind{cpython.PositionalOnly}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,13 +306,13 @@ func TestModuleFromPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			assert.Equal(t, tt.want, ModuleFromPath(tt.in))
+			assert.Equal(t, tt.want, cpython.ModuleFromPath(tt.in))
 		})
 	}
 }
 
 func TestModuleFromPathNeverPanics(t *testing.T) {
 	for _, in := range []string{"<", ">", "<>", "<frozen", "//", "a/b/", strings.Repeat("/site-packages", 3), "/lib/python3.11/"} {
-		assert.NotPanics(t, func() { ModuleFromPath(in) }, in)
+		assert.NotPanics(t, func() { cpython.ModuleFromPath(in) }, in)
 	}
 }

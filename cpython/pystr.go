@@ -9,7 +9,7 @@ import (
 	"github.com/recapi/recapi/proc"
 )
 
-// MaxPyStringLen is the longest str, in code points, that ReadPyString reads.
+// MaxPyStringLen is the longest str, in code points, that Reader.Str reads.
 // Names of modules, types, functions, parameters and files are far shorter;
 // the bound keeps a garbage length from turning into a huge read.
 const MaxPyStringLen = 4096
@@ -30,6 +30,81 @@ const (
 	pyStrASCII     = 1 << 6
 )
 
+// strHeadSize is what Str reads at once: a str head and up to 80 bytes of
+// compact ASCII data, which most names fit in.
+func (r *Reader) strHeadSize() int { return r.Layout.PyASCIIObjectSize + 80 }
+
+// Str reads a str object (or an instance of a str subclass) and returns it
+// as UTF-8. It handles compact ASCII strings, compact non-ASCII strings of
+// kind 1, 2 and 4, and non-compact strings whose data sit behind
+// PyUnicodeObject.data (str subclass instances, and legacy "ready" strings
+// on 3.8-3.11). A lone surrogate, which Go strings cannot hold, becomes
+// U+FFFD. Strings longer than MaxPyStringLen code points fail with
+// ErrStringTooLong; objects that are not a str fail with ErrNotStr.
+//
+// A short compact ASCII str, the common case, costs two reads: its head
+// with the characters, and its type's tp_flags.
+func (r *Reader) Str(obj uint64) (string, error) {
+	s, err := r.str(obj, MaxPyStringLen)
+	if err != nil {
+		return "", fmt.Errorf("read str at %#x: %w", obj, err)
+	}
+	return s, nil
+}
+
+// ReadPyString is Reader.Str.
+//
+// Deprecated: use Reader.Str; kept until callers move.
+func ReadPyString(m *proc.Memory, l Layout, obj uint64) (string, error) {
+	return NewReader(m, l).Str(obj)
+}
+
+// str reads a str of at most maxLen code points, checking its type. Errors
+// carry no object address; callers add their own context.
+func (r *Reader) str(obj uint64, maxLen int) (string, error) {
+	if err := checkObjectPointer(obj); err != nil {
+		return "", err
+	}
+	b, err := r.head(obj, r.strHeadSize())
+	if err != nil {
+		return "", err
+	}
+	typ, ok := u64At(b, r.Layout.PyObject_ob_type)
+	if !ok {
+		return "", errShortObject("ob_type", len(b))
+	}
+	if err := r.checkTypeFlags(typ, Py_TPFLAGS_UNICODE_SUBCLASS); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNotStr, err)
+	}
+	return r.strFromHead(obj, b, maxLen)
+}
+
+// strFromHead decodes the str at obj, whose type the caller has checked,
+// from its head b (read by head, at least strHeadSize bytes unless at the
+// end of a mapping). The characters of a compact str are taken from b when
+// they are all in it, and read otherwise.
+func (r *Reader) strFromHead(obj uint64, b []byte, maxLen int) (string, error) {
+	h, err := r.strHeader(obj, b)
+	if err != nil {
+		return "", err
+	}
+	if h.length > int64(maxLen) {
+		return "", fmt.Errorf("length %d: %w (limit %d)", h.length, ErrStringTooLong, maxLen)
+	}
+	if h.length == 0 {
+		return "", nil
+	}
+	n := uint64(h.length) * uint64(h.kind)
+	if h.data >= obj && h.data-obj <= uint64(len(b)) && n <= uint64(len(b))-(h.data-obj) {
+		return decodePyStr(b[h.data-obj:][:n], h)
+	}
+	raw, err := r.Mem.Bytes(h.data, int(n))
+	if err != nil {
+		return "", fmt.Errorf("read str data: %w", err)
+	}
+	return decodePyStr(raw, h)
+}
+
 // pyStrHeader is the decoded head of a str object.
 type pyStrHeader struct {
 	length int64
@@ -38,74 +113,22 @@ type pyStrHeader struct {
 	data   uint64 // address of the code points
 }
 
-// ReadPyString reads a str object (or an instance of a str subclass) and
-// returns it as UTF-8. It handles compact ASCII strings, compact non-ASCII
-// strings of kind 1, 2 and 4, and non-compact strings whose data sit behind
-// PyUnicodeObject.data (str subclass instances, and legacy "ready" strings
-// on 3.8-3.11). A lone surrogate, which Go strings cannot hold, becomes
-// U+FFFD. Strings longer than MaxPyStringLen code points fail with
-// ErrStringTooLong; objects that are not a str fail with ErrNotStr.
-func ReadPyString(m *proc.Memory, l Layout, obj uint64) (string, error) {
-	s, err := readPyStrBounded(m, l, obj, MaxPyStringLen)
-	if err != nil {
-		return "", fmt.Errorf("read str at %#x: %w", obj, err)
+// strHeader validates the length and state of the str at obj, whose head
+// is b, and locates its code points.
+func (r *Reader) strHeader(obj uint64, b []byte) (pyStrHeader, error) {
+	l := r.Layout
+	length, ok := u64At(b, l.PyUnicodeObject_length)
+	if !ok {
+		return pyStrHeader{}, errShortObject("str length", len(b))
 	}
-	return s, nil
-}
-
-// readPyStrBounded reads a str of at most maxLen code points, checking its
-// type. Errors carry no object address; callers add their own context.
-func readPyStrBounded(m *proc.Memory, l Layout, obj uint64, maxLen int) (string, error) {
-	raw, err := readPyStrRaw(m, l, obj)
-	if err != nil {
-		return "", err
+	state, ok := u32At(b, l.PyUnicodeObject_state)
+	if !ok {
+		return pyStrHeader{}, errShortObject("str state", len(b))
 	}
-	if err := checkTypeFlags(m, l, raw.typ, Py_TPFLAGS_UNICODE_SUBCLASS); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrNotStr, err)
-	}
-	h, err := raw.header(m, l, obj)
-	if err != nil {
-		return "", err
-	}
-	if h.length > int64(maxLen) {
-		return "", fmt.Errorf("length %d: %w (limit %d)", h.length, ErrStringTooLong, maxLen)
-	}
-	return readPyStrData(m, h)
-}
-
-// pyStrRaw is the head of an object that may be a str, not yet validated.
-type pyStrRaw struct {
-	typ    uint64
-	length int64
-	state  uint32
-}
-
-// readPyStrRaw reads ob_type, length and state in one read.
-func readPyStrRaw(m *proc.Memory, l Layout, obj uint64) (pyStrRaw, error) {
-	if err := checkObjectPointer(obj); err != nil {
-		return pyStrRaw{}, err
-	}
-	var buf [64]byte
-	n := max(l.PyObject_ob_type+8, l.PyUnicodeObject_length+8, l.PyUnicodeObject_state+4)
-	if n > len(buf) || l.PyUnicodeObject_length <= 0 || l.PyUnicodeObject_state <= 0 {
-		return pyStrRaw{}, fmt.Errorf("layout for 3.%d has no str offsets", l.Minor)
-	}
-	if err := m.Read(buf[:n], obj); err != nil {
-		return pyStrRaw{}, err
-	}
-	return pyStrRaw{
-		typ:    binary.LittleEndian.Uint64(buf[l.PyObject_ob_type:]),
-		length: int64(binary.LittleEndian.Uint64(buf[l.PyUnicodeObject_length:])),
-		state:  binary.LittleEndian.Uint32(buf[l.PyUnicodeObject_state:]),
-	}, nil
-}
-
-// header validates the state bits and locates the code points.
-func (r pyStrRaw) header(m *proc.Memory, l Layout, obj uint64) (pyStrHeader, error) {
 	h := pyStrHeader{
-		length: r.length,
-		kind:   int(r.state>>pyStrKindShift) & pyStrKindMask,
-		ascii:  r.state&pyStrASCII != 0,
+		length: int64(length),
+		kind:   int(state>>pyStrKindShift) & pyStrKindMask,
+		ascii:  state&pyStrASCII != 0,
 	}
 	if h.length < 0 {
 		return pyStrHeader{}, fmt.Errorf("negative str length %d", h.length)
@@ -118,20 +141,20 @@ func (r pyStrRaw) header(m *proc.Memory, l Layout, obj uint64) (pyStrHeader, err
 	case h.kind != 1 && h.kind != 2 && h.kind != 4:
 		return pyStrHeader{}, fmt.Errorf("invalid str kind %d", h.kind)
 	case h.ascii && h.kind != 1:
-		return pyStrHeader{}, fmt.Errorf("invalid str state %#x: ascii with kind %d", r.state, h.kind)
+		return pyStrHeader{}, fmt.Errorf("invalid str state %#x: ascii with kind %d", state, h.kind)
 	}
 	switch {
-	case r.state&pyStrCompact != 0 && h.ascii:
+	case state&pyStrCompact != 0 && h.ascii:
 		h.data = obj + uint64(l.PyASCIIObjectSize)
-	case r.state&pyStrCompact != 0:
+	case state&pyStrCompact != 0:
 		h.data = obj + uint64(l.PyCompactUnicodeObjectSize)
 	default:
-		if l.PyUnicodeObject_data <= 0 {
-			return pyStrHeader{}, fmt.Errorf("layout for 3.%d has no PyUnicodeObject.data offset", l.Minor)
-		}
-		p, err := m.U64(obj + uint64(l.PyUnicodeObject_data))
-		if err != nil {
-			return pyStrHeader{}, fmt.Errorf("read data pointer: %w", err)
+		p, ok := u64At(b, l.PyUnicodeObject_data)
+		if !ok {
+			var err error
+			if p, err = r.Mem.U64(obj + uint64(l.PyUnicodeObject_data)); err != nil {
+				return pyStrHeader{}, fmt.Errorf("read data pointer: %w", err)
+			}
 		}
 		if p == 0 {
 			return pyStrHeader{}, fmt.Errorf("non-compact str has no data (not ready)")
@@ -141,16 +164,8 @@ func (r pyStrRaw) header(m *proc.Memory, l Layout, obj uint64) (pyStrHeader, err
 	return h, nil
 }
 
-// readPyStrData reads and decodes the code points a header describes. The
-// caller has bounded h.length.
-func readPyStrData(m *proc.Memory, h pyStrHeader) (string, error) {
-	if h.length == 0 {
-		return "", nil
-	}
-	raw, err := m.Bytes(h.data, int(h.length)*h.kind)
-	if err != nil {
-		return "", fmt.Errorf("read str data: %w", err)
-	}
+// decodePyStr decodes the code points raw of a str with header h.
+func decodePyStr(raw []byte, h pyStrHeader) (string, error) {
 	switch h.kind {
 	case 1:
 		if h.ascii {
@@ -185,34 +200,33 @@ func readPyStrData(m *proc.Memory, h pyStrHeader) (string, error) {
 	}
 }
 
-// pyStrEqual reports whether obj is a str equal to want. It compares the
-// length first and checks the type and reads the data only on a match, so
-// scanning a dict costs one read per key; a key that is not a str is simply
-// not equal.
-func pyStrEqual(m *proc.Memory, l Layout, obj uint64, want string) (bool, error) {
-	raw, err := readPyStrRaw(m, l, obj)
-	if err != nil {
-		// A small non-str key at the very end of a mapping cannot be read
-		// as far as a str header: it is still not equal.
-		if typ, terr := objectType(m, l, obj); terr == nil {
-			if isStr, ferr := hasTypeFlags(m, l, typ, Py_TPFLAGS_UNICODE_SUBCLASS); ferr == nil && !isStr {
-				return false, nil
-			}
-		}
+// strEqual reports whether obj is a str equal to want. It compares the
+// length first and checks the type and decodes the data only on a match,
+// so scanning a dict costs one read per key; a key that is not a str is
+// simply not equal.
+func (r *Reader) strEqual(obj uint64, want string) (bool, error) {
+	if err := checkObjectPointer(obj); err != nil {
 		return false, err
 	}
-	if raw.length != int64(utf8.RuneCountInString(want)) {
+	b, err := r.head(obj, r.strHeadSize())
+	if err != nil {
+		return false, err
+	}
+	typ, ok := u64At(b, r.Layout.PyObject_ob_type)
+	if !ok {
+		return false, errShortObject("ob_type", len(b))
+	}
+	length, ok := u64At(b, r.Layout.PyUnicodeObject_length)
+	if ok && length != uint64(utf8.RuneCountInString(want)) {
 		return false, nil
 	}
-	isStr, err := hasTypeFlags(m, l, raw.typ, Py_TPFLAGS_UNICODE_SUBCLASS)
+	// A small non-str key at the very end of a mapping cannot be read as
+	// far as a str header: it is still not equal.
+	isStr, err := r.hasTypeFlags(typ, Py_TPFLAGS_UNICODE_SUBCLASS)
 	if err != nil || !isStr {
 		return false, err
 	}
-	h, err := raw.header(m, l, obj)
-	if err != nil {
-		return false, err
-	}
-	got, err := readPyStrData(m, h)
+	got, err := r.strFromHead(obj, b, int(length))
 	if err != nil {
 		return false, err
 	}

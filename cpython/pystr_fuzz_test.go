@@ -1,16 +1,18 @@
-package cpython
+package cpython_test
 
 import (
 	"bytes"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/cpython/cpythontest"
 	"github.com/recapi/recapi/proc"
 )
 
 // namesFuzzLayout maps a fuzz byte to a supported layout.
-func namesFuzzLayout(t *testing.T, minor uint8) Layout {
-	l, err := LayoutFor(Version{Major: 3, Minor: MinMinor + int(minor)%(MaxMinor-MinMinor+1)})
+func namesFuzzLayout(t *testing.T, minor uint8) cpython.Layout {
+	l, err := cpython.LayoutFor(cpython.Version{Major: 3, Minor: cpython.MinMinor + int(minor)%(cpython.MaxMinor-cpython.MinMinor+1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,27 +22,30 @@ func namesFuzzLayout(t *testing.T, minor uint8) Layout {
 // FuzzReadPyString reads a str out of random memory: it must return an error
 // or valid UTF-8, never panic, and never read without bound.
 func FuzzReadPyString(f *testing.F) {
-	for _, l := range namesAllLayouts() {
+	for _, l := range cpythontest.Layouts() {
 		for _, s := range []string{"abc", "", "héllo", "日本", "😀"} {
-			for _, form := range []namesStrForm{namesStrCompact, namesStrLegacy} {
-				r := newNamesFakeRuntime(l, 0)
-				obj := r.str(s, form)
-				f.Add(r.buf, obj, uint8(l.Minor-MinMinor))
+			for _, legacy := range []bool{false, true} {
+				r := cpythontest.NewRuntime(l, 0)
+				obj := r.Str(s)
+				if legacy {
+					obj = r.LegacyStr(s)
+				}
+				f.Add(r.Buf, obj, uint8(l.Minor-cpython.MinMinor))
 			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, obj uint64, minor uint8) {
 		l := namesFuzzLayout(t, minor)
 		m := proc.NewMemory(bytes.NewReader(data))
-		s, err := ReadPyString(m, l, obj)
+		s, err := cpython.NewReader(m, l).Str(obj)
 		if err != nil {
 			return
 		}
 		if !utf8.ValidString(s) {
 			t.Fatalf("invalid UTF-8 %q", s)
 		}
-		if n := utf8.RuneCountInString(s); n > MaxPyStringLen {
-			t.Fatalf("read %d code points, more than MaxPyStringLen", n)
+		if n := utf8.RuneCountInString(s); n > cpython.MaxPyStringLen {
+			t.Fatalf("read %d code points, more than cpython.MaxPyStringLen", n)
 		}
 	})
 }

@@ -1,10 +1,8 @@
 package cpython
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/recapi/recapi/proc"
 )
@@ -12,7 +10,7 @@ import (
 // Bounds of the object graph walk. A process is walked while it runs, so
 // pointers may lead anywhere; these keep a walk through garbage short.
 const (
-	// maxQualnameObjects bounds the objects one BuildQualnameIndex reads.
+	// maxQualnameObjects bounds the objects one QualnameIndex walk reads.
 	maxQualnameObjects = 500_000
 	// maxQualnameDepth bounds the nesting the walk follows: classes in
 	// classes, functions in closures, code objects in co_consts.
@@ -33,7 +31,7 @@ const (
 // CPython 3.8-3.10 code objects have no co_qualname, so recapid only knows
 // co_name ("deposit" instead of "Account.deposit"). The function objects
 // that hold the code objects know it (func_qualname), and so does the
-// nesting of code objects in each other's co_consts. BuildQualnameIndex
+// nesting of code objects in each other's co_consts. Reader.QualnameIndex
 // reads both from outside the process. It works on 3.11+ too, where it
 // must agree with co_qualname; there it is a cross-check only.
 //
@@ -53,7 +51,7 @@ type CodeName struct {
 	Qualname, Module string
 }
 
-// QualnameStats counts what one BuildQualnameIndex walk did.
+// QualnameStats counts what one QualnameIndex walk did.
 type QualnameStats struct {
 	Modules   int // module objects walked (aliases in sys.modules count once)
 	Functions int // function objects read
@@ -78,8 +76,8 @@ func (ix *QualnameIndex) Len() int { return len(ix.names) }
 // Stats reports what the walk that built the index did.
 func (ix *QualnameIndex) Stats() QualnameStats { return ix.stats }
 
-// BuildQualnameIndex walks the object graph of a live interpreter through
-// m, starting at _PyRuntime (runtimeAddr = pyelf.Binary.Runtime +
+// QualnameIndex builds the index of a live interpreter by walking its
+// object graph, starting at _PyRuntime (runtimeAddr = pyelf.Binary.Runtime +
 // pyelf.Process.Bias): interpreters.head → sys.modules → each module's
 // dict. It names
 //
@@ -105,7 +103,8 @@ func (ix *QualnameIndex) Stats() QualnameStats { return ix.stats }
 // The process keeps running during the walk. Objects that cannot be read
 // or make no sense are skipped and counted in Stats; only failing to read
 // sys.modules itself is an error.
-func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*QualnameIndex, error) {
+func (r *Reader) QualnameIndex(runtimeAddr uint64) (*QualnameIndex, error) {
+	m, l := r.Mem, r.Layout
 	if l.PyRuntimeState_interpreters_head <= 0 || l.PyInterpreterState_modules <= 0 || l.PyFunctionObject_func_code <= 0 {
 		return nil, fmt.Errorf("build qualname index: layout for 3.%d has no object graph offsets", l.Minor)
 	}
@@ -120,12 +119,12 @@ func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*Qualname
 	if err != nil {
 		return nil, fmt.Errorf("build qualname index: read sys.modules pointer of interpreter at %#x: %w", interp, err)
 	}
-	entries, err := DictItems(m, l, modules)
+	entries, err := r.DictItems(modules)
 	if err != nil {
 		return nil, fmt.Errorf("build qualname index: read sys.modules of interpreter at %#x: %w", interp, err)
 	}
 
-	w := newQualWalker(m, l)
+	w := newQualWalker(r)
 	for _, e := range entries {
 		name, ok := w.str(e.Key)
 		if !ok {
@@ -143,6 +142,13 @@ func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*Qualname
 		}
 	}
 	return &QualnameIndex{names: w.names, stats: w.stats}, nil
+}
+
+// BuildQualnameIndex is Reader.QualnameIndex.
+//
+// Deprecated: use Reader.QualnameIndex; kept until callers move.
+func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*QualnameIndex, error) {
+	return NewReader(m, l).QualnameIndex(runtimeAddr)
 }
 
 // qualKind classifies an object by its type.
@@ -182,9 +188,11 @@ type codeHead struct {
 	consts uint64
 }
 
-// qualWalker is the state of one BuildQualnameIndex walk.
+// qualWalker is the state of one QualnameIndex walk. It reads objects
+// through r, adding caches (strings, code heads and type kinds recur
+// throughout the graph) and the bound maxQualnameObjects.
 type qualWalker struct {
-	m *proc.Memory
+	r *Reader
 	l Layout
 
 	names map[uint64]CodeName
@@ -201,14 +209,15 @@ type qualWalker struct {
 	walked    map[uint64]struct{} // code objects whose co_consts were walked
 
 	// Sizes of the speculative reads: one read gets every field used.
-	funcSize, typeSize, codeSize, strSize int
+	funcSize, typeSize, codeSize, strSize, tupleSize int
 
 	stats QualnameStats
 }
 
-func newQualWalker(m *proc.Memory, l Layout) *qualWalker {
+func newQualWalker(r *Reader) *qualWalker {
+	l := r.Layout
 	w := &qualWalker{
-		m: m, l: l,
+		r: r, l: l,
 		names:     map[uint64]CodeName{},
 		types:     map[uint64]qualKind{},
 		kinds:     map[uint64]qualKind{},
@@ -224,16 +233,15 @@ func newQualWalker(m *proc.Memory, l Layout) *qualWalker {
 		l.Staticmethod_sm_callable, l.Classmethod_cm_callable, l.Propertyobject_prop_get, l.Propertyobject_prop_set,
 		l.Propertyobject_prop_del, l.PyModuleObject_md_dict, l.PyCellObject_ob_ref)
 	w.typeSize = 8 + max(l.PyTypeObject_tp_name, l.PyTypeObject_tp_flags, l.PyTypeObject_tp_dict, l.PyTypeObject_tp_base)
-	w.codeSize = 8 + max(l.PyObject_ob_type, l.PyCodeObject_co_name, l.PyCodeObject_co_flags, l.PyCodeObject_co_consts)
-	// A str head plus up to 80 bytes of ASCII data: most names fit.
-	w.strSize = l.PyASCIIObjectSize + 80
+	w.codeSize = r.codeHeadSize()
+	w.strSize = r.strHeadSize()
+	w.tupleSize = r.tupleHeadSize()
 	return w
 }
 
-// head reads up to n bytes of the object at addr in one read. When the
-// object sits near the end of a mapping, it reads what is left of the page,
-// which the caller checks with fieldOK. Every object read counts toward
-// maxQualnameObjects.
+// head reads the head of the object at addr with Reader.head: up to n
+// bytes, fewer near the end of a mapping, which the caller checks field by
+// field. Every object read counts toward maxQualnameObjects.
 func (w *qualWalker) head(addr uint64, n int) ([]byte, bool) {
 	if checkObjectPointer(addr) != nil {
 		return nil, false
@@ -243,29 +251,8 @@ func (w *qualWalker) head(addr uint64, n int) ([]byte, bool) {
 		return nil, false
 	}
 	w.stats.Objects++
-	b := make([]byte, n)
-	if w.m.Read(b, addr) == nil {
-		return b, true
-	}
-	if rest := proc.PageSize - int(addr%proc.PageSize); rest < n && w.m.Read(b[:rest], addr) == nil {
-		return b[:rest], true
-	}
-	return nil, false
-}
-
-// u64At returns the uint64 at off in b, false when b is too short.
-func u64At(b []byte, off int) (uint64, bool) {
-	if off < 0 || off+8 > len(b) {
-		return 0, false
-	}
-	return binary.LittleEndian.Uint64(b[off:]), true
-}
-
-// ptrAt is u64At for a field holding an object pointer: false when b is
-// too short or the field is NULL or misaligned.
-func ptrAt(b []byte, off int) (uint64, bool) {
-	p, ok := u64At(b, off)
-	return p, ok && checkObjectPointer(p) == nil
+	b, err := w.r.head(addr, n)
+	return b, err == nil
 }
 
 // kindOf classifies an object whose head b was read.
@@ -324,7 +311,7 @@ func (w *qualWalker) classifyType(typ uint64, depth int) qualKind {
 	if !ok || namePtr == 0 {
 		return kindUnreadable
 	}
-	name, err := w.m.CString(namePtr, 32)
+	name, err := w.r.Mem.CString(namePtr, 32)
 	if err != nil {
 		return kindOther // a static type with a long name is none of ours
 	}
@@ -333,7 +320,7 @@ func (w *qualWalker) classifyType(typ uint64, depth int) qualKind {
 
 // str reads the str object at addr, with a cache: names are interned and
 // shared by many objects. Compact ASCII strings, almost all names, come
-// from one read; anything else goes through ReadPyString.
+// from their one head read (Reader.strFromHead).
 func (w *qualWalker) str(addr uint64) (string, bool) {
 	if s, ok := w.strs[addr]; ok {
 		return s, true
@@ -342,27 +329,9 @@ func (w *qualWalker) str(addr uint64) (string, bool) {
 	if !ok || w.kindOf(b) != kindStr {
 		return "", false
 	}
-	l := w.l
-	length, ok1 := u64At(b, l.PyUnicodeObject_length)
-	var state uint32
-	if ok2 := l.PyUnicodeObject_state+4 <= len(b); ok1 && ok2 {
-		state = binary.LittleEndian.Uint32(b[l.PyUnicodeObject_state:])
-	}
-	var s string
-	if end := uint64(l.PyASCIIObjectSize) + length; state&pyStrCompact != 0 && state&pyStrASCII != 0 &&
-		length <= uint64(len(b)) && end <= uint64(len(b)) {
-		raw := b[l.PyASCIIObjectSize:end]
-		for _, c := range raw {
-			if c >= utf8.RuneSelf {
-				return "", false
-			}
-		}
-		s = string(raw)
-	} else {
-		var err error
-		if s, err = readPyStrBounded(w.m, l, addr, MaxPyStringLen); err != nil {
-			return "", false
-		}
+	s, err := w.r.strFromHead(addr, b, MaxPyStringLen)
+	if err != nil {
+		return "", false
 	}
 	w.strs[addr] = s
 	return s, true
@@ -391,43 +360,29 @@ func (w *qualWalker) readCodeHead(addr uint64) (codeHead, bool) {
 
 // parseCodeHead decodes the head b of an object known to be a code object.
 func (w *qualWalker) parseCodeHead(b []byte) (codeHead, bool) {
-	if len(b) < w.codeSize {
+	f, ok := w.r.codeFieldsFromHead(b)
+	if !ok {
 		return codeHead{}, false
 	}
-	l := w.l
-	namePtr, _ := u64At(b, l.PyCodeObject_co_name)
-	name, ok := w.str(namePtr)
+	name, ok := w.str(f.name)
 	if !ok || name == "" {
 		return codeHead{}, false
 	}
-	consts, _ := u64At(b, l.PyCodeObject_co_consts)
-	return codeHead{name: name, flags: binary.LittleEndian.Uint32(b[l.PyCodeObject_co_flags:]), consts: consts}, true
+	return codeHead{name: name, flags: f.flags, consts: f.consts}, true
 }
 
 // tupleItems reads the items of the tuple at addr, at most limit of them.
 func (w *qualWalker) tupleItems(addr uint64, limit int) ([]uint64, bool) {
-	// The head and the first 32 items in one read.
-	l := w.l
-	b, ok := w.head(addr, l.PyTupleObject_ob_item+32*8)
+	b, ok := w.head(addr, w.tupleSize)
 	if !ok || w.kindOf(b) != kindTuple {
 		return nil, false
 	}
-	size, ok := u64At(b, l.PyVarObject_ob_size)
-	if !ok || size > uint64(limit) || size*8 > proc.MaxMemoryRead {
+	size, ok := u64At(b, w.l.PyVarObject_ob_size)
+	if !ok || size > uint64(limit) {
 		return nil, false
 	}
-	raw := b[min(len(b), l.PyTupleObject_ob_item):]
-	if uint64(len(raw)) < size*8 {
-		var err error
-		if raw, err = w.m.Bytes(addr+uint64(l.PyTupleObject_ob_item), int(size)*8); err != nil {
-			return nil, false
-		}
-	}
-	items := make([]uint64, size)
-	for i := range items {
-		items[i] = binary.LittleEndian.Uint64(raw[i*8:])
-	}
-	return items, true
+	items, err := w.r.tupleItemsFromHead(addr, b, int(size))
+	return items, err == nil
 }
 
 // dictValues returns the values of the dict at addr, known to be a dict.
@@ -437,7 +392,7 @@ func (w *qualWalker) dictValues(addr uint64) ([]uint64, bool) {
 		return nil, false
 	}
 	w.stats.Objects++
-	items, err := readDictItems(w.m, w.l, addr)
+	items, err := w.r.dictItems(addr)
 	if err != nil {
 		return nil, false
 	}

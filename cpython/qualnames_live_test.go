@@ -70,7 +70,7 @@ func TestQualnameIndexLive(t *testing.T) {
 			}
 
 			start := time.Now()
-			ix, err := cpython.BuildQualnameIndex(m, l, runtime)
+			ix, err := cpython.NewReader(m, l).QualnameIndex(runtime)
 			elapsed := time.Since(start)
 			require.NoError(t, err)
 			st := ix.Stats()
@@ -99,7 +99,7 @@ func TestQualnameIndexLive(t *testing.T) {
 				// One read in 50 returns garbage, as if the object had
 				// been freed and reused: the walk skips, and goes on.
 				cm := proc.NewMemory(&qualnameChaosReader{r: m, rng: rand.New(rand.NewPCG(uint64(pid), 2))})
-				ix, err := cpython.BuildQualnameIndex(cm, l, runtime)
+				ix, err := cpython.NewReader(cm, l).QualnameIndex(runtime)
 				if err != nil {
 					t.Logf("sys.modules hit by garbage: %v", err)
 					return
@@ -173,7 +173,7 @@ func qualnameCheckCoQualname(t *testing.T, m *proc.Memory, l cpython.Layout, ix 
 	renamed := 0
 	var bad []string
 	for code, got := range ix.Names() {
-		c, err := cpython.ReadCode(m, l, code)
+		c, err := cpython.NewReader(m, l).Code(code)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%#x %s: %v", code, got.Qualname, err))
 			continue

@@ -4,11 +4,11 @@ import "github.com/recapi/recapi/proc"
 
 // NestedCodeNames names the code objects nested, through co_consts, in the
 // code object of a module body, the way the compiler names them: what
-// BuildQualnameIndex cannot reach through function objects (class bodies,
+// QualnameIndex cannot reach through function objects (class bodies,
 // code defined but not yet bound to a function) is still named while the
 // module body runs. module is the name to give them all.
-func NestedCodeNames(m *proc.Memory, l Layout, moduleCode uint64, module string) map[uint64]CodeName {
-	w := newQualWalker(m, l)
+func (r *Reader) NestedCodeNames(moduleCode uint64, module string) map[uint64]CodeName {
+	w := newQualWalker(r)
 	c, ok := w.code(moduleCode)
 	if !ok {
 		return nil
@@ -38,8 +38,8 @@ func NestedCodeNames(m *proc.Memory, l Layout, moduleCode uint64, module string)
 // `__qualname__ = ...` that starts every class body (CPython v3.10.0
 // Python/compile.c compiler_class). ok is false for code that is not a class
 // body or whose first constant does not end in its co_name.
-func ClassBodyQualname(m *proc.Memory, l Layout, code uint64) (string, bool) {
-	w := newQualWalker(m, l)
+func (r *Reader) ClassBodyQualname(code uint64) (string, bool) {
+	w := newQualWalker(r)
 	c, ok := w.code(code)
 	if !ok || c.flags&(CO_OPTIMIZED|CO_NEWLOCALS) != 0 || c.name == "<module>" {
 		return "", false
@@ -53,4 +53,18 @@ func ClassBodyQualname(m *proc.Memory, l Layout, code uint64) (string, bool) {
 		return "", false
 	}
 	return q, true
+}
+
+// NestedCodeNames is Reader.NestedCodeNames.
+//
+// Deprecated: use Reader.NestedCodeNames; kept until callers move.
+func NestedCodeNames(m *proc.Memory, l Layout, moduleCode uint64, module string) map[uint64]CodeName {
+	return NewReader(m, l).NestedCodeNames(moduleCode, module)
+}
+
+// ClassBodyQualname is Reader.ClassBodyQualname.
+//
+// Deprecated: use Reader.ClassBodyQualname; kept until callers move.
+func ClassBodyQualname(m *proc.Memory, l Layout, code uint64) (string, bool) {
+	return NewReader(m, l).ClassBodyQualname(code)
 }

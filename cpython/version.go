@@ -49,3 +49,31 @@ func VersionFromHex(h uint64) (Version, error) {
 	}
 	return v, nil
 }
+
+// Version is a CPython version as found in the interpreter binary.
+type Version struct {
+	Major, Minor, Patch int
+	// Release is the pre-release suffix ("a1", "b2", "rc1", "+"), empty for a final release.
+	Release string
+}
+
+func (v Version) String() string {
+	return fmt.Sprintf("%d.%d.%d%s", v.Major, v.Minor, v.Patch, v.Release)
+}
+
+// Short is "3.11" style.
+func (v Version) Short() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// VersionError reports an interpreter version recapid cannot trace.
+type VersionError struct {
+	Path  string
+	Found Version
+}
+
+func (e *VersionError) Error() string {
+	where := ""
+	if e.Path != "" {
+		where = e.Path + ": "
+	}
+	return fmt.Sprintf("%sCPython %s is not supported: recapid traces CPython 3.%d to 3.%d on x86-64", where, e.Found, MinMinor, MaxMinor)
+}

@@ -102,9 +102,6 @@ func layoutDWARFFields(l cpython.Layout) []layoutDWARFField {
 	return f
 }
 
-// TestLayoutMatchesDWARF checks every offset in layout.go against the debug
-// info of the pyenv builds with gdb, and the frame argument of
-// _PyEval_EvalFrameDefault against its prototype.
 // forEachDWARFBuild runs fn for every pyenv build (they carry debug info;
 // the Debian build does not) with the layout of its version.
 func forEachDWARFBuild(t *testing.T, fn func(t *testing.T, tt elfTestBinary, l cpython.Layout)) {
@@ -152,6 +149,11 @@ func gdbOffsets(t *testing.T, path string, fields []layoutDWARFField, extra ...s
 	return got, string(out)
 }
 
+// TestLayoutMatchesDWARF checks the offsets in cpython/layout.go against the
+// debug info of the pyenv builds with gdb, and the frame argument of
+// _PyEval_EvalFrameDefault against its prototype. Where those builds are
+// absent, cpython's TestLayoutsMatchFixtures checks every field against
+// the same facts, recorded by make update-layouts.
 func TestLayoutMatchesDWARF(t *testing.T) {
 	forEachDWARFBuild(t, func(t *testing.T, tt elfTestBinary, l cpython.Layout) {
 		fields := layoutDWARFFields(l)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/recapi/recapi/cpython"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -231,7 +232,7 @@ func (a *probeAnalysis) outcomePlans() ([]probePlan, []error) {
 		ops  []uint8
 	}
 	wants := []want{{ProbeReturnValue, l.ReturnValueOpcodes}, {ProbeReturnConst, l.ReturnConstOpcodes}}
-	if l.ReturnGeneratorOpcode >= 0 {
+	if l.ReturnGeneratorOpcode != cpython.Absent {
 		wants = append(wants, want{ProbeCreate, []uint8{uint8(l.ReturnGeneratorOpcode)}})
 	}
 	var plans []probePlan

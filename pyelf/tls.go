@@ -64,7 +64,7 @@ type TState struct {
 // TStateNone with the reason in Desc, not an error: the frame register is
 // the primary frame source and the thread state only a fallback.
 func (img *elfImage) threadState(runtime uint64, l cpython.Layout) TState {
-	if l.PyRuntimeState_tstate_current >= 0 {
+	if l.PyRuntimeState_tstate_current != cpython.Absent {
 		return TState{
 			Kind: TStateRuntimeGlobal,
 			Addr: runtime + uint64(l.PyRuntimeState_tstate_current),

@@ -44,6 +44,7 @@ var layers = map[string]struct {
 	"sink":                    {2, []string{"aggregate"}},
 	"internal/table":          {2, []string{"aggregate"}},
 	"aggregate/aggregatetest": {2, []string{"aggregate"}},
+	"cpython/cpythontest":     {2, []string{"cpython", "proc"}},
 	"launch":                  {3, []string{"pyelf"}},
 	"tracer":                  {3, []string{"aggregate", "bpf", "cpython", "proc", "pyelf"}},
 	"stub":                    {3, []string{"aggregate", "infer", "internal/atomicfile", "internal/table"}},
