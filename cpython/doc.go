@@ -14,7 +14,7 @@
 // never a crash. The readers return values and errors, never log, and never
 // write to the process.
 //
-// daemon copies the Layout of each traced process into the BPF program's
+// tracer copies the Layout of each traced process into the BPF program's
 // configuration, and reads code objects and types through this package to
 // name what the BPF program reports by address.
 package cpython

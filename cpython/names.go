@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/recapi/recapi/proc"
 )
 
 // Fast subclass bits of tp_flags (CPython v3.12.0 Include/object.h), the same
@@ -51,13 +49,6 @@ func (r *Reader) TypeName(typ uint64) (string, error) {
 		return "", fmt.Errorf("read type name at %#x: %w", typ, err)
 	}
 	return name, nil
-}
-
-// ReadTypeName is Reader.TypeName.
-//
-// Deprecated: use Reader.TypeName; kept until callers move.
-func ReadTypeName(m *proc.Memory, l Layout, typ uint64) (string, error) {
-	return NewReader(m, l).TypeName(typ)
 }
 
 // StaticTypeName is the name recapi gives a static type (one without

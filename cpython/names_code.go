@@ -156,13 +156,6 @@ func (r *Reader) Code(code uint64) (CodeInfo, error) {
 	return c, nil
 }
 
-// ReadCode is Reader.Code.
-//
-// Deprecated: use Reader.Code; kept until callers move.
-func ReadCode(m *proc.Memory, l Layout, code uint64) (CodeInfo, error) {
-	return NewReader(m, l).Code(code)
-}
-
 func (r *Reader) code(code uint64) (CodeInfo, error) {
 	if err := checkObjectPointer(code); err != nil {
 		return CodeInfo{}, err

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-
-	"github.com/recapi/recapi/proc"
 )
 
 // maxDictEntries bounds the entries Reader.DictLookupStr scans. Type dicts hold a
@@ -52,13 +50,6 @@ func (r *Reader) DictLookupStr(dict uint64, key string) (value uint64, ok bool, 
 		return 0, false, fmt.Errorf("look up %q in dict at %#x: %w", key, dict, err)
 	}
 	return value, ok, nil
-}
-
-// DictLookupStr is Reader.DictLookupStr.
-//
-// Deprecated: use Reader.DictLookupStr; kept until callers move.
-func DictLookupStr(m *proc.Memory, l Layout, dict uint64, key string) (value uint64, ok bool, err error) {
-	return NewReader(m, l).DictLookupStr(dict, key)
 }
 
 func (r *Reader) dictLookupStr(dict uint64, key string) (uint64, bool, error) {
@@ -228,13 +219,6 @@ func (r *Reader) DictItems(dict uint64) ([]DictItem, error) {
 		return nil, fmt.Errorf("read items of dict at %#x: %w", dict, err)
 	}
 	return items, nil
-}
-
-// DictItems is Reader.DictItems.
-//
-// Deprecated: use Reader.DictItems; kept until callers move.
-func DictItems(m *proc.Memory, l Layout, dict uint64) ([]DictItem, error) {
-	return NewReader(m, l).DictItems(dict)
 }
 
 // dictItems is DictItems for an object the caller knows to be a dict.

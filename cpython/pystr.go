@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/recapi/recapi/proc"
 )
 
 // MaxPyStringLen is the longest str, in code points, that Reader.Str reads.
@@ -50,13 +48,6 @@ func (r *Reader) Str(obj uint64) (string, error) {
 		return "", fmt.Errorf("read str at %#x: %w", obj, err)
 	}
 	return s, nil
-}
-
-// ReadPyString is Reader.Str.
-//
-// Deprecated: use Reader.Str; kept until callers move.
-func ReadPyString(m *proc.Memory, l Layout, obj uint64) (string, error) {
-	return NewReader(m, l).Str(obj)
 }
 
 // str reads a str of at most maxLen code points, checking its type. Errors

@@ -3,8 +3,6 @@ package cpython
 import (
 	"fmt"
 	"strings"
-
-	"github.com/recapi/recapi/proc"
 )
 
 // Bounds of the object graph walk. A process is walked while it runs, so
@@ -142,13 +140,6 @@ func (r *Reader) QualnameIndex(runtimeAddr uint64) (*QualnameIndex, error) {
 		}
 	}
 	return &QualnameIndex{names: w.names, stats: w.stats}, nil
-}
-
-// BuildQualnameIndex is Reader.QualnameIndex.
-//
-// Deprecated: use Reader.QualnameIndex; kept until callers move.
-func BuildQualnameIndex(m *proc.Memory, l Layout, runtimeAddr uint64) (*QualnameIndex, error) {
-	return NewReader(m, l).QualnameIndex(runtimeAddr)
 }
 
 // qualKind classifies an object by its type.

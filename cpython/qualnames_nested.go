@@ -1,7 +1,5 @@
 package cpython
 
-import "github.com/recapi/recapi/proc"
-
 // NestedCodeNames names the code objects nested, through co_consts, in the
 // code object of a module body, the way the compiler names them: what
 // QualnameIndex cannot reach through function objects (class bodies,
@@ -53,18 +51,4 @@ func (r *Reader) ClassBodyQualname(code uint64) (string, bool) {
 		return "", false
 	}
 	return q, true
-}
-
-// NestedCodeNames is Reader.NestedCodeNames.
-//
-// Deprecated: use Reader.NestedCodeNames; kept until callers move.
-func NestedCodeNames(m *proc.Memory, l Layout, moduleCode uint64, module string) map[uint64]CodeName {
-	return NewReader(m, l).NestedCodeNames(moduleCode, module)
-}
-
-// ClassBodyQualname is Reader.ClassBodyQualname.
-//
-// Deprecated: use Reader.ClassBodyQualname; kept until callers move.
-func ClassBodyQualname(m *proc.Memory, l Layout, code uint64) (string, bool) {
-	return NewReader(m, l).ClassBodyQualname(code)
 }

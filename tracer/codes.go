@@ -51,7 +51,7 @@ func (tg *target) codeFromEvent(e *bpf.CodeEvent) *codeMeta {
 	}
 	partial := false
 	if e.StrFlags != 0 || ci.NParams() > len(e.Params) {
-		if full, err := cpython.ReadCode(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+		if full, err := tg.rd.Code(e.Hdr.Ptr); err == nil {
 			ci = full
 		} else {
 			partial = true
@@ -91,7 +91,7 @@ func (tg *target) codeFromMemory(k codeKey) *codeMeta {
 	if fp, err := tg.memCodeFP(k.ptr); err != nil || fp != k.fp {
 		return unknown
 	}
-	ci, err := cpython.ReadCode(tg.mem, tg.layout, k.ptr)
+	ci, err := tg.rd.Code(k.ptr)
 	if err != nil {
 		return unknown
 	}
@@ -193,7 +193,7 @@ func (tg *target) lookupKnown(ptr uint64, coName string) (cpython.CodeName, bool
 		return n, true
 	}
 	if tg.layout.Minor <= 10 {
-		if q, ok := cpython.ClassBodyQualname(tg.mem, tg.layout, ptr); ok {
+		if q, ok := tg.rd.ClassBodyQualname(ptr); ok {
 			return cpython.CodeName{Qualname: q}, true
 		}
 	}
@@ -213,7 +213,7 @@ func (tg *target) rebuildIndex() bool {
 		return false
 	}
 	start := time.Now()
-	ix, err := cpython.BuildQualnameIndex(tg.mem, tg.layout, tg.runtime)
+	ix, err := tg.rd.QualnameIndex(tg.runtime)
 	tg.qixBuilt = time.Now()
 	tg.qixCost = tg.qixBuilt.Sub(start)
 	if err != nil {
@@ -225,7 +225,7 @@ func (tg *target) rebuildIndex() bool {
 
 // nameNested records the names of the code objects nested in a module body.
 func (tg *target) nameNested(code uint64, file string) {
-	for ptr, n := range cpython.NestedCodeNames(tg.mem, tg.layout, code, tg.moduleOf(file)) {
+	for ptr, n := range tg.rd.NestedCodeNames(code, tg.moduleOf(file)) {
 		tg.nested[ptr] = n
 	}
 }

@@ -58,6 +58,7 @@ func addTestTarget(t *testing.T, tr *Tracer, pid uint32, minor int, mem io.Reade
 	}
 	if mem != nil {
 		tg.mem = proc.NewMemory(mem)
+		tg.rd = cpython.NewReader(tg.mem, l)
 	}
 	tg.startNaming()
 	t.Cleanup(tg.close)

@@ -31,6 +31,7 @@ type target struct {
 	pid     int
 	layout  cpython.Layout
 	mem     *proc.Memory
+	rd      *cpython.Reader // CPython objects in mem
 	info    aggregate.Interpreter
 	python  string   // "3.11"
 	mainPy  []string // the script run as __main__, if any
@@ -111,6 +112,7 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 		pid:     p.PID,
 		layout:  b.Layout,
 		mem:     mem,
+		rd:      cpython.NewReader(mem, b.Layout),
 		python:  b.Version.Short(),
 		info:    aggregate.Interpreter{PID: p.PID, Python: b.Version.String(), Path: p.ELFPath, Command: command},
 		runtime: b.Runtime + p.Bias,

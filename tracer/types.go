@@ -32,22 +32,17 @@ func (tg *target) typeFromEvent(e *bpf.TypeEvent) (m typeMeta, fromMemory bool) 
 // readMRO names the classes in a type's __mro__, to tell when a method's
 // first argument is an instance of the method's class.
 func (tg *target) readMRO(typ uint64) []string {
-	l := tg.layout
-	mro, err := tg.mem.U64(typ + uint64(l.PyTypeObject_tp_mro))
+	mro, err := tg.mem.U64(typ + uint64(tg.layout.PyTypeObject_tp_mro))
 	if err != nil || mro == 0 {
 		return nil
 	}
-	n, err := tg.mem.U64(mro + uint64(l.PyVarObject_ob_size))
-	if err != nil || n > 64 {
+	items, err := tg.rd.TupleItems(mro, 64)
+	if err != nil {
 		return nil
 	}
 	var out []string
-	for i := uint64(0); i < n; i++ {
-		t, err := tg.mem.U64(mro + uint64(l.PyTupleObject_ob_item) + 8*i)
-		if err != nil {
-			return nil
-		}
-		if name, err := cpython.ReadTypeName(tg.mem, l, t); err == nil {
+	for _, t := range items {
+		if name, err := tg.rd.TypeName(t); err == nil {
 			out = append(out, name)
 		}
 	}
@@ -60,7 +55,7 @@ func (tg *target) eventTypeName(e *bpf.TypeEvent) (m typeMeta, fromMemory bool) 
 	qual, mod, tpName := bpf.CString(e.Qualname[:]), bpf.CString(e.Module[:]), bpf.CString(e.TpName[:])
 	if e.TpFlags&cpython.Py_TPFLAGS_HEAPTYPE == 0 {
 		if e.StrFlags&bpf.StrTpName == 0 {
-			return typeMeta{name: staticTypeName(tpName)}, false
+			return typeMeta{name: cpython.StaticTypeName(tpName)}, false
 		}
 	} else if e.StrFlags&(bpf.StrQualname|bpf.StrModule) == 0 {
 		return typeMeta{name: mod + "." + qual}, false
@@ -71,7 +66,7 @@ func (tg *target) eventTypeName(e *bpf.TypeEvent) (m typeMeta, fromMemory bool) 
 		// every method is in its dict: beyond the entries BPF scans.
 		return typeMeta{name: tpName[:i] + "." + qual}, false
 	}
-	if name, err := cpython.ReadTypeName(tg.mem, tg.layout, e.Hdr.Ptr); err == nil {
+	if name, err := tg.rd.TypeName(e.Hdr.Ptr); err == nil {
 		return typeMeta{name: name}, true
 	}
 	if qual == "" {
@@ -83,23 +78,6 @@ func (tg *target) eventTypeName(e *bpf.TypeEvent) (m typeMeta, fromMemory bool) 
 	return typeMeta{name: qual, partial: true}, true
 }
 
-// staticTypeName turns a static type's tp_name into recapi's fully qualified
-// form: builtins have no dot in tp_name ("int"), others carry their module
-// ("collections.OrderedDict"). It is cpython.ReadTypeName's rule, applied
-// to the tp_name BPF copied; TestStaticTypeNameIsSymbolizes keeps the two
-// alike.
-func staticTypeName(tpName string) string {
-	switch {
-	case tpName == "NoneType":
-		return "None"
-	case tpName == "":
-		return ""
-	case strings.Contains(tpName, "."):
-		return tpName
-	}
-	return "builtins." + tpName
-}
-
 // typeName returns what is known of a type, reading memory on a miss.
 func (tg *target) typeName(ptr uint64) typeMeta {
 	if ptr == 0 {
@@ -108,7 +86,7 @@ func (tg *target) typeName(ptr uint64) typeMeta {
 	if m, ok := tg.types[ptr]; ok {
 		return m
 	}
-	name, err := cpython.ReadTypeName(tg.mem, tg.layout, ptr)
+	name, err := tg.rd.TypeName(ptr)
 	m := typeMeta{name: name, partial: err != nil}
 	if flags, ferr := tg.mem.U64(ptr + uint64(tg.layout.PyTypeObject_tp_flags)); ferr == nil {
 		m.flags = flags

@@ -97,10 +97,10 @@ func (m *typeMem) staticType(l cpython.Layout, tpName string, meta, flags uint64
 	return typ
 }
 
-// A static type is named from what BPF read (staticTypeName) as
-// cpython.ReadTypeName names it from memory: the rule is cpython's,
-// which cannot import the BPF side's events.
-func TestStaticTypeNameIsSymbolizes(t *testing.T) {
+// A static type is named from the tp_name BPF copied (eventTypeName) as
+// cpython's Reader names it from memory: one rule, cpython.StaticTypeName,
+// applied on both paths.
+func TestStaticTypeNameFromEventMatchesMemory(t *testing.T) {
 	l, err := cpython.LayoutFor(cpython.Version{Major: 3, Minor: 11})
 	require.NoError(t, err)
 	m := &typeMem{base: 0x7f0000000000, buf: make([]byte, 64)}
@@ -108,9 +108,16 @@ func TestStaticTypeNameIsSymbolizes(t *testing.T) {
 	for _, tpName := range []string{"int", "NoneType", "collections.OrderedDict", "_decimal.Decimal", "a.b.c", "builtins.x", "None", "Nonetype", "_", "ünïcode"} {
 		t.Run(tpName, func(t *testing.T) {
 			typ := m.staticType(l, tpName, meta, 0)
-			want, err := cpython.ReadTypeName(proc.NewMemory(m), l, typ)
+			want, err := cpython.NewReader(proc.NewMemory(m), l).TypeName(typ)
 			require.NoError(t, err)
-			assert.Equal(t, want, staticTypeName(tpName))
+			var e bpf.TypeEvent
+			e.Hdr.Ptr = typ
+			for i := 0; i < len(tpName) && i < len(e.TpName)-1; i++ {
+				e.TpName[i] = int8(tpName[i])
+			}
+			got, fromMemory := (&target{}).eventTypeName(&e)
+			assert.False(t, fromMemory, "a static type's name comes from the event")
+			assert.Equal(t, want, got.name)
 		})
 	}
 }
