@@ -3,10 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/aggregate/aggregatetest"
 	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/store"
 )
@@ -70,33 +68,6 @@ func times(recs []aggregate.Record, n uint64) []aggregate.Record {
 	return out
 }
 
-// lines renders records one a line, key and counts, sorted: a failure
-// shows which count of which record is off.
-func lines(recs []aggregate.Record) []string {
-	opt := func(s *string) string {
-		if s == nil {
-			return "-"
-		}
-		return *s
-	}
-	var out []string
-	for _, r := range recs {
-		var params []string
-		for _, p := range r.Params {
-			params = append(params, p.Name+": "+p.Type)
-		}
-		caller := "-"
-		if r.Caller != nil {
-			caller = r.Caller.Name()
-		}
-		out = append(out, fmt.Sprintf("%s(%s) %s from %s returns %s yields %s python %s: calls %d resumptions %d raised %d created %d partial %v",
-			r.Function.Name(), strings.Join(params, ", "), r.CodeKind, caller, opt(r.Returns), opt(r.Yields), r.Python,
-			r.Calls, r.Resumptions, r.Raised, r.Created, r.Partial))
-	}
-	slices.Sort(out)
-	return out
-}
-
 // stored reads every record of the store at url.
 func stored(t *testing.T, url string) []string {
 	t.Helper()
@@ -106,7 +77,7 @@ func stored(t *testing.T, url string) []string {
 	defer st.Close()
 	es, err := st.Filter(ctx, store.Query{})
 	require.NoError(t, err)
-	return lines(store.Records(es))
+	return aggregatetest.Lines(store.Records(es))
 }
 
 // TestSinkStoresEveryCount runs three flush intervals of the same calls
@@ -145,7 +116,7 @@ func TestSinkStoresEveryCount(t *testing.T) {
 					c.advance(s.interval)
 					d.Tick()
 				}
-				want := lines(times(interval(), 3))
+				want := aggregatetest.Lines(times(interval(), 3))
 				assert.Equal(t, want, stored(t, url), "three intervals' counts, each once")
 
 				d.Drain()

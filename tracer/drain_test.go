@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/aggregate/aggregatetest"
 	"github.com/recapi/recapi/bpf"
 )
 
@@ -95,12 +96,12 @@ func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
 		got, err := tr.Drain()
 		require.NoError(t, err)
 		want := []aggregate.Record{rec("add", "", adds, 0, 0), rec("risky", "", 1, 1, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 1)}
-		assert.Equal(t, lines(want), lines(got), "drain %d returns its interval's counts", i+1)
+		assert.Equal(t, aggregatetest.Lines(want), aggregatetest.Lines(got), "drain %d returns its interval's counts", i+1)
 	}
 	got, err := tr.Drain()
 	require.NoError(t, err)
 	assert.Empty(t, got, "nothing counted, nothing returned")
 
 	totals := []aggregate.Record{rec("add", "", 7, 0, 0), rec("risky", "", 3, 3, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 3)}
-	assert.Equal(t, lines(totals), lines(tr.agg.Records()), "the totals, for snapshots and the summary")
+	assert.Equal(t, aggregatetest.Lines(totals), aggregatetest.Lines(tr.agg.Records()), "the totals, for snapshots and the summary")
 }

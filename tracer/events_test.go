@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/recapi/recapi/aggregate"
+	"github.com/recapi/recapi/aggregate/aggregatetest"
 	"github.com/recapi/recapi/bpf"
 )
 
@@ -132,10 +133,10 @@ func TestReaderDoesNotWaitForNaming(t *testing.T) {
 	fn := func(q string) aggregate.Function {
 		return aggregate.Function{Module: "app", Qualname: q, File: "/src/app.py", Line: 1}
 	}
-	assert.Equal(t, lines([]aggregate.Record{
+	assert.Equal(t, aggregatetest.Lines([]aggregate.Record{
 		{Function: fn("quick"), Params: []aggregate.Param{}, Calls: 4, Python: "3.12"},
 		// Its memory failed: the names BPF copied, marked partial.
 		{Function: fn("stuck"), Params: []aggregate.Param{}, Calls: 3, Python: "3.12", Partial: true},
-	}), lines(recs))
+	}), aggregatetest.Lines(recs))
 	assert.True(t, named(slowTg, codeKey{0x100, 1}))
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -74,30 +72,3 @@ type caughtUpReader struct{ caughtUp chan struct{} }
 func (r *caughtUpReader) ReadInto(*ringbuf.Record) error { return ringbuf.ErrClosed }
 func (r *caughtUpReader) Flush() error                   { r.caughtUp <- struct{}{}; return nil }
 func (r *caughtUpReader) Close() error                   { return nil }
-
-// lines renders records one a line, key and counts, sorted: a failure
-// shows which count of which record is off.
-func lines(recs []aggregate.Record) []string {
-	opt := func(s *string) string {
-		if s == nil {
-			return "-"
-		}
-		return *s
-	}
-	var out []string
-	for _, r := range recs {
-		var params []string
-		for _, p := range r.Params {
-			params = append(params, p.Name+": "+p.Type)
-		}
-		caller := "-"
-		if r.Caller != nil {
-			caller = r.Caller.Name()
-		}
-		out = append(out, fmt.Sprintf("%s(%s) %s from %s returns %s yields %s python %s: calls %d resumptions %d raised %d created %d partial %v",
-			r.Function.Name(), strings.Join(params, ", "), r.CodeKind, caller, opt(r.Returns), opt(r.Yields), r.Python,
-			r.Calls, r.Resumptions, r.Raised, r.Created, r.Partial))
-	}
-	slices.Sort(out)
-	return out
-}
