@@ -82,3 +82,37 @@ func TestFailedAttachLeavesNoFiles(t *testing.T) {
 	assert.True(t, tr.target(uint32(pid)) == nil, "the target of a failed attach is still in the set")
 	assert.Empty(t, tr.Snapshot("h").Header.Interpreters, "a failed attach is listed as traced")
 }
+
+// A process attached twice keeps its one set of probes: the second Attach
+// is refused by pid, and the first target stays in the set.
+func TestAttachSameProcessTwice(t *testing.T) {
+	testutil.RequireBPF(t)
+	tr, err := New(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
+	require.NoError(t, err)
+	defer tr.Close()
+
+	cmd := exec.Command(testutil.DebianPython, "-c", "import sys; print('ready', flush=True); sys.stdin.read()")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+
+	pid := cmd.Process.Pid
+	p, err := pyelf.FindInterpreter(pid)
+	require.NoError(t, err)
+	require.NoError(t, tr.Attach(p, nil))
+	first := tr.target(uint32(pid))
+	require.NotNil(t, first)
+	err = tr.Attach(p, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("pid %d is already traced", pid))
+	assert.Same(t, first, tr.target(uint32(pid)), "the first target stays")
+}

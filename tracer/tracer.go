@@ -13,6 +13,7 @@ import (
 
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/proc"
 	"github.com/recapi/recapi/pyelf"
 )
 
@@ -107,6 +108,11 @@ func New(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 // On error nothing stays attached and the process is untouched. command is
 // the command line recapid launched, nil for a running process.
 func (t *Tracer) Attach(p *pyelf.Process, command []string) error {
+	// The same process twice would get a second set of probes. (A target
+	// whose pid was reused by a new process is another process.)
+	if old := t.target(uint32(p.PID)); old != nil && old.started == proc.StartTime(p.PID) {
+		return fmt.Errorf("pid %d is already traced", p.PID)
+	}
 	b := p.Binary
 	returnsOK := b.OutcomeErr == nil
 	// Have the kernel verify the programs this interpreter's probes need

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,11 @@ func (p *pidList) Set(v string) error {
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%q is not a process id", f)
 		}
-		*p = append(*p, n)
+		// A process named twice is traced once: a second Attach would
+		// replace the first target's probes with a second set.
+		if !slices.Contains(*p, n) {
+			*p = append(*p, n)
+		}
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ func TestParseArgs(t *testing.T) {
 		{name: "pids", args: []string{"--pid", "12", "--pid", "13,14"}, check: func(t *testing.T, c *Config) {
 			assert.Equal(t, []int{12, 13, 14}, c.PIDs)
 		}},
+		{name: "a pid named twice is traced once", args: []string{"--pid", "12", "--pid", "13,12", "--pid", "12"}, check: func(t *testing.T, c *Config) {
+			assert.Equal(t, []int{12, 13}, c.PIDs)
+		}},
 		{name: "environment default", args: []string{"--pid", "1"}, env: map[string]string{"RECAPI_INTERVAL": "250ms", "RECAPI_LOG_FORMAT": "json"},
 			check: func(t *testing.T, c *Config) {
 				assert.Equal(t, 250*time.Millisecond, c.Interval)
