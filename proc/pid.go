@@ -19,10 +19,26 @@ func dir(pid int) string { return "/proc/" + strconv.Itoa(pid) }
 // namespace, it names the same file from ours.
 func Root(pid int) string { return dir(pid) + "/root" }
 
-// Cwd is the working directory of process pid in its own mount namespace,
-// or "".
+// Cwd is the working directory of process pid as the process itself sees
+// it, "" if it cannot be read. The link /proc/PID/cwd reads as seen from
+// this process's root: for a process chrooted into /srv/app it reads
+// /srv/app/home, which is /home inside, under Root(pid). (A process in its
+// own mount namespace reads as its own path already.)
 func Cwd(pid int) string {
-	cwd, _ := os.Readlink(dir(pid) + "/cwd")
+	cwd, err := os.Readlink(dir(pid) + "/cwd")
+	if err != nil {
+		return ""
+	}
+	root, err := os.Readlink(Root(pid))
+	if err != nil || root == "/" {
+		return cwd
+	}
+	if cwd == root {
+		return "/"
+	}
+	if strings.HasPrefix(cwd, root+"/") {
+		return cwd[len(root):]
+	}
 	return cwd
 }
 

@@ -796,3 +796,32 @@ func TestReturnsOff(t *testing.T) {
 	}
 	assert.Equal(t, uint64(5), calls)
 }
+
+// A script run by a relative path is __main__ in a container too: recapid
+// reads the working directory of a chrooted process as the process sees it
+// (/proc/PID/cwd reads as the host path there, which recapid used to join
+// under /proc/PID/root a second time, so the script was never found).
+func TestRelativeScriptIsMainUnderChroot(t *testing.T) {
+	testutil.RequireBPF(t)
+	chrooted := 0
+	for _, py := range testutil.Interpreters(t) {
+		if py.Root == "" {
+			continue
+		}
+		chrooted++
+		t.Run(py.Name, func(t *testing.T) {
+			script := stage(t, py, "attach.py")
+			trigger, triggerHost := py.TempFile(t, "go")
+			require.NoError(t, os.WriteFile(triggerHost, nil, 0o644))
+			shell := fmt.Sprintf("cd %s && exec %s %s %s 10", filepath.Dir(script), py.Path, filepath.Base(script), trigger)
+			r := runRecapid(t, "--", "chroot", py.Root, "/bin/sh", "-c", shell)
+			require.Equal(t, 0, r.code, r.stderr)
+			recs := findRecords(r.snap, script, "after")
+			require.NotEmpty(t, recs, "no calls of after() in %s", script)
+			for _, rec := range recs {
+				assert.Equal(t, "__main__", rec.Function.Module, "%s", rec.Function.Name())
+			}
+		})
+	}
+	require.NotZero(t, chrooted, "no interpreter in a test root (scripts/make-testroots.sh makes them)")
+}
