@@ -91,20 +91,7 @@ func TestAttachSameProcessTwice(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 
-	cmd := exec.Command(testutil.DebianPython, "-c", "import sys; print('ready', flush=True); sys.stdin.read()")
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "ready\n", line)
-
+	cmd, _ := startReady(t, []string{testutil.DebianPython, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"})
 	pid := cmd.Process.Pid
 	p, err := pyelf.FindInterpreter(pid)
 	require.NoError(t, err)
@@ -115,4 +102,26 @@ func TestAttachSameProcessTwice(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("pid %d is already traced", pid))
 	assert.Same(t, first, tr.target(uint32(pid)), "the first target stays")
+}
+
+// startReady starts argv, a Python that prints "ready" once it is running
+// and lives until its stdin closes (at the end of the test), and returns it
+// with the rest of its output.
+func startReady(t *testing.T, argv []string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	r := bufio.NewReader(stdout)
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+	return cmd, r
 }

@@ -1,11 +1,9 @@
 package tracer
 
 import (
-	"bufio"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -74,19 +72,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 			inside, outside := py.TempFile(t, "codefp.py")
 			require.NoError(t, os.WriteFile(outside, []byte(codeFPScript), 0o644))
 			argv := py.Command(inside)
-			cmd := exec.Command(argv[0], argv[1:]...)
-			stdin, err := cmd.StdinPipe()
-			require.NoError(t, err)
-			stdout, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() {
-				_ = stdin.Close()
-				_ = cmd.Wait()
-			})
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			require.NoError(t, err)
-			require.Equal(t, "ready\n", line)
+			cmd, stdout := startReady(t, argv)
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
 
 			p, err := pyelf.FindInterpreter(cmd.Process.Pid)
