@@ -127,7 +127,12 @@ var StatNames = [StatCount]string{
 	recapiStatIndexSTAT_OUTCOMES_FULL:      "outcomes_map_full",
 	recapiStatIndexSTAT_STALE_PENDING:      "ends_without_return",
 	recapiStatIndexSTAT_RETURN_OTHER_FRAME: "returns_of_uncounted_frames",
+	recapiStatIndexSTAT_NAMES_RESENT:       "names_resent",
 }
+
+// countUnnamed is the flag bit of a kernel count that says some name of its
+// key is still to be sent again (enum count_bits); the rest is the count.
+const countUnnamed = uint64(1) << recapiCountBitsCOUNT_UNNAMED_SHIFT
 
 // ProbeKind says how a probe point is used: the low byte of its attach
 // cookie (enum probe_kind).
@@ -226,10 +231,32 @@ type progLoad struct {
 	err  error
 }
 
+// MapOptions size the maps recapid may tune. The zero value keeps the
+// object's sizes.
+type MapOptions struct {
+	// EventBuffer is the size in bytes of the ring buffer that carries
+	// names to userspace: a power of two, at least the page size. Names it
+	// cannot take are sent again at their key's next sight, so a small one
+	// costs retries, not names.
+	EventBuffer int
+}
+
+// DefaultEventBuffer is the event ring buffer's size in the object.
+const DefaultEventBuffer = recapiLimitsEVENTS_BYTES
+
+// CheckEventBuffer reports whether n bytes can size the event ring buffer.
+func CheckEventBuffer(n int) error {
+	page := os.Getpagesize()
+	if n < page || n&(n-1) != 0 {
+		return fmt.Errorf("%d bytes: the event buffer must be a power of two of at least %d bytes (the page size)", n, page)
+	}
+	return nil
+}
+
 // Load loads the BPF maps into the kernel and verifies the call program, so
 // that a kernel that rejects it fails at start.
 func Load() (*Objects, error) {
-	o, err := LoadMaps()
+	o, err := LoadMaps(MapOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -242,13 +269,19 @@ func Load() (*Objects, error) {
 
 // LoadMaps loads the BPF maps into the kernel. Programs are loaded when an
 // attach first needs them, or ahead of that by Prepare.
-func LoadMaps() (*Objects, error) {
+func LoadMaps(opts MapOptions) (*Objects, error) {
 	// No RLIMIT_MEMLOCK to raise: kernels charge BPF memory to the memory
 	// cgroup from 5.11, older than MinKernel. (cilium/ebpf/rlimit would
 	// create a map to find that out each time recapid starts.)
 	spec, err := loadRecapi()
 	if err != nil {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
+	}
+	if opts.EventBuffer != 0 {
+		if err := CheckEventBuffer(opts.EventBuffer); err != nil {
+			return nil, err
+		}
+		spec.Maps["events"].MaxEntries = uint32(opts.EventBuffer)
 	}
 	o := &Objects{spec: spec, btf: btf.NewCache(), progs: map[string]*progLoad{}, verified: map[string]VerifierStats{},
 		multi: useUprobeMulti()}
@@ -673,7 +706,7 @@ func drain[K any](m *ebpf.Map, what string, fn func(k *K, n uint64)) error {
 	)
 	it := m.Iterate()
 	for it.Next(&k, &n) {
-		fn(&k, n)
+		fn(&k, n&^countUnnamed)
 		keys = append(keys, k)
 	}
 	if err := it.Err(); err != nil {

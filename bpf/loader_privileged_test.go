@@ -122,7 +122,7 @@ func TestAttach(t *testing.T) {
 			if tt.multi && !useUprobeMulti() {
 				t.Skipf("Linux %s: recapid uses uprobe_multi links from Linux 6.12", kernelRelease())
 			}
-			o, err := LoadMaps()
+			o, err := LoadMaps(MapOptions{})
 			require.NoError(t, err)
 			defer o.Close()
 			o.multi = tt.multi

@@ -20,8 +20,10 @@
  *
  * Nothing is sent to userspace per call. A call increments a counter keyed by
  * {pid, kind, callee, caller, hash of argument types}; only the first sight of
- * a key sends its type pointers, and only the first sight of a code object or
- * type sends its names, so a process that lives 50 ms is still named.
+ * a key in a drain interval sends its type pointers, and only the first sight
+ * of a code object or type sends its names, so a process that lives 50 ms is
+ * still named. A name the full ring buffer refused is sent again at the
+ * key's next sight (enum count_bits), never dropped for good.
  *
  * CPython's structs live in user memory, so CO-RE does not apply: all offsets
  * come from recapid per PID (pid_to_config), taken from cpython.Layout.
@@ -38,7 +40,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define MAX_PIDS 4096
 #define MAX_KEYS 65536
 #define MAX_SEEN 131072
-#define EVENTS_BYTES (8 << 20)
 #define MAX_CALLER_HOPS 4
 #define MAX_CELLS 32
 #define MAX_PENDING 65536
@@ -67,6 +68,7 @@ struct shared_enums {
 	enum probe_kind probe_kind;
 	enum frame_reg frame_reg;
 	enum cookie_layout cookie_layout;
+	enum count_bits count_bits;
 	enum stat_index stat_index;
 	enum cpython_flags cpython_flags;
 };
@@ -216,6 +218,8 @@ struct scratch {
 	struct outcome_key outcome;    /* the outcome being counted */
 	__u64 caller_func;             /* the caller's function object (3.11+), with s->key.caller */
 	__u64 kwmask;                  /* keyword-only parameters with a default, being found */
+	__u32 names_lost;              /* a note_* function could not send a name (see names_lost) */
+	__u32 _pad;
 };
 
 struct {
@@ -511,6 +515,19 @@ __attribute__((noinline)) __u64 kwdefaults_mask(struct py_config *cfg, __u64 kwd
 	return s->kwmask;
 }
 
+/* The note_* functions send a name at first sight. One that could not be
+ * sent (the ring buffer was full) sets the scratch's names_lost, for the
+ * caller to mark the key that needed it (enum count_bits). A flag in map
+ * memory, not a return value: the verifier tracks a returned value through
+ * note_sig's loops and walked them three times as often. */
+static __always_inline void names_lost(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (s)
+		s->names_lost = 1;
+}
+
 __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 funcobj)
 {
 	struct py_config *cfg = bpf_map_lookup_elem(&pid_to_config, &pid);
@@ -522,6 +539,7 @@ __attribute__((noinline)) int note_code(__u32 pid, __u64 code, __u64 fp, __u64 f
 	struct code_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_inc(STAT_EVENTS_LOST);
+		names_lost();
 		return 0;
 	}
 	ev->hdr.type = EVENT_CODE;
@@ -682,6 +700,7 @@ __attribute__((noinline)) int note_type(__u32 pid, __u64 tp)
 	struct type_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_inc(STAT_EVENTS_LOST);
+		s->names_lost = 1;
 		return 0;
 	}
 	ev->hdr.type = EVENT_TYPE;
@@ -743,8 +762,10 @@ __attribute__((noinline)) int note_sig(__u32 pid, __u64 sig, __u32 nparams, __u3
 	OPAQUE(size); /* keep the check: Linux 6.1 cannot bound the computed size itself */
 	if (size > sizeof(s->sig))
 		return 0;
-	if (bpf_ringbuf_output(&events, &s->sig, size, 0))
+	if (bpf_ringbuf_output(&events, &s->sig, size, 0)) {
 		stat_inc(STAT_EVENTS_LOST);
+		s->names_lost = 1;
+	}
 	return 0;
 }
 
@@ -1168,24 +1189,52 @@ static __always_inline __u64 old_cell_arg(struct py_config *cfg, __u64 frame, __
 	return 0;
 }
 
+#define COUNT_UNNAMED (1ULL << COUNT_UNNAMED_SHIFT)
+
+/* What count_in found: a key seen before whose names all went (COUNT_SEEN),
+ * a new key (COUNT_NEW) or one whose names must be sent again
+ * (COUNT_RESEND): both send the key's names. */
+enum count_state {
+	COUNT_FULL = -1,
+	COUNT_SEEN = 0,
+	COUNT_NEW = 1,
+	COUNT_RESEND = 2,
+};
+
 static __always_inline int count_in(void *map, void *k)
 {
 	__u64 *v = bpf_map_lookup_elem(map, k);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
-		return 0;
+		return (*v & COUNT_UNNAMED) ? COUNT_RESEND : COUNT_SEEN;
 	}
 	__u64 one = 1;
 	if (bpf_map_update_elem(map, k, &one, BPF_NOEXIST) == 0)
-		return 1;
+		return COUNT_NEW;
 	/* lost a race with another CPU inserting the same key, or the map is full */
 	v = bpf_map_lookup_elem(map, k);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
-		return 0;
+		return COUNT_SEEN;
 	}
 	stat_inc(STAT_COUNTS_FULL);
-	return -1;
+	return COUNT_FULL;
+}
+
+/* After the names of a key were sent (state COUNT_NEW or COUNT_RESEND):
+ * mark the key for its next sight to send them again if one was lost, or
+ * unmark it once they all went. */
+static __always_inline void mark_named(void *map, void *k, int state, __u32 lost)
+{
+	if (lost == (state == COUNT_RESEND))
+		return; /* already marked as it should be */
+	__u64 *v = bpf_map_lookup_elem(map, k);
+	if (!v)
+		return;
+	if (lost)
+		__sync_fetch_and_or(v, COUNT_UNNAMED);
+	else
+		__sync_fetch_and_and(v, ~COUNT_UNNAMED);
 }
 
 static __always_inline void count_outcome(__u32 pid, struct scratch *s, struct call_key *call, __u64 value,
@@ -1200,17 +1249,25 @@ static __always_inline void count_outcome(__u32 pid, struct scratch *s, struct c
 		k->_pad[i] = 0;
 	__u32 zero = 0;
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
-	int fresh = (active && *active) ? count_in(&outcome_to_count_1, k) : count_in(&outcome_to_count_0, k);
-	if (fresh < 0) {
+	int second = active && *active;
+	int state = second ? count_in(&outcome_to_count_1, k) : count_in(&outcome_to_count_0, k);
+	if (state == COUNT_FULL) {
 		stat_inc(STAT_OUTCOMES_FULL);
 		return;
 	}
-	if (fresh != 1 || !value)
+	if (state == COUNT_SEEN || !value)
 		return;
+	if (state == COUNT_RESEND)
+		stat_inc(STAT_NAMES_RESENT);
+	s->names_lost = 0;
 	if (value & 1)
 		note_sig(pid, value, 1, EVENT_VALUE);
 	else
 		note_type(pid, value);
+	if (second)
+		mark_named(&outcome_to_count_1, k, state, s->names_lost);
+	else
+		mark_named(&outcome_to_count_0, k, state, s->names_lost);
 }
 
 /*
@@ -1379,18 +1436,25 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 		key->kind |= CALL_PENDING;
 
 	__u32 *active = bpf_map_lookup_elem(&active_counts, &zero);
-	int fresh = (active && *active) ? count_in(&call_to_count_1, key) : count_in(&call_to_count_0, key);
-	if (fresh != 1)
+	int second = active && *active;
+	int state = second ? count_in(&call_to_count_1, key) : count_in(&call_to_count_0, key);
+	if (state != COUNT_NEW && state != COUNT_RESEND)
 		return 0;
 
-	/* First sight of this call shape in this drain interval. */
-	stat_inc(STAT_NEW_KEYS);
+	/* First sight of this call shape in this drain interval, or a later one
+	 * after its names could not all be sent. */
+	stat_inc(state == COUNT_NEW ? STAT_NEW_KEYS : STAT_NAMES_RESENT);
 	__u64 caller = key->caller, caller_fp = key->caller_fp, code_fp = key->code_fp;
+	s->names_lost = 0;
 	if ((key->kind & ~CALL_PENDING) != CALL_RESUME)
 		note_sig(pid, key->sig, n, EVENT_SIG);
 	note_code(pid, code, code_fp, cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
 	if (caller)
 		note_code(pid, caller, caller_fp, s->caller_func);
+	if (second)
+		mark_named(&call_to_count_1, key, state, s->names_lost);
+	else
+		mark_named(&call_to_count_0, key, state, s->names_lost);
 	return 0;
 }
 

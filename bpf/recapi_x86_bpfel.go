@@ -86,6 +86,12 @@ const (
 	recapiCookieLayoutCOOKIE_FIELD_MASK recapiCookieLayout = 255
 )
 
+type recapiCountBits uint32
+
+const (
+	recapiCountBitsCOUNT_UNNAMED_SHIFT recapiCountBits = 63
+)
+
 type recapiDictFlavor uint32
 
 const (
@@ -147,6 +153,7 @@ const (
 	recapiLimitsMAX_NODES       recapiLimits = 1536
 	recapiLimitsMAX_ELEMS       recapiLimits = 8
 	recapiLimitsMAX_KWONLY      recapiLimits = 16
+	recapiLimitsEVENTS_BYTES    recapiLimits = 8388608
 )
 
 type recapiNodeHdr uint32
@@ -284,6 +291,8 @@ type recapiScratch struct {
 	Outcome    recapiOutcomeKey
 	CallerFunc uint64
 	Kwmask     uint64
+	NamesLost  uint32
+	Pad        uint32
 }
 
 type recapiSeenKey struct {
@@ -317,7 +326,8 @@ const (
 	recapiStatIndexSTAT_OUTCOMES_FULL      recapiStatIndex = 10
 	recapiStatIndexSTAT_STALE_PENDING      recapiStatIndex = 11
 	recapiStatIndexSTAT_RETURN_OTHER_FRAME recapiStatIndex = 12
-	recapiStatIndexSTAT_MAX                recapiStatIndex = 13
+	recapiStatIndexSTAT_NAMES_RESENT       recapiStatIndex = 13
+	recapiStatIndexSTAT_MAX                recapiStatIndex = 14
 )
 
 type recapiStrFlags uint32

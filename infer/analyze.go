@@ -22,6 +22,10 @@ type Func struct {
 	// Created counts the generator, coroutine and async generator objects
 	// calling the function made (Calls counts their starts).
 	Created uint64
+	// Untyped counts the calls whose records are partial (recapid could
+	// not name everything in them before the process exited): their types
+	// are left out, rather than trusted half-read.
+	Untyped uint64
 	Params  []Param // in declaration order
 	// Returns counts the observed return types by the calls and
 	// resumptions that returned them (a generator's or coroutine's return
@@ -160,6 +164,10 @@ func analyze(recs []aggregate.Record, o Options) Func {
 		f.Params = append(f.Params, Param{Name: p.Name, Kind: p.Kind, Types: make(map[string]uint64)})
 	}
 	for _, r := range recs {
+		if r.Partial {
+			f.Untyped += uses(&r)
+			continue
+		}
 		for _, p := range r.Params {
 			i, ok := index[p.Name]
 			if !ok {
@@ -193,7 +201,8 @@ func analyze(recs []aggregate.Record, o Options) Func {
 	selfKind := f.CodeKind == "" || f.CodeKind == aggregate.CodeCoroutine
 	f.SelfReturn = o.SelfReturns && selfKind && SelfReturn(recs, f.Kind)
 
-	for _, s := range aggregate.Summarize(recs) {
+	typed := slices.DeleteFunc(slices.Clone(recs), func(r aggregate.Record) bool { return r.Partial })
+	for _, s := range aggregate.Summarize(typed) {
 		for _, r := range s.Top {
 			f.Signatures = append(f.Signatures, Signature{Record: r, Calls: r.Calls})
 		}

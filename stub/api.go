@@ -35,6 +35,7 @@ type APIFunction struct {
 	Resumptions uint64                `json:"resumptions,omitempty"`
 	Created     uint64                `json:"created,omitempty"`
 	Raised      uint64                `json:"raised,omitempty"`
+	Untyped     uint64                `json:"calls_without_types,omitempty"`
 	Params      []APIParam            `json:"params"`
 	Returns     *APITypes             `json:"returns"`
 	Yields      *APITypes             `json:"yields,omitempty"`
@@ -87,7 +88,7 @@ func BuildAPI(funcs []infer.Func, modules []string) *API {
 		}
 		af := &APIFunction{
 			File: f.Function.File, Line: f.Function.Line, Kind: f.Kind, CodeKind: f.CodeKind,
-			Calls: f.Calls, Resumptions: f.Resumptions, Created: f.Created, Raised: f.Raised, Params: []APIParam{},
+			Calls: f.Calls, Resumptions: f.Resumptions, Created: f.Created, Raised: f.Raised, Untyped: f.Untyped, Params: []APIParam{},
 			Callers: make(map[string]*APICaller), Signatures: []APISignature{},
 		}
 		for _, p := range f.Params {

@@ -145,6 +145,9 @@ func usage(f *infer.Func) string {
 	if n := len(f.Signatures); n > 1 {
 		fmt.Fprintf(&b, ", %d signatures", n)
 	}
+	if f.Untyped > 0 {
+		fmt.Fprintf(&b, ", %d with types not recorded", f.Untyped)
+	}
 	type pc struct {
 		pkg string
 		c   *infer.Callers

@@ -44,7 +44,7 @@ func openFiles(t *testing.T) []string {
 // Debian's python3.11 that waits for its stdin to close.
 func TestFailedAttachLeavesNoFiles(t *testing.T) {
 	testutil.RequireBPF(t)
-	tr, err := New(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
+	tr, err := New(slog.New(slog.DiscardHandler), Options{Outcomes: OutcomePolicy{Mode: "off"}})
 	require.NoError(t, err)
 	defer tr.Close()
 	// The call program loads in the background (the only one with
@@ -87,7 +87,7 @@ func TestFailedAttachLeavesNoFiles(t *testing.T) {
 // is refused by pid, and the first target stays in the set.
 func TestAttachSameProcessTwice(t *testing.T) {
 	testutil.RequireBPF(t)
-	tr, err := New(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
+	tr, err := New(slog.New(slog.DiscardHandler), Options{Outcomes: OutcomePolicy{Mode: "off"}})
 	require.NoError(t, err)
 	defer tr.Close()
 

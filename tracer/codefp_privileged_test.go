@@ -77,7 +77,7 @@ func TestCodeFingerprintMatchesBPF(t *testing.T) {
 
 			p, err := pyelf.FindInterpreter(cmd.Process.Pid)
 			require.NoError(t, err)
-			tr, err := New(slog.New(slog.DiscardHandler), OutcomePolicy{Mode: "off"})
+			tr, err := New(slog.New(slog.DiscardHandler), Options{Outcomes: OutcomePolicy{Mode: "off"}})
 			require.NoError(t, err)
 			defer tr.Close()
 			require.NoError(t, tr.Attach(p, nil))

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +10,8 @@ import (
 	"github.com/recapi/recapi/aggregate"
 	"github.com/recapi/recapi/aggregate/aggregatetest"
 	"github.com/recapi/recapi/bpf"
+	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/proc"
 )
 
 // fakeCounts are the kernel's count maps: what BPF counts goes into the
@@ -104,4 +107,49 @@ func TestDrainReturnsTheIntervalsCounts(t *testing.T) {
 
 	totals := []aggregate.Record{rec("add", "", 7, 0, 0), rec("risky", "", 3, 3, 0), rec("numbers", aggregate.CodeGenerator, 0, 0, 3)}
 	assert.Equal(t, aggregatetest.Lines(totals), aggregatetest.Lines(tr.agg.Records()), "the totals, for snapshots and the summary")
+}
+
+// A count drained before the descriptions of its arguments arrived waits
+// for them: it is recorded, with its types, at the drain after they came
+// (BPF sends them again at the shape's next call when the ring buffer
+// refused them). Once no description can come any more (every probe is
+// detached), what still waits is recorded without its types, marked
+// partial and counted as signatures_unknown.
+func TestCountsWaitForTheirSignatures(t *testing.T) {
+	counts := newFakeCounts()
+	tr := newTestTracer(t, counts, OutcomePolicy{Mode: "off"})
+	pid := uint32(os.Getpid()) // a live process: its events may still come
+	tg := addTestTarget(t, tr, pid, 12, nil)
+	tg.started = proc.StartTime(int(pid))
+	fn := aggregate.Function{Module: "app", Qualname: "add", File: "/src/app.py", Line: 1}
+	tg.codes = map[codeKey]*codeMeta{{0x20, 2}: {name: "add", fn: fn, names: []string{"x"}, kinds: []cpython.ParamKind{cpython.PositionalOrKeyword}}}
+	tg.types = map[uint64]typeMeta{0x5000: {name: "builtins.int"}}
+	key := func(sig uint64) bpf.CallKey {
+		return bpf.CallKey{Pid: pid, Kind: bpf.CallStart, Code: 0x20, CodeFp: 2, Nparams: 1, Sig: sig}
+	}
+	named, never := key(0xaaa), key(0xbbb)
+
+	counts.calls[named] = 3
+	got, err := tr.Drain()
+	require.NoError(t, err)
+	assert.Empty(t, got, "a count whose signature has not arrived waits")
+
+	nodes := make([]uint64, bpf.NodesPerValue)
+	nodes[0] = 0x5000
+	tg.mu.Lock()
+	tg.sigs[named.Sig] = nodes // as handle does with its event
+	tg.mu.Unlock()
+	counts.calls[named] = 2
+	counts.calls[never] = 1
+	got, err = tr.Drain()
+	require.NoError(t, err)
+	want := aggregate.Record{Function: fn, Params: []aggregate.Param{{Name: "x", Kind: "positional_or_keyword", Type: "builtins.int"}}, Calls: 5, Python: "3.12"}
+	assert.Equal(t, aggregatetest.Lines([]aggregate.Record{want}), aggregatetest.Lines(got), "the waiting count with this drain's, named")
+
+	tr.detached = true
+	got, err = tr.Drain()
+	require.NoError(t, err)
+	partial := aggregate.Record{Function: fn, Params: []aggregate.Param{{Name: "x", Kind: "positional_or_keyword"}}, Calls: 1, Python: "3.12", Partial: true}
+	assert.Equal(t, aggregatetest.Lines([]aggregate.Record{partial}), aggregatetest.Lines(got), "recorded without types once none can come")
+	assert.Equal(t, uint64(1), tr.Snapshot("h").Header.Stats["signatures_unknown"])
 }

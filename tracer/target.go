@@ -71,6 +71,9 @@ type target struct {
 	values    map[uint64][]uint64  // container value descriptions by hash
 	shapes    map[shapeID]struct{} // call shapes seen, to notice new ones
 	newShapes bool
+	// Counts waiting for the descriptions their records need (held.go).
+	heldCalls    map[bpf.CallKey]heldCount
+	heldOutcomes map[bpf.OutcomeKey]heldCount
 
 	// Probes and outcome windows (windows.go), guarded by the Tracer's mu.
 	ex    *link.Executable
@@ -224,10 +227,11 @@ func eventPID(ev bpf.Event) uint32 {
 	return 0
 }
 
-// count adds one kernel count of the process to delta, as a named record.
-// Calls still waiting for their end are not counted here: they are when
-// they end, from the outcome maps. Called with tg.mu held.
-func (tg *target) count(k *bpf.CallKey, n uint64, delta *aggregate.Aggregator) {
+// count adds one kernel count of the process to delta, as a named record
+// (or holds it until its descriptions arrive, held.go). Calls still waiting
+// for their end are not counted here: they are when they end, from the
+// outcome maps. Called with tg.mu held.
+func (tg *target) count(k *bpf.CallKey, n uint64, now time.Time, delta *aggregate.Aggregator) {
 	id := shapeID{k.Code, k.CodeFp, k.Caller, k.Sig}
 	if _, ok := tg.shapes[id]; !ok {
 		tg.shapes[id] = struct{}{}
@@ -236,20 +240,19 @@ func (tg *target) count(k *bpf.CallKey, n uint64, delta *aggregate.Aggregator) {
 	if k.Kind&bpf.CallPending != 0 {
 		return
 	}
-	rec := tg.record(k, n)
 	if tg.log.Enabled(context.Background(), slog.LevelDebug) {
 		tg.log.Debug("count", "pid", k.Pid, "kind", k.Kind, "code", fmt.Sprintf("%#x", k.Code), "caller", fmt.Sprintf("%#x", k.Caller),
-			"nparams", k.Nparams, "sig", fmt.Sprintf("%#x", k.Sig), "n", n, "function", rec.Function.Qualname)
+			"nparams", k.Nparams, "sig", fmt.Sprintf("%#x", k.Sig), "n", n, "described", tg.describable(k))
 	}
-	delta.Add(rec)
+	tg.countCall(k, n, now, delta)
 }
 
 // countSwept adds the calls swept when the last outcome window closed to
 // delta, as ended unseen. Called with the Tracer's mu and tg.mu held.
-func (tg *target) countSwept(delta *aggregate.Aggregator) {
+func (tg *target) countSwept(now time.Time, delta *aggregate.Aggregator) {
 	for i := range tg.swept {
 		k := &bpf.OutcomeKey{Call: tg.swept[i], Outcome: bpf.OutcomeUnseen}
-		delta.Add(tg.outcomeRecord(k, 1))
+		tg.countOutcome(k, 1, now, delta)
 	}
 	tg.swept = nil
 }

@@ -75,10 +75,30 @@ type Tracer struct {
 	pendingFull uint64
 }
 
+// Options configure a Tracer.
+type Options struct {
+	Outcomes OutcomePolicy
+	// EventBuffer is the size of the ring buffer of names in bytes
+	// (bpf.MapOptions); 0 keeps bpf.DefaultEventBuffer.
+	EventBuffer int
+}
+
 // New loads the BPF maps, starts verifying the call program in the
 // background (Attach waits for it), and starts reading events.
-func New(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
-	objs, err := bpf.LoadMaps()
+func New(log *slog.Logger, opts Options) (*Tracer, error) {
+	t, err := newTracer(log, opts)
+	if err != nil {
+		return nil, err
+	}
+	go t.readEvents()
+	return t, nil
+}
+
+// newTracer is New without the event reader, which the caller must start
+// (go t.readEvents()) before it drains or closes the Tracer.
+func newTracer(log *slog.Logger, opts Options) (*Tracer, error) {
+	policy := opts.Outcomes
+	objs, err := bpf.LoadMaps(bpf.MapOptions{EventBuffer: opts.EventBuffer})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +120,6 @@ func New(log *slog.Logger, policy OutcomePolicy) (*Tracer, error) {
 		stats:      map[string]uint64{},
 		policy:     policy,
 	}
-	go t.readEvents()
 	return t, nil
 }
 
@@ -355,16 +374,20 @@ func (t *Tracer) Drain() ([]aggregate.Record, error) {
 		tg.mu.Unlock()
 	}
 	delta := aggregate.NewAggregator()
-	err := t.drainCounts(delta)
+	now := time.Now()
+	err := t.drainCounts(delta, now)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
 		for _, tg := range t.all() {
 			tg.mu.Lock()
-			tg.countSwept(delta)
+			tg.countSwept(now, delta)
+			// Once no program runs for the process, no description of
+			// its held counts can come.
+			tg.releaseHeld(now, t.detached || !tg.alive(), delta)
 			tg.mu.Unlock()
 		}
-		t.steerWindows(time.Now())
+		t.steerWindows(now)
 	}
 	recs := delta.Records()
 	for i := range recs {
@@ -375,7 +398,7 @@ func (t *Tracer) Drain() ([]aggregate.Record, error) {
 
 // drainCounts adds the drained counts to delta, each target's named under
 // its own lock.
-func (t *Tracer) drainCounts(delta *aggregate.Aggregator) error {
+func (t *Tracer) drainCounts(delta *aggregate.Aggregator, now time.Time) error {
 	var unknown uint64 // counts of processes not traced
 	defer func() {
 		if unknown > 0 {
@@ -391,7 +414,7 @@ func (t *Tracer) drainCounts(delta *aggregate.Aggregator) error {
 			return
 		}
 		tg.mu.Lock()
-		tg.count(k, n, delta)
+		tg.count(k, n, now, delta)
 		tg.mu.Unlock()
 	})
 	if err != nil {
@@ -404,7 +427,7 @@ func (t *Tracer) drainCounts(delta *aggregate.Aggregator) error {
 			return
 		}
 		tg.mu.Lock()
-		delta.Add(tg.outcomeRecord(k, n))
+		tg.countOutcome(k, n, now, delta)
 		tg.mu.Unlock()
 	})
 }

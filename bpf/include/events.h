@@ -28,6 +28,7 @@ enum limits {
 	MAX_NODES = MAX_PARAMS * NODES_PER_VALUE,
 	MAX_ELEMS = 8,
 	MAX_KWONLY = 16,
+	EVENTS_BYTES = 8 << 20, /* the event ring buffer's default size (recapid --event-buffer) */
 };
 
 #define FILE_LEN 256
@@ -191,6 +192,17 @@ struct pending_call {
 	__u32 _pad;
 };
 
+/*
+ * A count of call_to_count_* or outcome_to_count_*: the number of calls in
+ * the low 63 bits, and in the top bit whether a name the key's first sight
+ * had to send (its signature or value descriptions, a code object, a type)
+ * was lost to a full ring buffer. Every later sight of a key with the bit
+ * set sends its names again, and clears the bit once they all went.
+ */
+enum count_bits {
+	COUNT_UNNAMED_SHIFT = 63,
+};
+
 /* Ring-buffer events, sent at first sight only (never per call):
  * event_header.type. */
 enum event_type {
@@ -321,6 +333,7 @@ enum stat_index {
 	STAT_OUTCOMES_FULL,
 	STAT_STALE_PENDING,
 	STAT_RETURN_OTHER_FRAME,
+	STAT_NAMES_RESENT,
 	STAT_MAX,
 };
 

@@ -95,10 +95,11 @@ sqlite:./recapi.db.`, stderr)
 // full, with what to tell the reader.
 var lossStats = []struct{ key, what string }{
 	{"counts_map_full", "calls not counted: the kernel count map was full (drain more often with --interval)"},
-	{"events_lost", "first-sight events lost: the ring buffer was full (some names read later from memory)"},
+	{"events_lost", "names refused by a full ring buffer, each sent again at its shape's next call (a larger recapid --event-buffer avoids the retries)"},
 	{"frames_unreadable", "calls whose frame could not be read"},
 	{"code_unreadable", "calls whose code object could not be read"},
-	{"signatures_unknown", "call shapes whose argument types were not received"},
+	{"signatures_unknown", "call shapes recorded without argument types: their descriptions never arrived (left out of stubs and API reports)"},
+	{"values_unknown", "returned values recorded without type: their descriptions never arrived"},
 	{"resume_oparg_unknown", "RESUME instructions not decoded (start/resumption guessed)"},
 }
 
@@ -143,7 +144,7 @@ func writeHeader(w io.Writer, s *aggregate.Snapshot) error {
 		}
 	}
 	if partial > 0 {
-		fmt.Fprintf(&b, "# warning: %d call shapes have partial names (read in kernel space only; the process exited first)\n", partial)
+		fmt.Fprintf(&b, "# warning: %d call shapes have partial names (read in kernel space only; the process exited first): their types are left out of stubs and API reports\n", partial)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

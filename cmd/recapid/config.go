@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/recapi/recapi/bpf"
 	"github.com/recapi/recapi/store"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	// CacheDir keeps what recapid learns about interpreter files across
 	// runs ("" for nowhere).
 	CacheDir string
+
+	// EventBuffer is the size of the kernel's ring buffer of names.
+	EventBuffer byteSize
 }
 
 // storeURL is the store recapid writes to, "" for none. Without --store,
@@ -126,6 +130,8 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 		"auto (from the start for --returns-window, then again for a window when new call shapes appear, at most 10% of the time), always, or off")
 	fs.DurationVar(&c.ReturnsWindow, "returns-window", 10*time.Second, "how long an auto --returns window lasts")
 	fs.StringVar(&c.CacheDir, "cache-dir", "/var/cache/recapi", "keep the analysis of each interpreter file (probe points, layout) in `DIR`/analyses, so that the next run meeting it starts sooner; empty for none")
+	c.EventBuffer = byteSize(bpf.DefaultEventBuffer)
+	fs.Var(&c.EventBuffer, "event-buffer", "`SIZE` of the kernel's ring buffer that carries the names of new functions, types and signatures (a power of two: 4K, 8M, 64M); names a full buffer refuses are sent again at their next call")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	// Settings a service manager passes in the environment; flags win.
 	for _, e := range envDefaults {
@@ -198,6 +204,8 @@ func (c *Config) Validate() error {
 		return &UsageError{fmt.Sprintf("--returns %q: use auto, always or off", c.Returns)}
 	case c.ReturnsWindow < 100*time.Millisecond:
 		return &UsageError{fmt.Sprintf("--returns-window %v is too short: use at least 100ms", c.ReturnsWindow)}
+	case bpf.CheckEventBuffer(int(c.EventBuffer)) != nil:
+		return &UsageError{fmt.Sprintf("--event-buffer %v: use a power of two of at least 4K (e.g. 8M)", c.EventBuffer)}
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return &UsageError{fmt.Sprintf("--log-format %q: use text or json", c.LogFormat)}
 	}
@@ -206,5 +214,43 @@ func (c *Config) Validate() error {
 	default:
 		return &UsageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", c.LogLevel)}
 	}
+	return nil
+}
+
+// byteSize is a size in bytes given as N, NK, NM or NG (powers of 1024).
+type byteSize int
+
+func (b byteSize) String() string {
+	n := int(b)
+	for _, u := range []struct {
+		suffix string
+		size   int
+	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.Itoa(n/u.size) + u.suffix
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func (b *byteSize) Set(s string) error {
+	mult := 1
+	num := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	switch {
+	case strings.HasSuffix(num, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(num, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(num, "G"):
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		num = num[:len(num)-1]
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > (1<<31)/mult {
+		return fmt.Errorf("%q is not a size: use a number of bytes with K, M or G (e.g. 8M)", s)
+	}
+	*b = byteSize(n * mult)
 	return nil
 }

@@ -47,6 +47,15 @@ func TestParseArgs(t *testing.T) {
 		{name: "not a pid", args: []string{"--pid", "abc"}, wantErr: "not a process id"},
 		{name: "interval too short", args: []string{"--pid", "1", "--interval", "1ms"}, wantErr: "too short"},
 		{name: "unknown mode", args: []string{"--pid", "1", "--mode", "budgeted"}, wantErr: "not available"},
+		{name: "event buffer default", args: []string{"--pid", "1"}, check: func(t *testing.T, c *Config) {
+			assert.Equal(t, 8<<20, int(c.EventBuffer))
+			assert.Equal(t, "8M", c.EventBuffer.String())
+		}},
+		{name: "event buffer size", args: []string{"--pid", "1", "--event-buffer", "64k"}, check: func(t *testing.T, c *Config) {
+			assert.Equal(t, 64<<10, int(c.EventBuffer))
+		}},
+		{name: "event buffer not a power of two", args: []string{"--pid", "1", "--event-buffer", "5M"}, wantErr: "--event-buffer 5M: use a power of two"},
+		{name: "event buffer not a size", args: []string{"--pid", "1", "--event-buffer", "lots"}, wantErr: `"lots" is not a size`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,7 +78,7 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	}
 	// The kernel takes longest, creating the maps and verifying the
 	// programs, and needs nothing from the rest of start-up: begin there.
-	bpfLoad := loadTracer(log, tracer.OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, ph)
+	bpfLoad := loadTracer(log, tracer.Options{Outcomes: tracer.OutcomePolicy{Mode: cfg.Returns, Window: cfg.ReturnsWindow}, EventBuffer: int(cfg.EventBuffer)}, ph)
 	defer bpfLoad.discard()
 	// Open the store before anything is attached or launched: a store that
 	// cannot be opened is a startup error.
@@ -277,11 +277,11 @@ type pendingTracer struct {
 	taken bool
 }
 
-func loadTracer(log *slog.Logger, policy tracer.OutcomePolicy, ph *phases) *pendingTracer {
+func loadTracer(log *slog.Logger, opts tracer.Options, ph *phases) *pendingTracer {
 	p := &pendingTracer{done: make(chan struct{})}
 	go func() {
 		t0 := time.Now()
-		p.tr, p.err = tracer.New(log, policy)
+		p.tr, p.err = tracer.New(log, opts)
 		ph.since("bpf_load", t0)
 		close(p.done)
 	}()
@@ -372,7 +372,7 @@ func exitCode(err error) int {
 
 // warnStats reports losses once, at the end, rather than per event.
 func warnStats(log *slog.Logger, st map[string]uint64) {
-	for _, k := range []string{"counts_map_full", "events_lost", "frames_unreadable", "code_unreadable", "resume_oparg_unknown", "signatures_unknown"} {
+	for _, k := range []string{"counts_map_full", "events_lost", "frames_unreadable", "code_unreadable", "resume_oparg_unknown", "signatures_unknown", "values_unknown"} {
 		if st[k] > 0 {
 			log.Warn("some calls were not fully recorded", "what", k, "count", st[k])
 		}
