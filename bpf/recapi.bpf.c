@@ -182,6 +182,8 @@ struct {
 struct code_facts {
 	__u64 code;
 	__u64 globals;
+	__u64 varnames;   /* the parameter-names tuple, and */
+	__u64 first_name; /* its first item: both checked at every hit */
 	__u64 fp;
 	__u64 instr_version; /* _co_instrumentation_version when last read (3.12+) */
 	__u64 consts;
@@ -390,18 +392,31 @@ static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
 }
 
 /*
- * A code object's fingerprint: its filename and name objects and first line.
+ * A code object's fingerprint: its filename and name objects, first line,
+ * parameter counts and its first parameter's name (first_name, 0 for none).
  * Code objects are freed (module bodies right after import, exec'd code) and
  * their addresses reused; the fingerprint keeps counts of the old and the new
- * object apart. Two code objects that agree on all three are the same
- * function for every purpose of recapi. The daemon computes the same from
- * process memory (memCodeFP in tracer/codes.go); a privileged test of the
- * tracer checks the two against each other on every interpreter.
+ * object apart. Generated code shares file, name and line: every dataclass's
+ * __init__ is made by a `__create_fn__` exec'd from "<string>", line 1, each
+ * with parameters of its own, and the next one is often allocated where the
+ * last one was freed, its parameter-names tuple too. The daemon computes the
+ * same from process memory (memCodeFP in tracer/codes.go); a privileged test
+ * of the tracer checks the two against each other on every interpreter.
  */
-static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head)
+static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head, __u64 first_name)
 {
-	return head64(head, cfg->co_filename) ^ (head64(head, cfg->co_name) << 1) ^
-	       ((__u64)head32(head, cfg->co_firstlineno) << 48);
+	__u64 params = head32(head, cfg->co_argcount) ^ ((__u64)head32(head, cfg->co_kwonlyargcount) << 8) ^
+		       ((__u64)head32(head, cfg->co_nlocals) << 16);
+	return head64(head, cfg->co_filename) ^ (head64(head, cfg->co_name) << 1) ^ (first_name >> 3) ^
+	       ((__u64)head32(head, cfg->co_firstlineno) << 48) ^ (params << 24);
+}
+
+/* The first item of the parameter-names tuple at names, 0 if it is empty. */
+static __always_inline __u64 first_name(struct py_config *cfg, __u64 names)
+{
+	if (!names || !rd64(names + cfg->ob_size))
+		return 0;
+	return rd64(names + cfg->tuple_items);
 }
 
 /* How many parameters a code object has: positional and keyword-only ones,
@@ -1008,19 +1023,28 @@ static __always_inline __u64 value_hash(struct py_config *cfg, struct scratch *s
 
 /* ---- the per-call path ---- */
 
-/* The facts of a code object, from the per-CPU cache or its head. */
+/*
+ * The facts of a code object, from the per-CPU cache or its head. A code
+ * object freed and another made at its address with the same globals (a
+ * second dataclass's __create_fn__) must not hit: a hit also checks the
+ * parameter-names tuple and its first item, two 8-byte reads instead of the
+ * head's 176 and more.
+ */
 static __always_inline struct code_facts *code_facts(struct py_config *cfg, struct scratch *s, __u64 code,
 						       __u64 globals)
 {
 	__u32 slot = (code >> 4) & (CODE_CACHE_SLOTS - 1);
 	struct code_facts *f = &s->cache[slot];
-	if (f->code == code && f->globals == globals)
+	if (f->code == code && f->globals == globals && rd64(code + cfg->co_varnames) == f->varnames &&
+	    (!f->first_name || rd64(f->varnames + cfg->tuple_items) == f->first_name))
 		return f;
 	if (bpf_probe_read_user(s->code, CODE_HEAD, (void *)code))
 		return 0;
 	f->code = code;
 	f->globals = globals;
-	f->fp = code_fp(cfg, s->code);
+	f->varnames = head64(s->code, cfg->co_varnames);
+	f->first_name = first_name(cfg, f->varnames);
+	f->fp = code_fp(cfg, s->code, f->first_name);
 	f->flags = head32(s->code, cfg->co_flags);
 	f->nparams = code_nparams(head32(s->code, cfg->co_argcount), head32(s->code, cfg->co_kwonlyargcount), f->flags);
 	f->instr_version = cfg->co_instr_version >= 0 ? head64(s->code, cfg->co_instr_version) : 0;

@@ -277,6 +277,8 @@ type recapiScratch struct {
 		_            structs.HostLayout
 		Code         uint64
 		Globals      uint64
+		Varnames     uint64
+		FirstName    uint64
 		Fp           uint64
 		InstrVersion uint64
 		Consts       uint64

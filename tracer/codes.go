@@ -103,19 +103,38 @@ func (tg *target) codeFromMemory(k codeKey) *codeMeta {
 // two against each other.
 func (tg *target) memCodeFP(code uint64) (uint64, error) {
 	l := tg.layout
-	filename, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_filename))
-	if err != nil {
-		return 0, err
+	var (
+		words [3]uint64 // filename, name, parameter names
+		ints  [4]uint32 // first line, argcount, kwonlyargcount, nlocals
+	)
+	for i, off := range []int{l.PyCodeObject_co_filename, l.PyCodeObject_co_name, l.PyCodeObject_co_varnames} {
+		v, err := tg.mem.U64(code + uint64(off))
+		if err != nil {
+			return 0, err
+		}
+		words[i] = v
 	}
-	name, err := tg.mem.U64(code + uint64(l.PyCodeObject_co_name))
-	if err != nil {
-		return 0, err
+	for i, off := range []int{l.PyCodeObject_co_firstlineno, l.PyCodeObject_co_argcount, l.PyCodeObject_co_kwonlyargcount, l.PyCodeObject_co_nlocals} {
+		v, err := tg.mem.U32(code + uint64(off))
+		if err != nil {
+			return 0, err
+		}
+		ints[i] = v
 	}
-	line, err := tg.mem.U32(code + uint64(l.PyCodeObject_co_firstlineno))
-	if err != nil {
-		return 0, err
+	var first uint64 // the first parameter's name; 0 for none
+	if names := words[2]; names != 0 {
+		n, err := tg.mem.U64(names + uint64(l.PyVarObject_ob_size))
+		if err != nil {
+			return 0, err
+		}
+		if n != 0 {
+			if first, err = tg.mem.U64(names + uint64(l.PyTupleObject_ob_item)); err != nil {
+				return 0, err
+			}
+		}
 	}
-	return filename ^ name<<1 ^ uint64(line)<<48, nil
+	params := uint64(ints[1]) ^ uint64(ints[2])<<8 ^ uint64(ints[3])<<16
+	return words[0] ^ words[1]<<1 ^ first>>3 ^ uint64(ints[0])<<48 ^ params<<24, nil
 }
 
 func (tg *target) meta(ptr uint64, ci cpython.CodeInfo, partial bool) *codeMeta {

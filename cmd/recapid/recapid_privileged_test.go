@@ -825,3 +825,40 @@ func TestRelativeScriptIsMainUnderChroot(t *testing.T) {
 	}
 	require.NotZero(t, chrooted, "no interpreter in a test root (scripts/make-testroots.sh makes them)")
 }
+
+// Generated code objects that share file, name and first line (every
+// dataclass's __create_fn__ does) keep their own parameters: each round of
+// generated.py has parameters and argument types of its own, and no record
+// names one round's parameters with another's types, on every interpreter.
+func TestGeneratedCodeKeepsItsOwnNames(t *testing.T) {
+	testutil.RequireBPF(t)
+	types := []string{"builtins.int", "builtins.str", "builtins.float", "builtins.bytes", "builtins.bool"}
+	arities := []int{4, 1, 3, 2, 4}
+	for _, py := range testutil.Interpreters(t) {
+		t.Run(py.Name, func(t *testing.T) {
+			script := stage(t, py, "generated.py")
+			r := runRecapid(t, append([]string{"--returns=off", "--"}, py.Command(script)...)...)
+			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
+			calls := map[int]uint64{}
+			for _, rec := range r.snap.Records {
+				if rec.Function.Qualname != "generated" || rec.Function.File != "<string>" {
+					continue
+				}
+				require.NotEmpty(t, rec.Params, "%+v", rec)
+				var round int
+				_, err := fmt.Sscanf(rec.Params[0].Name, "p%d_", &round)
+				require.NoError(t, err, "parameter %q", rec.Params[0].Name)
+				require.Less(t, round, len(types))
+				assert.Len(t, rec.Params, arities[round], "round %d: %+v", round, rec)
+				for j, p := range rec.Params {
+					assert.Equal(t, fmt.Sprintf("p%d_%d", round, j), p.Name, "round %d: %+v", round, rec)
+					assert.Equal(t, types[round], p.Type, "round %d, parameter %s", round, p.Name)
+				}
+				calls[round] += rec.Calls
+			}
+			for i := range types {
+				assert.Equal(t, uint64(i+1), calls[i], "calls of round %d", i)
+			}
+		})
+	}
+}
