@@ -178,12 +178,11 @@ struct {
  * and replaced at the same address would also need a new module dict at its
  * predecessor's address to be mistaken for it.
  */
-#define CODE_CACHE_SLOTS 16
+#define CODE_FACT_SLOTS 16
 struct code_facts {
 	__u64 code;
-	__u64 globals;
-	__u64 varnames;   /* the parameter-names tuple, and */
-	__u64 first_name; /* its first item: both checked at every hit */
+	__u64 varnames;   /* the parameter-names tuple */
+	__u64 first_name; /* its first item */
 	__u64 fp;
 	__u64 instr_version; /* _co_instrumentation_version when last read (3.12+) */
 	__u64 consts;
@@ -213,7 +212,7 @@ struct scratch {
 	__u8 code[CODE_HEAD];
 	__u8 wide[WIDE_BUF]; /* the frame, at wide + FRAME_BELOW, and what lies below it */
 	__u8 prev[FRAME_HEAD_MAX];
-	struct code_facts cache[CODE_CACHE_SLOTS];
+	struct code_facts facts[CODE_FACT_SLOTS]; /* by code address: see code_facts */
 	__u64 entries[3 * DICT_SCAN];  /* dict entries being scanned */
 	struct call_key key;           /* the call being recorded */
 	struct pending_call pending;   /* a new entry of frame_to_call, or a copy of an ended one */
@@ -392,8 +391,9 @@ static __always_inline int read_into(__u8 *buf, __u32 size, __u64 addr)
 }
 
 /*
- * A code object's fingerprint: its filename and name objects, first line,
- * parameter counts and its first parameter's name (first_name, 0 for none).
+ * A code object's fingerprint: its filename, name and constants objects,
+ * first line, parameter counts and its first parameter's name (first_name, 0
+ * for none).
  * Code objects are freed (module bodies right after import, exec'd code) and
  * their addresses reused; the fingerprint keeps counts of the old and the new
  * object apart. Generated code shares file, name and line: every dataclass's
@@ -408,7 +408,7 @@ static __always_inline __u64 code_fp(struct py_config *cfg, __u8 *head, __u64 fi
 	__u64 params = head32(head, cfg->co_argcount) ^ ((__u64)head32(head, cfg->co_kwonlyargcount) << 8) ^
 		       ((__u64)head32(head, cfg->co_nlocals) << 16);
 	return head64(head, cfg->co_filename) ^ (head64(head, cfg->co_name) << 1) ^ (first_name >> 3) ^
-	       ((__u64)head32(head, cfg->co_firstlineno) << 48) ^ (params << 24);
+	       (head64(head, cfg->co_consts) << 2) ^ ((__u64)head32(head, cfg->co_firstlineno) << 48) ^ (params << 24);
 }
 
 /* The first item of the parameter-names tuple at names, 0 if it is empty. */
@@ -1024,24 +1024,20 @@ static __always_inline __u64 value_hash(struct py_config *cfg, struct scratch *s
 /* ---- the per-call path ---- */
 
 /*
- * The facts of a code object, from the per-CPU cache or its head. A code
- * object freed and another made at its address with the same globals (a
- * second dataclass's __create_fn__) must not hit: a hit also checks the
- * parameter-names tuple and its first item, two 8-byte reads instead of the
- * head's 176 and more.
+ * The facts of a code object, read from its head at every call. (A cache
+ * keyed by address and globals hit on a code object freed and another made
+ * at its address: a second dataclass's __create_fn__, the next doctest
+ * example. Checking a hit took as long as reading the head.) Each code
+ * object gets a slot of s->facts by its address, so that the callee's facts
+ * usually survive the caller's read.
  */
-static __always_inline struct code_facts *code_facts(struct py_config *cfg, struct scratch *s, __u64 code,
-						       __u64 globals)
+static __always_inline struct code_facts *code_facts(struct py_config *cfg, struct scratch *s, __u64 code)
 {
-	__u32 slot = (code >> 4) & (CODE_CACHE_SLOTS - 1);
-	struct code_facts *f = &s->cache[slot];
-	if (f->code == code && f->globals == globals && rd64(code + cfg->co_varnames) == f->varnames &&
-	    (!f->first_name || rd64(f->varnames + cfg->tuple_items) == f->first_name))
-		return f;
+	__u32 slot = (code >> 4) & (CODE_FACT_SLOTS - 1);
+	struct code_facts *f = &s->facts[slot];
 	if (bpf_probe_read_user(s->code, CODE_HEAD, (void *)code))
 		return 0;
 	f->code = code;
-	f->globals = globals;
 	f->varnames = head64(s->code, cfg->co_varnames);
 	f->first_name = first_name(cfg, f->varnames);
 	f->fp = code_fp(cfg, s->code, f->first_name);
@@ -1175,7 +1171,7 @@ __attribute__((noinline)) int find_caller(struct py_config *cfg, struct scratch 
 		__u64 code = link64(s, in_wide, base, fh, cfg->fr_code);
 		if (!code)
 			return 0;
-		struct code_facts *f = code_facts(cfg, s, code, link64(s, in_wide, base, fh, cfg->fr_globals));
+		struct code_facts *f = code_facts(cfg, s, code);
 		if (!f)
 			return 0;
 		if (f->flags & cfg->co_internal_flags) {
@@ -1411,7 +1407,7 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 		}
 	}
 	__u64 code = buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_code);
-	struct code_facts *f = code ? code_facts(cfg, s, code, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_globals)) : 0;
+	struct code_facts *f = code ? code_facts(cfg, s, code) : 0;
 	if (!f) {
 		stat_inc(STAT_NO_CODE);
 		return 0;
@@ -1420,7 +1416,7 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 		stat_inc(STAT_REEXECUTED);
 		return 0;
 	}
-	/* Copy out: the caller's lookup may reuse the same cache slot. */
+	/* Copy out: the caller's facts may take the same slot. */
 	__u32 flags = f->flags;
 	__u32 nparams = f->nparams;
 	__u64 consts = f->consts;

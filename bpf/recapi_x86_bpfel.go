@@ -273,10 +273,9 @@ type recapiScratch struct {
 	Code   [176]uint8
 	Wide   [688]uint8
 	Prev   [368]uint8
-	Cache  [16]struct {
+	Facts  [16]struct {
 		_            structs.HostLayout
 		Code         uint64
-		Globals      uint64
 		Varnames     uint64
 		FirstName    uint64
 		Fp           uint64

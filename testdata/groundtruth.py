@@ -2,13 +2,18 @@
 
 Usage:
     python groundtruth.py OUT.json SCRIPT [ARGS...]
+    python groundtruth.py OUT.json -m MODULE [ARGS...]
 
 Runs SCRIPT as ``__main__`` (``runpy.run_path``, with ``sys.argv`` set to
 ``[SCRIPT, ARGS...]`` and ``sys.path[0]`` set to the script's directory, as
-``python SCRIPT ARGS...`` would) under ``sys.setprofile`` and
+``python SCRIPT ARGS...`` would), or MODULE as ``python -m MODULE ARGS...``
+would (``runpy.run_module``; SCRIPT is then the file that runs as
+``__main__``, a package's ``__main__.py``), under ``sys.setprofile`` and
 ``threading.setprofile``, then writes OUT.json and exits with the script's exit
 status. recapid's exact mode must agree with this file for the script's own
-functions.
+functions, and for every function when the whole run is compared: the
+profile callback calls no Python function outside this file, so recapid sees
+nothing the recorder does not, but this file's own functions.
 
 Output schema (keys sorted, records sorted by function, caller, params,
 returns, yields)::
@@ -17,6 +22,7 @@ returns, yields)::
      "version": "3.11.7",              # full version
      "script": "/abs/path/calls.py",   # co_filename of the script's code
      "exit_code": 0,
+     "profiler_kept": true,             # false: the profiler was removed early (records incomplete)
      "records": [
        {"function": {"file": ..., "line": co_firstlineno, "name": co_name,
                      "qualname": ..., "module": "__main__"},
@@ -266,11 +272,14 @@ def _first_resume_offset(code):
     On 3.11+ a generator's prologue (COPY_FREE_VARS, MAKE_CELL,
     RETURN_GENERATOR, POP_TOP) runs when the generator object is created; the
     first next() enters at RESUME 0 and the profiler sees f_lasti there. Every
-    resumption is after a YIELD_VALUE, so further down the code.
+    resumption is after a YIELD_VALUE, so further down the code. A scan of
+    co_code's opcode bytes (inline caches are zeros), not dis: the profile
+    callback must call no Python function recapid would count.
     """
-    for ins in dis.get_instructions(code):
-        if ins.opname == "RESUME":
-            return ins.offset
+    co = code.co_code
+    for i in range(0, len(co), 2):
+        if co[i] == _RESUME:
+            return i
     return -1
 
 
@@ -552,15 +561,31 @@ class _Qualnames:
 
 
 def main(argv):
-    if len(argv) < 2:
-        sys.stderr.write("usage: groundtruth.py OUT.json SCRIPT [ARGS...]\n")
+    if len(argv) < 2 or (argv[1] == "-m" and len(argv) < 3):
+        sys.stderr.write("usage: groundtruth.py OUT.json SCRIPT [ARGS...]\n       groundtruth.py OUT.json -m MODULE [ARGS...]\n")
         return 2
-    out, script = argv[0], os.path.abspath(argv[1])
-    # What `python SCRIPT ARGS` sets up: argv, and the script's directory
-    # first on sys.path. The absolute path is the co_filename a direct run
-    # gives on 3.9+; 3.8 keeps the path as typed, so pass it absolute there.
-    sys.argv = [script] + argv[2:]
-    sys.path[0] = os.path.dirname(script)
+    out = argv[0]
+    module = None
+    if argv[1] == "-m":
+        # What `python -m MODULE ARGS` sets up: the current directory first
+        # on sys.path, argv[0] the file that runs as __main__.
+        module = argv[2]
+        sys.path[0] = os.getcwd()
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            sys.stderr.write("groundtruth.py: no module named %s\n" % module)
+            return 2
+        if spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(module + ".__main__")
+        script = spec.origin
+        sys.argv = [script] + argv[3:]
+    else:
+        script = os.path.abspath(argv[1])
+        # What `python SCRIPT ARGS` sets up: argv, and the script's directory
+        # first on sys.path. The absolute path is the co_filename a direct run
+        # gives on 3.9+; 3.8 keeps the path as typed, so pass it absolute there.
+        sys.argv = [script] + argv[2:]
+        sys.path[0] = os.path.dirname(script)
 
     rec = Recorder()
 
@@ -574,11 +599,21 @@ def main(argv):
             rec.profile(frame, event, arg)
 
     exit_code = 0
+    # Whether the recorder was still the profiler when the run ended: an
+    # exception raised inside the callback (a RecursionError in a test of
+    # recursion limits) makes CPython remove it, and a program may replace
+    # it. Then the records miss calls, and say so.
+    kept = False
     threading.setprofile(rec.profile)  # threads only start once the script runs
     sys.setprofile(bootstrap)
     try:
-        runpy.run_path(script, run_name="__main__")
+        if module is not None:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(script, run_name="__main__")
+        kept = sys.getprofile() is rec.profile
     except SystemExit as exc:
+        kept = sys.getprofile() is rec.profile
         code = exc.code
         if code is None:
             exit_code = 0
@@ -605,6 +640,7 @@ def main(argv):
         "version": "%d.%d.%d" % sys.version_info[:3],
         "script": script,
         "exit_code": exit_code,
+        "profiler_kept": kept,
         "records": rec.records(),
     }
     with open(out, "w") as f:

@@ -104,10 +104,10 @@ func (tg *target) codeFromMemory(k codeKey) *codeMeta {
 func (tg *target) memCodeFP(code uint64) (uint64, error) {
 	l := tg.layout
 	var (
-		words [3]uint64 // filename, name, parameter names
+		words [4]uint64 // filename, name, parameter names, constants
 		ints  [4]uint32 // first line, argcount, kwonlyargcount, nlocals
 	)
-	for i, off := range []int{l.PyCodeObject_co_filename, l.PyCodeObject_co_name, l.PyCodeObject_co_varnames} {
+	for i, off := range []int{l.PyCodeObject_co_filename, l.PyCodeObject_co_name, l.PyCodeObject_co_varnames, l.PyCodeObject_co_consts} {
 		v, err := tg.mem.U64(code + uint64(off))
 		if err != nil {
 			return 0, err
@@ -134,7 +134,7 @@ func (tg *target) memCodeFP(code uint64) (uint64, error) {
 		}
 	}
 	params := uint64(ints[1]) ^ uint64(ints[2])<<8 ^ uint64(ints[3])<<16
-	return words[0] ^ words[1]<<1 ^ first>>3 ^ uint64(ints[0])<<48 ^ params<<24, nil
+	return words[0] ^ words[1]<<1 ^ first>>3 ^ words[3]<<2 ^ uint64(ints[0])<<48 ^ params<<24, nil
 }
 
 func (tg *target) meta(ptr uint64, ci cpython.CodeInfo, partial bool) *codeMeta {
