@@ -3,6 +3,8 @@
 #   clang-16, llvm-16 (llvm-strip-16)  make generate (BPF objects)
 #   zstd                               reading snapshots by hand (zstdcat)
 #   python3.11                         Debian's stripped interpreter, required by the privileged tests
+#   libpython3.11-testsuite,           the real-code test: CPython's own test modules on Debian's
+#   python3.11-dev, gcc                3.11, under a profiler in C built against its headers
 #   make, gdb                          build; offsets and TLS checks against running interpreters
 #   postgresql                         PostgreSQL store tests (scripts/start-postgres.sh)
 #   qemu-system-x86, busybox-static,   the kernel matrix (scripts/vmtest.sh): qemu boots Debian's
@@ -14,9 +16,11 @@
 #   sudo scripts/install-deps.sh
 set -euo pipefail
 
-PACKAGES=(clang-16 llvm-16 zstd python3.11 make gdb mypy postgresql qemu-system-x86 busybox-static cpio xz-utils kmod)
-# What each package must provide afterwards: a missing file means a broken install.
-COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 make gdb mypy /usr/lib/postgresql/15/bin/initdb
+PACKAGES=(clang-16 llvm-16 zstd python3.11 libpython3.11-testsuite python3.11-dev gcc make gdb mypy postgresql qemu-system-x86 busybox-static cpio xz-utils kmod)
+# What each package must provide afterwards (a command, or a file by its path): a
+# missing one means a broken install.
+COMMANDS=(clang-16 llvm-strip-16 zstd /usr/bin/python3.11 /usr/lib/python3.11/test/test_argparse.py
+	/usr/include/python3.11/Python.h gcc make gdb mypy /usr/lib/postgresql/15/bin/initdb
 	qemu-system-x86_64 /bin/busybox cpio xz depmod)
 
 die() {
@@ -62,7 +66,8 @@ if ((${#missing[@]})); then
 fi
 
 for cmd in "${COMMANDS[@]}"; do
-	command -v "$cmd" >/dev/null || die "$cmd is still missing after installing ${PACKAGES[*]}: reinstall its package with apt-get install --reinstall"
+	if [[ $cmd == /* ]]; then [[ -e $cmd ]]; else command -v "$cmd" >/dev/null; fi ||
+		die "$cmd is still missing after installing ${PACKAGES[*]}: reinstall its package with apt-get install --reinstall"
 done
 if ((${#missing[@]})); then
 	echo "install-deps: done"

@@ -1,15 +1,24 @@
 package sink
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/recapi/recapi/aggregate"
+)
 
 // Drainer is the only caller of Drain while recapid traces: every
 // interval's counts Drain returns go to the sink, whichever timer asked for
 // them, so the sink sees each count once.
 type Drainer struct {
-	src Source
-	out *Sink
-	log *slog.Logger
+	src     Source
+	out     *Sink
+	log     *slog.Logger
+	onDrain func([]aggregate.Record)
 }
+
+// OnDrain has f see the records of every drain, after the sink took them
+// (recapid's status line counts calls with it).
+func (d *Drainer) OnDrain(f func([]aggregate.Record)) { d.onDrain = f }
 
 // NewDrainer returns a Drainer that hands src's counts to out.
 func NewDrainer(src Source, out *Sink, log *slog.Logger) *Drainer {
@@ -25,6 +34,9 @@ func (d *Drainer) Drain() {
 		d.log.Warn("drain", "err", err)
 	}
 	d.out.Add(recs)
+	if d.onDrain != nil {
+		d.onDrain(recs)
+	}
 }
 
 // Tick drains and then flushes or writes a snapshot, when one is due, so

@@ -483,3 +483,35 @@ func (t *Tracer) Close() {
 	}
 	t.objs.Close()
 }
+
+// Status is what a live status line shows of a Tracer.
+type Status struct {
+	Processes int    // traced processes still running
+	Shapes    int    // call shapes recorded so far
+	Waiting   int    // counts waiting for the descriptions of their types
+	Resent    uint64 // names a full ring buffer refused, sent again
+	// Lost counts calls the kernel could not count (its map was full) and
+	// call shapes recorded without their types.
+	Lost uint64
+}
+
+// Status returns the Tracer's status for a live status line.
+func (t *Tracer) Status() Status {
+	st := Status{Processes: len(t.Alive())}
+	t.mu.Lock()
+	st.Shapes = t.agg.Len()
+	t.mu.Unlock()
+	unknown := map[string]uint64{}
+	for _, tg := range t.all() {
+		tg.mu.Lock()
+		st.Waiting += tg.held()
+		tg.mu.Unlock()
+		tg.stats.addTo(unknown)
+	}
+	st.Lost = unknown["signatures_unknown"] + unknown["values_unknown"]
+	if ks, err := t.objs.Stats(); err == nil {
+		st.Resent = ks["names_resent"]
+		st.Lost += ks["counts_map_full"]
+	}
+	return st
+}

@@ -48,6 +48,23 @@ type Config struct {
 
 	// EventBuffer is the size of the kernel's ring buffer of names.
 	EventBuffer byteSize
+
+	// Status says when a live status line is drawn: auto, on or off.
+	Status string
+}
+
+// showStatus reports whether recapid draws a live status line on stderr,
+// given whether stderr is a terminal. auto draws it on a terminal when
+// recapid attached to running processes: a launched command writes to the
+// same terminal.
+func (c *Config) showStatus(terminal bool) bool {
+	switch c.Status {
+	case "on":
+		return terminal
+	case "auto":
+		return terminal && len(c.Command) == 0
+	}
+	return false
 }
 
 // storeURL is the store recapid writes to, "" for none. Without --store,
@@ -132,6 +149,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.CacheDir, "cache-dir", "/var/cache/recapi", "keep the analysis of each interpreter file (probe points, layout) in `DIR`/analyses, so that the next run meeting it starts sooner; empty for none")
 	c.EventBuffer = byteSize(bpf.DefaultEventBuffer)
 	fs.Var(&c.EventBuffer, "event-buffer", "`SIZE` of the kernel's ring buffer that carries the names of new functions, types and signatures (a power of two: 4K, 8M, 64M); names a full buffer refuses are sent again at their next call")
+	fs.StringVar(&c.Status, "status", "auto", "live status line on a terminal (calls, calls/s, shapes, names waiting, losses): auto (when tracing --pid), on, or off")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", false, "measure the BPF program's run time and add it to the snapshot stats (for benchmarks; adds a little overhead)")
 	// Settings a service manager passes in the environment; flags win.
 	for _, e := range envDefaults {
@@ -206,6 +224,8 @@ func (c *Config) Validate() error {
 		return &UsageError{fmt.Sprintf("--returns-window %v is too short: use at least 100ms", c.ReturnsWindow)}
 	case bpf.CheckEventBuffer(int(c.EventBuffer)) != nil:
 		return &UsageError{fmt.Sprintf("--event-buffer %v: use a power of two of at least 4K (e.g. 8M)", c.EventBuffer)}
+	case c.Status != "auto" && c.Status != "on" && c.Status != "off":
+		return &UsageError{fmt.Sprintf("--status %q: use auto, on or off", c.Status)}
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return &UsageError{fmt.Sprintf("--log-format %q: use text or json", c.LogFormat)}
 	}

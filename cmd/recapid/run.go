@@ -42,8 +42,13 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	var con *console
+	if cfg.showStatus(isTerminal(stderr)) {
+		con = &console{w: stderr}
+		stderr = con
+	}
 	log := newLogger(cfg, stderr)
-	code, err := runConfig(cfg, log, stderr, ph)
+	code, err := runConfig(cfg, log, stderr, ph, con)
 	if err != nil {
 		fmt.Fprintf(stderr, "recapid: %v\n", err)
 		return 1
@@ -64,7 +69,8 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 // runConfig does the work: find and check the targets, load BPF, attach,
 // drain until done, detach, write the results. ph records the duration of
 // each step of start-up and exit.
-func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int, error) {
+// con draws the live status line; nil for none.
+func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases, con *console) (int, error) {
 	t0 := time.Now()
 	if err := checkPrivileges(); err != nil {
 		return 1, err
@@ -150,6 +156,11 @@ func runConfig(cfg *Config, log *slog.Logger, stderr io.Writer, ph *phases) (int
 	// Every count goes from the tracer to the sink through d: it drains
 	// every --interval, before each flush or snapshot, and once at exit.
 	d := sink.NewDrainer(tr, out, log)
+	if con != nil {
+		sl := &statusLine{start: running}
+		d.OnDrain(func(recs []aggregate.Record) { con.show(sl.line(recs, tr.Status(), time.Now())) })
+		defer con.finish()
+	}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	var flushC <-chan time.Time // store flushes and rotating snapshots
@@ -193,6 +204,9 @@ loop:
 	tr.DetachAll()
 	t0 = ph.since("detach", t0)
 	d.Drain()
+	if con != nil {
+		con.finish()
+	}
 	t0 = ph.since("drain", t0)
 	host, _ := os.Hostname()
 	snap := tr.Snapshot(host)

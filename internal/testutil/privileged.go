@@ -70,3 +70,11 @@ func skippedHere() string {
 	}
 	return ""
 }
+
+// Missing skips a privileged test that lacks what it needs (what says which
+// thing, and how to get it), or fails it when privileged tests are required
+// in this run.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	requirePrivileges(t, func() string { return "missing " + what })
+}
