@@ -81,8 +81,12 @@ func (s *statusLine) line(recs []aggregate.Record, st tracer.Status, now time.Ti
 		calls += recs[i].Calls + recs[i].Resumptions
 	}
 	s.calls += calls
+	since := s.last
+	if since.IsZero() {
+		since = s.start
+	}
 	rate := 0.0
-	if d := now.Sub(s.last).Seconds(); !s.last.IsZero() && d > 0 {
+	if d := now.Sub(since).Seconds(); d > 0 {
 		rate = float64(calls) / d
 	}
 	s.last = now

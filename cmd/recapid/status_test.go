@@ -18,7 +18,7 @@ func TestStatusLine(t *testing.T) {
 	start := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	s := &statusLine{start: start}
 	recs := []aggregate.Record{{Calls: 1500}, {Calls: 200, Resumptions: 300}}
-	assert.Equal(t, "recapid 1s: 1 process, 2,000 calls (0/s), 1 call shape",
+	assert.Equal(t, "recapid 1s: 1 process, 2,000 calls (2,000/s), 1 call shape",
 		s.line(recs, tracer.Status{Processes: 1, Shapes: 1}, start.Add(time.Second)))
 	assert.Equal(t, "recapid 3s: 2 processes, 1,002,000 calls (500,000/s), 12,345 call shapes, 7 waiting for names, 3 names sent again, 4 lost",
 		s.line([]aggregate.Record{{Calls: 1000000}}, tracer.Status{Processes: 2, Shapes: 12345, Waiting: 7, Resent: 3, Lost: 4}, start.Add(3*time.Second)))
