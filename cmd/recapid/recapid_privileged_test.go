@@ -862,3 +862,23 @@ func TestGeneratedCodeKeepsItsOwnNames(t *testing.T) {
 		})
 	}
 }
+
+// Calls made while the interpreter shuts down end seen: threading._shutdown,
+// which the interpreter calls after the main module finished, is recorded
+// with what it returned, on every interpreter.
+func TestShutdownReturnsAreRecorded(t *testing.T) {
+	testutil.RequireBPF(t)
+	for _, py := range testutil.Interpreters(t) {
+		t.Run(py.Name, func(t *testing.T) {
+			r := runRecapid(t, append([]string{"--returns=always", "--"}, py.Command("-c", "import threading; threading.Thread(target=print, args=('ok',)).start()")...)...)
+			require.Equal(t, 0, r.code, "recapid failed:\n%s", r.stderr)
+			var returned []string
+			for _, rec := range r.snap.Records {
+				if rec.Function.Module == "threading" && rec.Function.Qualname == "_shutdown" && rec.Returns != nil {
+					returned = append(returned, *rec.Returns)
+				}
+			}
+			assert.Equal(t, []string{"None"}, returned, "threading._shutdown's return")
+		})
+	}
+}
