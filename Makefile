@@ -6,7 +6,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo -E)
 DEMO_PY    ?= /usr/bin/python3.11
 GOTESTFLAGS ?=
 
-.PHONY: help deps build generate check-generated test test-unit test-privileged vmtest bench lint fmt demo update-golden update-fixtures update-layouts clean
+.PHONY: help deps build generate check-generated test test-unit test-privileged vmtest bench bench-realcode lint fmt demo update-golden update-fixtures update-layouts clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: build ## per-call cost per interpreter and aggregate benchmarks; see BENC
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkUpsert -benchtime=1x -timeout 30m ./store/ -args -bench-records=1000000
 	$(SUDO) $(GO) run ./internal/bench -recapid $(BIN)/recapid
 	$(GO) run ./internal/benchmerge -recapi $(BIN)/recapi
+
+bench-realcode: build ## time CPython's test modules untraced, under in-process recorders and under recapid, idle and busy (root; BENCHMARKS.md, "Real code")
+	$(SUDO) scripts/bench-realcode.sh
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
