@@ -128,6 +128,7 @@ var StatNames = [StatCount]string{
 	recapiStatIndexSTAT_STALE_PENDING:      "ends_without_return",
 	recapiStatIndexSTAT_RETURN_OTHER_FRAME: "returns_of_uncounted_frames",
 	recapiStatIndexSTAT_NAMES_RESENT:       "names_resent",
+	recapiStatIndexSTAT_SCRATCH_BUSY:       "calls_skipped_preempted",
 }
 
 // countUnnamed is the flag bit of a kernel count that says some name of its

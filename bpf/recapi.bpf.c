@@ -220,7 +220,7 @@ struct scratch {
 	__u64 caller_func;             /* the caller's function object (3.11+), with s->key.caller */
 	__u64 kwmask;                  /* keyword-only parameters with a default, being found */
 	__u32 names_lost;              /* a note_* function could not send a name (see names_lost) */
-	__u32 _pad;
+	__u32 busy;                    /* a program run owns this scratch (see own_scratch) */
 };
 
 struct {
@@ -1609,11 +1609,47 @@ static __always_inline __u64 frame_register(struct pt_regs *ctx, __u64 reg)
  * call_to_count_*, frame_to_call, outcome_to_count_*, seen_to_fingerprint,
  * events, stats. Attach cookies need 5.15; the oldest kernel supported is 6.1.
  */
+/*
+ * The per-CPU scratch belongs to one program run at a time. Uprobe programs
+ * run with migration disabled but, on a kernel that preempts kernel code
+ * (preempt=full, PREEMPT_RT, and lazy preemption at a tick), not with
+ * preemption disabled: a run can be preempted half way, and another task on
+ * that CPU can then run a program over the same scratch. The second run is
+ * skipped and counted (STAT_SCRATCH_BUSY) rather than let it garble the
+ * first one's key. Kernels that do not preempt kernel code (preempt=none or
+ * voluntary, the default of Debian's kernels) never skip.
+ */
+static __always_inline struct scratch *own_scratch(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!s)
+		return 0;
+	if (__sync_lock_test_and_set(&s->busy, 1)) {
+		stat_inc(STAT_SCRATCH_BUSY);
+		return 0;
+	}
+	return s;
+}
+
+static __always_inline void release_scratch(struct scratch *s)
+{
+	/* A plain store: its owner is the only writer now, and BPF has no
+	 * store-release before clang 17. The barrier keeps it last. */
+	asm volatile("" ::: "memory");
+	s->busy = 0;
+}
+
 SEC("uprobe")
 int on_call(struct pt_regs *ctx)
 {
+	struct scratch *s = own_scratch();
+	if (!s)
+		return 0;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	return record_call(frame_register(ctx, COOKIE_REG(cookie)), CTX_WORD(ctx, PT_REGS_RSP), COOKIE_PROBE(cookie));
+	record_call(frame_register(ctx, COOKIE_REG(cookie)), CTX_WORD(ctx, PT_REGS_RSP), COOKIE_PROBE(cookie));
+	release_scratch(s);
+	return 0;
 }
 
 /* uprobe on a RETURN_VALUE or RETURN_CONST handler (3.11+); cookie and maps
@@ -1621,8 +1657,13 @@ int on_call(struct pt_regs *ctx)
 SEC("uprobe")
 int on_return(struct pt_regs *ctx)
 {
+	struct scratch *s = own_scratch();
+	if (!s)
+		return 0;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	return record_return(frame_register(ctx, COOKIE_REG(cookie)), 0, 0, COOKIE_PROBE(cookie));
+	record_return(frame_register(ctx, COOKIE_REG(cookie)), 0, 0, COOKIE_PROBE(cookie));
+	release_scratch(s);
+	return 0;
 }
 
 /* uretprobe on the eval loop (3.8-3.10): the value in rax, the call matched
@@ -1630,5 +1671,10 @@ int on_return(struct pt_regs *ctx)
 SEC("uretprobe")
 int on_eval_return(struct pt_regs *ctx)
 {
-	return record_return(0, CTX_WORD(ctx, PT_REGS_RSP), CTX_WORD(ctx, PT_REGS_RAX), PROBE_EVAL_RETURN);
+	struct scratch *s = own_scratch();
+	if (!s)
+		return 0;
+	record_return(0, CTX_WORD(ctx, PT_REGS_RSP), CTX_WORD(ctx, PT_REGS_RAX), PROBE_EVAL_RETURN);
+	release_scratch(s);
+	return 0;
 }

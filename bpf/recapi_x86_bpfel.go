@@ -293,7 +293,7 @@ type recapiScratch struct {
 	CallerFunc uint64
 	Kwmask     uint64
 	NamesLost  uint32
-	Pad        uint32
+	Busy       uint32
 }
 
 type recapiSeenKey struct {
@@ -328,7 +328,8 @@ const (
 	recapiStatIndexSTAT_STALE_PENDING      recapiStatIndex = 11
 	recapiStatIndexSTAT_RETURN_OTHER_FRAME recapiStatIndex = 12
 	recapiStatIndexSTAT_NAMES_RESENT       recapiStatIndex = 13
-	recapiStatIndexSTAT_MAX                recapiStatIndex = 14
+	recapiStatIndexSTAT_SCRATCH_BUSY       recapiStatIndex = 14
+	recapiStatIndexSTAT_MAX                recapiStatIndex = 15
 )
 
 type recapiStrFlags uint32

@@ -35,6 +35,11 @@ set -euo pipefail
 # uprobes no attach cookies (5.15): recapid refuses it with the verifier's
 # reason.
 KERNELS=(bookworm trixie sid)
+# Extra kernel command line per suite. sid's kernel boots with full
+# preemption, so that a uprobe program can be preempted half way (Debian's
+# default, voluntary, never preempts kernel code): TestPreemptedRunsKeepTheirCalls
+# checks that two processes' program runs on one CPU never mix their calls.
+declare -A BOOT_ARGS=([sid]="preempt=full")
 
 # The checks each VM runs, in order, one test binary run each:
 # "PACKAGE  -test.run PATTERN", PACKAGE a directory of the repository (its
@@ -48,6 +53,7 @@ TESTS=(
 	"cmd/recapid  ^TestUnsupportedVersion$"
 	"cmd/recapid  ^TestUnprobeableInterpreter$"
 	"cmd/recapid  ^TestNotRoot$"
+	"cmd/recapid  ^TestPreemptedRunsKeepTheirCalls$"
 )
 
 # Modules the initramfs loads (with what they depend on) to reach the host's
@@ -449,7 +455,7 @@ run_vm() {
 	timeout -k 10 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config -nographic -no-reboot \
 		"${accel[@]}" -smp "$cpus" -m "$memory" \
 		-kernel "$kdir/vmlinuz" -initrd "$dir/initramfs.gz" \
-		-append "console=ttyS0 panic=-1 rdinit=/init random.trust_cpu=on" \
+		-append "console=ttyS0 panic=-1 rdinit=/init random.trust_cpu=on ${BOOT_ARGS[$suite]:-}" \
 		-serial "file:$dir/console.log" -monitor none \
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$out,mount_tag=results,security_model=none" \

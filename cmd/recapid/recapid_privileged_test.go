@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -881,4 +882,120 @@ func TestShutdownReturnsAreRecorded(t *testing.T) {
 			assert.Equal(t, []string{"None"}, returned, "threading._shutdown's return")
 		})
 	}
+}
+
+// preemptScript waits for a line on stdin, then calls its function N times
+// with arguments of its own types and prints "done".
+const preemptScript = `
+import sys
+N = int(sys.argv[1])
+def %s
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(N):
+    %s
+print("done", flush=True)
+`
+
+// Two processes pinned to one CPU make calls as fast as they can: on a
+// kernel that preempts kernel code (the kernel matrix boots sid's with
+// preempt=full) one's program run can be preempted half way by the
+// other's. No call is ever recorded with the other's function, types or
+// process (the per-CPU scratch is owned by one run at a time), and every
+// call is either counted or counted as skipped (calls_skipped_preempted,
+// zero where kernel code is not preempted).
+func TestPreemptedRunsKeepTheirCalls(t *testing.T) {
+	testutil.RequireBPF(t)
+	const n = 20000
+	type proc struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout *bufio.Reader
+		fn     string
+		types  []string
+	}
+	start := func(def, call, fn string, types ...string) *proc {
+		cmd := exec.Command("taskset", "-c", "0", testutil.DebianPython, "-c", fmt.Sprintf(preemptScript, def, call), fmt.Sprint(n))
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		p := &proc{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(out), fn: fn, types: types}
+		line, err := p.stdout.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", line)
+		return p
+	}
+	procs := []*proc{
+		start("left(a, b): return a", "left(i, 's')", "left", "builtins.int", "builtins.str"),
+		start("right(x, y, z): return z", "right(1.5, b'', None)", "right", "builtins.float", "builtins.bytes", "None"),
+	}
+	out := filepath.Join(t.TempDir(), "preempt.recapi.zst")
+	d := exec.Command(recapidBin, "--pid", fmt.Sprintf("%d,%d", procs[0].cmd.Process.Pid, procs[1].cmd.Process.Pid),
+		"-o", out, "--summary=false", "--returns=always")
+	var se syncBuffer
+	d.Stderr = &se
+	require.NoError(t, d.Start())
+	require.Eventually(t, func() bool { return strings.Count(se.String(), "msg=attached") == 2 }, 60*time.Second, 20*time.Millisecond,
+		"recapid did not attach:\n%s", se.String())
+	for _, p := range procs {
+		_, err := io.WriteString(p.stdin, "go\n")
+		require.NoError(t, err)
+	}
+	for _, p := range procs {
+		line, err := p.stdout.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "done\n", line)
+		require.NoError(t, p.stdin.Close())
+		require.NoError(t, p.cmd.Wait())
+	}
+	require.NoError(t, waitTimeout(d, 60*time.Second), "recapid:\n%s", se.String())
+	s, err := aggregate.ReadFile(out)
+	require.NoError(t, err)
+	skipped := s.Header.Stats["calls_skipped_preempted"]
+	var counted uint64
+	for _, rec := range s.Records {
+		name := rec.Function.Qualname
+		if name != "left" && name != "right" {
+			continue
+		}
+		want := procs[0]
+		if name == "right" {
+			want = procs[1]
+		}
+		var got []string
+		for _, p := range rec.Params {
+			got = append(got, p.Type)
+		}
+		assert.Equal(t, want.types, got, "%s's argument types", name)
+		assert.False(t, rec.Partial, "%+v", rec)
+		counted += rec.Calls
+	}
+	t.Logf("kernel %s, preemption %s: %d calls counted, %d skipped", kernelRelease(t), preemptMode(), counted, skipped)
+	assert.LessOrEqual(t, counted, uint64(2*n))
+	assert.GreaterOrEqual(t, counted+skipped, uint64(2*n), "every call is counted or counted as skipped")
+}
+
+func kernelRelease(t *testing.T) string {
+	raw, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	require.NoError(t, err)
+	return strings.TrimSpace(string(raw))
+}
+
+// preemptMode is the kernel's preemption model as debugfs shows it (the
+// current one in parentheses), or what the kernel command line asks for.
+func preemptMode() string {
+	if raw, err := os.ReadFile("/sys/kernel/debug/sched/preempt"); err == nil {
+		return strings.TrimSpace(string(raw))
+	}
+	if raw, err := os.ReadFile("/proc/cmdline"); err == nil {
+		for _, f := range strings.Fields(string(raw)) {
+			if strings.HasPrefix(f, "preempt=") {
+				return f + " (command line)"
+			}
+		}
+	}
+	return "the kernel's default"
 }
