@@ -344,10 +344,12 @@ static __always_inline __u64 dict_entries_offset(struct py_config *cfg, __u64 wo
 }
 
 /* Fields of a code head copied into scratch; off comes from the config and is
- * bounded here for the verifier. */
+ * bounded here for the verifier, as a 64-bit value: clang may spill it before
+ * a 32-bit check, and Linux 6.1 carries no 32-bit bound to the spilled copy. */
 static __always_inline __u32 head32(__u8 *head, __s32 off)
 {
-	__u32 o = (__u32)off;
+	__u64 o = (__u32)off;
+	OPAQUE(o);
 	if (o > CODE_HEAD - 4)
 		return 0;
 	return *(__u32 *)(head + o);
@@ -355,7 +357,8 @@ static __always_inline __u32 head32(__u8 *head, __s32 off)
 
 static __always_inline __u64 head64(__u8 *head, __s32 off)
 {
-	__u32 o = (__u32)off;
+	__u64 o = (__u32)off;
+	OPAQUE(o);
 	if (o > CODE_HEAD - 8)
 		return 0;
 	return *(__u64 *)(head + o);
