@@ -511,7 +511,7 @@ func (t *Tracer) Status() Status {
 	st.Lost = unknown["signatures_unknown"] + unknown["values_unknown"]
 	if ks, err := t.objs.Stats(); err == nil {
 		st.Resent = ks["names_resent"]
-		st.Lost += ks["counts_map_full"]
+		st.Lost += ks["counts_map_full"] + ks["calls_skipped_preempted"]
 	}
 	return st
 }

@@ -95,6 +95,7 @@ sqlite:./recapi.db.`, stderr)
 // full, with what to tell the reader.
 var lossStats = []struct{ key, what string }{
 	{"counts_map_full", "calls not counted: the kernel count map was full (drain more often with --interval)"},
+	{"calls_skipped_preempted", "calls not counted: the kernel preempted a BPF program run and another met it on the same CPU (a preempt=full or RT kernel)"},
 	{"events_lost", "names refused by a full ring buffer, each sent again at its shape's next call (a larger recapid --event-buffer avoids the retries)"},
 	{"frames_unreadable", "calls whose frame could not be read"},
 	{"code_unreadable", "calls whose code object could not be read"},

@@ -386,7 +386,7 @@ func exitCode(err error) int {
 
 // warnStats reports losses once, at the end, rather than per event.
 func warnStats(log *slog.Logger, st map[string]uint64) {
-	for _, k := range []string{"counts_map_full", "events_lost", "frames_unreadable", "code_unreadable", "resume_oparg_unknown", "signatures_unknown", "values_unknown"} {
+	for _, k := range []string{"counts_map_full", "events_lost", "frames_unreadable", "code_unreadable", "resume_oparg_unknown", "signatures_unknown", "values_unknown", "calls_skipped_preempted"} {
 		if st[k] > 0 {
 			log.Warn("some calls were not fully recorded", "what", k, "count", st[k])
 		}
