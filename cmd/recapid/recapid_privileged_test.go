@@ -914,8 +914,12 @@ func TestPreemptedRunsKeepTheirCalls(t *testing.T) {
 		fn     string
 		types  []string
 	}
+	var stderrs []*syncBuffer
 	start := func(def, call, fn string, types ...string) *proc {
 		cmd := exec.Command("taskset", "-c", "0", testutil.DebianPython, "-c", fmt.Sprintf(preemptScript, def, call), fmt.Sprint(n))
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		stderrs = append(stderrs, &stderr)
 		stdin, err := cmd.StdinPipe()
 		require.NoError(t, err)
 		out, err := cmd.StdoutPipe()
@@ -944,9 +948,11 @@ func TestPreemptedRunsKeepTheirCalls(t *testing.T) {
 		_, err := io.WriteString(p.stdin, "go\n")
 		require.NoError(t, err)
 	}
-	for _, p := range procs {
+	for i, p := range procs {
 		line, err := p.stdout.ReadString('\n')
-		require.NoError(t, err)
+		if err != nil {
+			require.NoError(t, err, "%s: %v: %s\nrecapid: %s", p.fn, p.cmd.Wait(), stderrs[i].String(), se.String())
+		}
 		require.Equal(t, "done\n", line)
 		require.NoError(t, p.stdin.Close())
 		require.NoError(t, p.cmd.Wait())
