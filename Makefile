@@ -66,7 +66,7 @@ update-fixtures: build ## re-record testdata/fixtures/*.recapi.zst from the test
 	$(SUDO) $(BIN)/recapid --summary=false -o testdata/fixtures/demo.recapi.zst -- $(DEMO_PY) testdata/demo/app.py
 	@echo "fixtures re-recorded: run make update-golden and review the diff"
 
-update-layouts: ## regenerate cpython/testdata/layouts/ from the pyenv builds 3.8-3.13: gdb over their DWARF, dis.opmap, 3.13's live _Py_DebugOffsets
+update-layouts: ## regenerate cpython/testdata/layouts/: gdb over the DWARF of pyenv 3.8-3.13 and sid's python3.14d/3.15d, dis.opmap, _Py_DebugOffsets (root: chroot)
 	$(GO) test -count=1 -run '^TestLayoutsMatchFixtures$$' ./cpython/ -update-layouts
 	@git diff --stat -- cpython/testdata/layouts/
 

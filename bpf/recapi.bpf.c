@@ -299,6 +299,26 @@ static __always_inline __u64 object_type(struct py_config *cfg, struct scratch *
 	return o < OBJ_HEAD / 8 ? s->heads[level][o] : 0;
 }
 
+/*
+ * From 3.14 a frame's code and function slots and its locals hold
+ * _PyStackRefs: an object pointer whose low stackref_tags bits are a tag
+ * (CPython v3.14.0 Include/internal/pycore_stackref.h). ref_object clears
+ * them; 0 before 3.14, where slots hold plain pointers. A reference with
+ * every tag bit set is a small int stored in the reference itself (3.14+
+ * Py_INT_TAG), with no object behind it: ref_is_int tells, and its type is
+ * int.
+ */
+static __always_inline __u64 ref_object(struct py_config *cfg, __u64 ref)
+{
+	return ref & ~(__u64)cfg->stackref_tags;
+}
+
+static __always_inline int ref_is_int(struct py_config *cfg, __u64 ref)
+{
+	__u64 tags = cfg->stackref_tags;
+	return tags && (ref & tags) == tags;
+}
+
 /* Copy 8-byte words from offset 16 of obj into dst: from the head read with
  * its type when there is one, else from memory. Returns nonzero on failure. */
 static __always_inline int object_words(struct scratch *s, __u64 obj, __u32 level, __u64 *dst, __u32 words)
@@ -1137,7 +1157,7 @@ static __always_inline __u8 link8(struct scratch *s, int in_wide, __u32 base, __
  * is prev: its code object, fingerprint and function object go to s->key and
  * s->caller_func (zero when there is none). Frames that are not Python
  * callers are skipped: the shim frames C code pushes when it calls into the
- * interpreter (3.12+, owner FRAME_OWNED_BY_CSTACK) and interpreter-internal
+ * interpreter (3.12+, owner first_shim_owner or above) and interpreter-internal
  * code such as 3.13's _Py_InitCleanup, which CALL_ALLOC_AND_ENTER_INIT puts
  * between a class call and its __init__ (marked CO_NO_MONITORING_EVENTS).
  * A global function: its loop is verified once, and its locals stay off the
@@ -1166,12 +1186,12 @@ __attribute__((noinline)) int find_caller(struct py_config *cfg, struct scratch 
 			return 0;
 		}
 		__u64 next = link64(s, in_wide, base, fh, cfg->fr_previous);
-		if (cfg->fr_owner >= 0 && cfg->owner_cstack >= 0 &&
-		    link8(s, in_wide, base, fh, cfg->fr_owner) == (__u8)cfg->owner_cstack) {
+		if (cfg->fr_owner >= 0 && cfg->first_shim_owner >= 0 &&
+		    link8(s, in_wide, base, fh, cfg->fr_owner) >= (__u8)cfg->first_shim_owner) {
 			prev = next;
 			continue;
 		}
-		__u64 code = link64(s, in_wide, base, fh, cfg->fr_code);
+		__u64 code = ref_object(cfg, link64(s, in_wide, base, fh, cfg->fr_code));
 		if (!code)
 			return 0;
 		struct code_facts *f = code_facts(cfg, s, code);
@@ -1183,7 +1203,7 @@ __attribute__((noinline)) int find_caller(struct py_config *cfg, struct scratch 
 		}
 		s->key.caller = code;
 		s->key.caller_fp = f->fp;
-		s->caller_func = cfg->fr_funcobj >= 0 ? link64(s, in_wide, base, fh, cfg->fr_funcobj) : 0;
+		s->caller_func = cfg->fr_funcobj >= 0 ? ref_object(cfg, link64(s, in_wide, base, fh, cfg->fr_funcobj)) : 0;
 		return 0;
 	}
 	return 0;
@@ -1310,6 +1330,9 @@ __attribute__((noinline)) __u64 arg_hash(struct py_config *cfg, struct scratch *
 	__u8 *fb = s->wide + FRAME_BELOW;
 	__u32 slot = (__u32)cfg->fr_localsplus + 8 * i;
 	__u64 obj = i < FAST_ARGS && fast ? buf64(fb, FRAME_BUF, fast, slot) : rd64(frame + slot);
+	if (ref_is_int(cfg, obj))
+		return value_hash(cfg, s, 0, cfg->long_type, i);
+	obj = ref_object(cfg, obj);
 	if (!obj && cfg->co_cell2arg >= 0)
 		obj = old_cell_arg(cfg, frame, code, i);
 	__u64 tp = object_type(cfg, s, obj, 0);
@@ -1409,7 +1432,7 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 			return 0;
 		}
 	}
-	__u64 code = buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_code);
+	__u64 code = ref_object(cfg, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_code));
 	struct code_facts *f = code ? code_facts(cfg, s, code) : 0;
 	if (!f) {
 		stat_inc(STAT_NO_CODE);
@@ -1471,7 +1494,8 @@ __attribute__((noinline)) int record_call(__u64 frame, __u64 sp, __u64 how)
 	s->names_lost = 0;
 	if ((key->kind & ~CALL_PENDING) != CALL_RESUME)
 		note_sig(pid, key->sig, n, EVENT_SIG);
-	note_code(pid, code, code_fp, cfg->fr_funcobj >= 0 ? buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj) : 0);
+	note_code(pid, code, code_fp,
+		  cfg->fr_funcobj >= 0 ? ref_object(cfg, buf64(fb, FRAME_BUF, FRAME_BUF, cfg->fr_funcobj)) : 0);
 	if (caller)
 		note_code(pid, caller, caller_fp, s->caller_func);
 	if (second)
@@ -1512,7 +1536,7 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 		__u32 size = slot + 8 <= FRAME_BUF ? slot + 8 : cfg->frame_head;
 		if (size > FRAME_BUF || read_into(s->wide, size, frame))
 			return 0;
-		if (buf64(s->wide, WIDE_BUF, size, cfg->fr_code) != p->key.code) {
+		if (ref_object(cfg, buf64(s->wide, WIDE_BUF, size, cfg->fr_code)) != p->key.code) {
 			stat_inc(STAT_RETURN_OTHER_FRAME);
 			return 0;
 		}
@@ -1553,7 +1577,12 @@ __attribute__((noinline)) int record_return(__u64 frame, __u64 sp, __u64 rax, __
 		}
 	}
 	__u64 value = 0;
-	if (obj) {
+	if (how == PROBE_RETURN_VALUE && ref_is_int(cfg, obj)) {
+		value = value_hash(cfg, s, 0, cfg->long_type, 0);
+	} else if (how == PROBE_RETURN_VALUE) {
+		obj = ref_object(cfg, obj); /* a stack slot, a _PyStackRef from 3.14 */
+	}
+	if (obj && !value) {
 		__u64 tp = object_type(cfg, s, obj, 0);
 		value = tp ? value_hash(cfg, s, obj, tp, 0) : 0;
 	}

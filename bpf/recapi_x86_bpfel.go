@@ -213,7 +213,7 @@ type recapiPyConfig struct {
 	FrOwner            int32
 	FrGlobals          int32
 	FrFuncobj          int32
-	OwnerCstack        int32
+	FirstShimOwner     int32
 	ResumeOps          uint32
 	CoArgcount         int32
 	CoPosonlyargcount  int32
@@ -254,11 +254,12 @@ type recapiPyConfig struct {
 	FnCode             int32
 	FnDefaults         int32
 	FnKwdefaults       int32
-	PadFn              int32
+	StackrefTags       uint32
 	_                  [4]byte
 	InterpHead         uint64
 	Interp             uint64
 	CellType           uint64
+	LongType           uint64
 	ContainerTypes     [5]uint64
 }
 

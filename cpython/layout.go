@@ -39,11 +39,22 @@ type Layout struct {
 	// They tell a yield from a return at the eval loop's return.
 	Frame_stacktop int
 	Frame_state    int
-	// FrameOwnedByCStack is the owner value of the shim frame that C code
-	// pushes when it enters the interpreter (3.12+).
-	FrameOwnedByCStack int
+	// FirstShimOwner is the lowest frame-owner value of a frame that is not
+	// a Python call: every owner from it up marks one (3.12+). 3.12 and 3.13
+	// have one such owner, FRAME_OWNED_BY_CSTACK (3), the entry frame C code
+	// pushes when it enters the interpreter. 3.14 names the entry frame's
+	// owner FRAME_OWNED_BY_INTERPRETER (3) and moves FRAME_OWNED_BY_CSTACK
+	// to 4; 3.15 drops FRAME_OWNED_BY_CSTACK (CPython v3.14.0 and v3.15
+	// Include/internal/pycore_interpframe_structs.h).
+	FirstShimOwner int
 	// LastiIsUnits is true on 3.10, whose f_lasti counts code units, not bytes.
 	LastiIsUnits bool
+	// StackRefTagBits are the low bits of a _PyStackRef (3.14+: the frame's
+	// f_executable and f_funcobj and every localsplus slot) that are a tag,
+	// not part of the pointer: clear them before dereferencing. A value whose
+	// tag bits are all set is not a pointer at all but a tagged small int.
+	// 0 before 3.14, whose frames hold plain PyObject pointers.
+	StackRefTagBits uint32
 
 	PyCodeObject_co_argcount        int
 	PyCodeObject_co_posonlyargcount int
@@ -192,18 +203,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 1,
 		OldFrames:    true,
 
-		Frame_code:         32,
-		Frame_previous:     24,
-		Frame_instr:        Absent,
-		Frame_lasti:        104,
-		Frame_localsplus:   360,
-		Frame_owner:        Absent,
-		Frame_globals:      48,
-		Frame_funcobj:      Absent,
-		Frame_stacktop:     72,
-		Frame_state:        Absent,
-		FrameOwnedByCStack: Absent,
-		LastiIsUnits:       false,
+		Frame_code:       32,
+		Frame_previous:   24,
+		Frame_instr:      Absent,
+		Frame_lasti:      104,
+		Frame_localsplus: 360,
+		Frame_owner:      Absent,
+		Frame_globals:    48,
+		Frame_funcobj:    Absent,
+		Frame_stacktop:   72,
+		Frame_state:      Absent,
+		FirstShimOwner:   Absent,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 16,
 		PyCodeObject_co_posonlyargcount:          20,
@@ -286,18 +298,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 2,
 		OldFrames:    true,
 
-		Frame_code:         32,
-		Frame_previous:     24,
-		Frame_instr:        Absent,
-		Frame_lasti:        104,
-		Frame_localsplus:   360,
-		Frame_owner:        Absent,
-		Frame_globals:      48,
-		Frame_funcobj:      Absent,
-		Frame_stacktop:     72,
-		Frame_state:        Absent,
-		FrameOwnedByCStack: Absent,
-		LastiIsUnits:       false,
+		Frame_code:       32,
+		Frame_previous:   24,
+		Frame_instr:      Absent,
+		Frame_lasti:      104,
+		Frame_localsplus: 360,
+		Frame_owner:      Absent,
+		Frame_globals:    48,
+		Frame_funcobj:    Absent,
+		Frame_stacktop:   72,
+		Frame_state:      Absent,
+		FirstShimOwner:   Absent,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 16,
 		PyCodeObject_co_posonlyargcount:          20,
@@ -380,18 +393,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 2,
 		OldFrames:    true,
 
-		Frame_code:         32,
-		Frame_previous:     24,
-		Frame_instr:        Absent,
-		Frame_lasti:        96,
-		Frame_localsplus:   352,
-		Frame_owner:        Absent,
-		Frame_globals:      48,
-		Frame_funcobj:      Absent,
-		Frame_stacktop:     Absent,
-		Frame_state:        108,
-		FrameOwnedByCStack: Absent,
-		LastiIsUnits:       true,
+		Frame_code:       32,
+		Frame_previous:   24,
+		Frame_instr:      Absent,
+		Frame_lasti:      96,
+		Frame_localsplus: 352,
+		Frame_owner:      Absent,
+		Frame_globals:    48,
+		Frame_funcobj:    Absent,
+		Frame_stacktop:   Absent,
+		Frame_state:      108,
+		FirstShimOwner:   Absent,
+		LastiIsUnits:     true,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 16,
 		PyCodeObject_co_posonlyargcount:          20,
@@ -474,18 +488,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 2,
 		OldFrames:    false,
 
-		Frame_code:         32,
-		Frame_previous:     48,
-		Frame_instr:        56,
-		Frame_lasti:        Absent,
-		Frame_localsplus:   72,
-		Frame_owner:        69,
-		Frame_globals:      8,
-		Frame_funcobj:      0,
-		Frame_stacktop:     Absent,
-		Frame_state:        Absent,
-		FrameOwnedByCStack: Absent,
-		LastiIsUnits:       false,
+		Frame_code:       32,
+		Frame_previous:   48,
+		Frame_instr:      56,
+		Frame_lasti:      Absent,
+		Frame_localsplus: 72,
+		Frame_owner:      69,
+		Frame_globals:    8,
+		Frame_funcobj:    0,
+		Frame_stacktop:   Absent,
+		Frame_state:      Absent,
+		FirstShimOwner:   Absent,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 56,
 		PyCodeObject_co_posonlyargcount:          60,
@@ -568,18 +583,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 2,
 		OldFrames:    false,
 
-		Frame_code:         0,
-		Frame_previous:     8,
-		Frame_instr:        56,
-		Frame_lasti:        Absent,
-		Frame_localsplus:   72,
-		Frame_owner:        70,
-		Frame_globals:      24,
-		Frame_funcobj:      16,
-		Frame_stacktop:     Absent,
-		Frame_state:        Absent,
-		FrameOwnedByCStack: 3,
-		LastiIsUnits:       false,
+		Frame_code:       0,
+		Frame_previous:   8,
+		Frame_instr:      56,
+		Frame_lasti:      Absent,
+		Frame_localsplus: 72,
+		Frame_owner:      70,
+		Frame_globals:    24,
+		Frame_funcobj:    16,
+		Frame_stacktop:   Absent,
+		Frame_state:      Absent,
+		FirstShimOwner:   3,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 52,
 		PyCodeObject_co_posonlyargcount:          56,
@@ -662,18 +678,19 @@ var layouts = map[int]Layout{
 		EvalFrameArg: 2,
 		OldFrames:    false,
 
-		Frame_code:         0,
-		Frame_previous:     8,
-		Frame_instr:        56,
-		Frame_lasti:        Absent,
-		Frame_localsplus:   72,
-		Frame_owner:        70,
-		Frame_globals:      24,
-		Frame_funcobj:      16,
-		Frame_stacktop:     Absent,
-		Frame_state:        Absent,
-		FrameOwnedByCStack: 3,
-		LastiIsUnits:       false,
+		Frame_code:       0,
+		Frame_previous:   8,
+		Frame_instr:      56,
+		Frame_lasti:      Absent,
+		Frame_localsplus: 72,
+		Frame_owner:      70,
+		Frame_globals:    24,
+		Frame_funcobj:    16,
+		Frame_stacktop:   Absent,
+		Frame_state:      Absent,
+		FirstShimOwner:   3,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x0,
 
 		PyCodeObject_co_argcount:                 52,
 		PyCodeObject_co_posonlyargcount:          56,
@@ -751,12 +768,202 @@ var layouts = map[int]Layout{
 		ReturnGeneratorOpcode: 35,                     // RETURN_GENERATOR
 		ExtendedArgOpcode:     71,                     // EXTENDED_ARG
 	},
+	14: {
+		Minor:        14,
+		EvalFrameArg: 2,
+		OldFrames:    false,
+
+		Frame_code:       0,
+		Frame_previous:   8,
+		Frame_instr:      56,
+		Frame_lasti:      Absent,
+		Frame_localsplus: 80,
+		Frame_owner:      74,
+		Frame_globals:    24,
+		Frame_funcobj:    16,
+		Frame_stacktop:   Absent,
+		Frame_state:      Absent,
+		FirstShimOwner:   3,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x3,
+
+		PyCodeObject_co_argcount:                 52,
+		PyCodeObject_co_posonlyargcount:          56,
+		PyCodeObject_co_kwonlyargcount:           60,
+		PyCodeObject_co_nlocals:                  80,
+		PyCodeObject_co_flags:                    48,
+		PyCodeObject_co_firstlineno:              68,
+		PyCodeObject_co_consts:                   24,
+		PyCodeObject_co_varnames:                 96,
+		PyCodeObject_co_localspluskinds:          104,
+		PyCodeObject_co_nlocalsplus:              72,
+		PyCodeObject_co_cellvars:                 Absent,
+		PyCodeObject_co_cell2arg:                 Absent,
+		PyCodeObject_co_filename:                 112,
+		PyCodeObject_co_name:                     120,
+		PyCodeObject_co_qualname:                 128,
+		PyCodeObject__co_instrumentation_version: 168,
+		CodeInternalFlags:                        0x2000000, // CO_NO_MONITORING_EVENTS
+
+		PyObject_ob_type:             8,
+		PyVarObject_ob_size:          16,
+		PyTypeObject_tp_name:         24,
+		PyTypeObject_tp_flags:        168,
+		PyTypeObject_tp_dict:         264,
+		PyTypeObject_tp_mro:          344,
+		PyTypeObject_tp_base:         256,
+		PyHeapTypeObject_ht_qualname: 872,
+		PyTupleObject_ob_item:        32,
+		PyBytesObject_ob_sval:        32,
+		PyCellObject_ob_ref:          16,
+
+		PyASCIIObjectSize:          40,
+		PyCompactUnicodeObjectSize: 56,
+		PyUnicodeObject_state:      32,
+		PyUnicodeObject_length:     16,
+		PyUnicodeObject_data:       56,
+
+		PyDictObject_ma_keys:                 32,
+		PyDictObject_ma_values:               40,
+		PyDictKeysObject_dk_size:             Absent,
+		PyDictKeysObject_dk_log2_size:        8,
+		PyDictKeysObject_dk_log2_index_bytes: 9,
+		PyDictKeysObject_dk_kind:             10,
+		PyDictKeysObject_dk_nentries:         24,
+		PyDictKeysObject_dk_indices:          32,
+		PyDictValues_values:                  8,
+
+		PyRuntimeState_tstate_current: Absent,
+		PyThreadState_frame:           72,
+		PyThreadState_cframe:          Absent,
+		CFrame_current_frame:          Absent,
+
+		PyRuntimeState_interpreters_head:           808,
+		PyInterpreterState_modules:                 7688,
+		PyInterpreterState_instrumentation_version: 0,
+		PyModuleObject_md_dict:                     16,
+
+		PyFunctionObject_func_code:       48,
+		PyFunctionObject_func_qualname:   40,
+		PyFunctionObject_func_module:     104,
+		PyFunctionObject_func_closure:    72,
+		PyFunctionObject_func_dict:       88,
+		PyFunctionObject_func_defaults:   56,
+		PyFunctionObject_func_kwdefaults: 64,
+
+		Staticmethod_sm_callable: 16,
+		Classmethod_cm_callable:  16,
+		Propertyobject_prop_get:  16,
+		Propertyobject_prop_set:  24,
+		Propertyobject_prop_del:  32,
+
+		ResumeOpcodes:         []uint8{128, 196, 245}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		ReturnValueOpcodes:    []uint8{35, 246},       // RETURN_VALUE, INSTRUMENTED_RETURN_VALUE
+		ReturnConstOpcodes:    nil,                    // gone in 3.14: LOAD_CONST then RETURN_VALUE
+		ReturnGeneratorOpcode: 34,                     // RETURN_GENERATOR
+		ExtendedArgOpcode:     69,                     // EXTENDED_ARG
+	},
+	15: {
+		Minor:        15,
+		EvalFrameArg: 2,
+		OldFrames:    false,
+
+		Frame_code:       0,
+		Frame_previous:   8,
+		Frame_instr:      56,
+		Frame_lasti:      Absent,
+		Frame_localsplus: 80,
+		Frame_owner:      74,
+		Frame_globals:    24,
+		Frame_funcobj:    16,
+		Frame_stacktop:   Absent,
+		Frame_state:      Absent,
+		FirstShimOwner:   3,
+		LastiIsUnits:     false,
+		StackRefTagBits:  0x3,
+
+		PyCodeObject_co_argcount:                 52,
+		PyCodeObject_co_posonlyargcount:          56,
+		PyCodeObject_co_kwonlyargcount:           60,
+		PyCodeObject_co_nlocals:                  80,
+		PyCodeObject_co_flags:                    48,
+		PyCodeObject_co_firstlineno:              68,
+		PyCodeObject_co_consts:                   24,
+		PyCodeObject_co_varnames:                 96,
+		PyCodeObject_co_localspluskinds:          104,
+		PyCodeObject_co_nlocalsplus:              72,
+		PyCodeObject_co_cellvars:                 Absent,
+		PyCodeObject_co_cell2arg:                 Absent,
+		PyCodeObject_co_filename:                 112,
+		PyCodeObject_co_name:                     120,
+		PyCodeObject_co_qualname:                 128,
+		PyCodeObject__co_instrumentation_version: 168,
+		CodeInternalFlags:                        0x2000000, // CO_NO_MONITORING_EVENTS
+
+		PyObject_ob_type:             8,
+		PyVarObject_ob_size:          16,
+		PyTypeObject_tp_name:         24,
+		PyTypeObject_tp_flags:        168,
+		PyTypeObject_tp_dict:         264,
+		PyTypeObject_tp_mro:          344,
+		PyTypeObject_tp_base:         256,
+		PyHeapTypeObject_ht_qualname: 880,
+		PyTupleObject_ob_item:        32,
+		PyBytesObject_ob_sval:        32,
+		PyCellObject_ob_ref:          16,
+
+		PyASCIIObjectSize:          40,
+		PyCompactUnicodeObjectSize: 56,
+		PyUnicodeObject_state:      32,
+		PyUnicodeObject_length:     16,
+		PyUnicodeObject_data:       56,
+
+		PyDictObject_ma_keys:                 32,
+		PyDictObject_ma_values:               40,
+		PyDictKeysObject_dk_size:             Absent,
+		PyDictKeysObject_dk_log2_size:        8,
+		PyDictKeysObject_dk_log2_index_bytes: 9,
+		PyDictKeysObject_dk_kind:             10,
+		PyDictKeysObject_dk_nentries:         24,
+		PyDictKeysObject_dk_indices:          32,
+		PyDictValues_values:                  8,
+
+		PyRuntimeState_tstate_current: Absent,
+		PyThreadState_frame:           72,
+		PyThreadState_cframe:          Absent,
+		CFrame_current_frame:          Absent,
+
+		PyRuntimeState_interpreters_head:           936,
+		PyInterpreterState_modules:                 7592,
+		PyInterpreterState_instrumentation_version: 0,
+		PyModuleObject_md_dict:                     16,
+
+		PyFunctionObject_func_code:       48,
+		PyFunctionObject_func_qualname:   40,
+		PyFunctionObject_func_module:     104,
+		PyFunctionObject_func_closure:    72,
+		PyFunctionObject_func_dict:       88,
+		PyFunctionObject_func_defaults:   56,
+		PyFunctionObject_func_kwdefaults: 64,
+
+		Staticmethod_sm_callable: 16,
+		Classmethod_cm_callable:  16,
+		Propertyobject_prop_get:  16,
+		Propertyobject_prop_set:  24,
+		Propertyobject_prop_del:  32,
+
+		ResumeOpcodes:         []uint8{128, 200, 244}, // RESUME, RESUME_CHECK, INSTRUMENTED_RESUME
+		ReturnValueOpcodes:    []uint8{33, 245},       // RETURN_VALUE, INSTRUMENTED_RETURN_VALUE
+		ReturnConstOpcodes:    nil,                    // gone since 3.14: LOAD_CONST then RETURN_VALUE
+		ReturnGeneratorOpcode: 32,                     // RETURN_GENERATOR
+		ExtendedArgOpcode:     67,                     // EXTENDED_ARG
+	},
 }
 
 // MinMinor and MaxMinor bound the supported CPython 3.x versions.
 const (
 	MinMinor = 8
-	MaxMinor = 13
+	MaxMinor = 15
 )
 
 // LayoutFor returns the layout of CPython 3.minor, or a *VersionError.

@@ -193,12 +193,17 @@ func layoutSources(minor int) map[string]layoutSource {
 		"Frame_funcobj":    member(newFrame, pick(minor == 11, "f_func", "f_funcobj")),
 		"Frame_stacktop":   member(oldFrame, "f_stacktop"),
 		"Frame_state":      member(oldFrame, "f_state"),
-		// enum _frameowner (CPython v3.12.0 Include/internal/pycore_frame.h)
-		"FrameOwnedByCStack": {dwarf: "FRAME_OWNED_BY_CSTACK"},
+		// enum _frameowner (CPython v3.12.0 Include/internal/pycore_frame.h;
+		// from 3.14 the entry frame's owner is FRAME_OWNED_BY_INTERPRETER)
+		"FirstShimOwner": {dwarf: pick(minor >= 14, "FRAME_OWNED_BY_INTERPRETER", "FRAME_OWNED_BY_CSTACK")},
 		"LastiIsUnits": map[bool]layoutSource{
 			true:  constant(true, "CPython v3.10.0 Include/cpython/frameobject.h: f_lasti counts code units (bpo-27129)"),
 			false: constant(false, pick(old, "f_lasti counts bytes before 3.10", "no f_lasti from 3.11")),
 		}[minor == 10],
+		"StackRefTagBits": map[bool]layoutSource{
+			true:  constant("0x3", "Py_TAG_BITS of GIL builds, CPython v3.14 Include/internal/pycore_stackref.h (Py_TAG_REFCNT 1, Py_INT_TAG 3)"),
+			false: constant("0x0", "frames hold plain PyObject pointers before 3.14"),
+		}[minor >= 14],
 
 		"PyCodeObject_co_argcount":                 checked(member("PyCodeObject", "co_argcount"), "code_object.argcount"),
 		"PyCodeObject_co_posonlyargcount":          member("PyCodeObject", "co_posonlyargcount"),
@@ -299,13 +304,54 @@ func layoutSources(minor int) map[string]layoutSource {
 	return s
 }
 
-// layoutPyenvBuild returns the newest pyenv build of 3.minor: its version
-// directory, python and libpython.
-func layoutPyenvBuild(t *testing.T, minor int) (version, python, lib string) {
+// layoutRef is the build a version's fixture is generated from: its
+// version, the argv that runs it, the file whose DWARF gdb reads, and where
+// its _Py_DebugOffsets come from (3.13+).
+type layoutRef struct {
+	version string   // "3.13.0"
+	desc    string   // for the fixture's header
+	python  []string // argv that runs the interpreter
+	dwarf   string   // the file with its DWARF types
+	// debugOffsets reads the _Py_DebugOffsets fields the DWARF values are
+	// checked against; nil before 3.13.
+	debugOffsets func(t *testing.T) map[string]int64
+}
+
+// layoutSidRoot is the Debian sid test root (scripts/make-testroots.sh),
+// where 3.14 and 3.15 come from.
+var layoutSidRoot = filepath.Join(testutil.TestRoots, "sid")
+
+// layoutReference returns the reference build of 3.minor: the newest pyenv
+// build (3.8-3.13: release builds with DWARF, shared libpython), or, from
+// 3.14, Debian sid's packages: the DWARF of the debug build (python3.Nd,
+// whose struct layouts are the release build's: Py_DEBUG no longer changes
+// the object header) checked against the _Py_DebugOffsets of the stripped
+// release build users run (python3.N), read from its initialized
+// .PyRuntime section.
+func layoutReference(t *testing.T, minor int) layoutRef {
 	t.Helper()
+	if minor >= 14 {
+		debug := fmt.Sprintf("/usr/bin/python3.%dd", minor)
+		release := filepath.Join(layoutSidRoot, fmt.Sprintf("usr/bin/python3.%d", minor))
+		_, err := os.Stat(filepath.Join(layoutSidRoot, debug))
+		require.NoError(t, err, "no debug build of 3.%d in %s: run scripts/make-testroots.sh (as root) to regenerate the fixture", minor, layoutSidRoot)
+		python := []string{"chroot", layoutSidRoot, debug}
+		out, err := exec.CommandContext(t.Context(), python[0], append(python[1:], "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])")...).Output()
+		require.NoError(t, err, "run %s (root needed for chroot)", python)
+		version := strings.TrimSpace(string(out))
+		return layoutRef{
+			version: version,
+			desc:    fmt.Sprintf("Debian sid %s: DWARF of python3.%dd, _Py_DebugOffsets of the release python3.%d", version, minor, minor),
+			python:  python,
+			dwarf:   filepath.Join(layoutSidRoot, debug),
+			debugOffsets: func(t *testing.T) map[string]int64 {
+				return layoutFileDebugOffsets(t, minor, release)
+			},
+		}
+	}
 	dirs, err := filepath.Glob(filepath.Join(testutil.PyenvRoot(), "versions", fmt.Sprintf("3.%d.*", minor)))
 	require.NoError(t, err)
-	patch := -1
+	patch, version := -1, ""
 	for _, d := range dirs {
 		p, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), fmt.Sprintf("3.%d.", minor)))
 		if err == nil && p > patch {
@@ -314,7 +360,13 @@ func layoutPyenvBuild(t *testing.T, minor int) (version, python, lib string) {
 	}
 	require.NotEqual(t, -1, patch, "no pyenv build of 3.%d in %s: pyenv install it (with debug info) to regenerate the fixture", minor, testutil.PyenvRoot())
 	dir := filepath.Join(testutil.PyenvRoot(), "versions", version)
-	return version, filepath.Join(dir, "bin", fmt.Sprintf("python3.%d", minor)), filepath.Join(dir, "lib", fmt.Sprintf("libpython3.%d.so.1.0", minor))
+	python := filepath.Join(dir, "bin", fmt.Sprintf("python3.%d", minor))
+	lib := filepath.Join(dir, "lib", fmt.Sprintf("libpython3.%d.so.1.0", minor))
+	ref := layoutRef{version: version, desc: fmt.Sprintf("pyenv %s (%s)", version, filepath.Base(lib)), python: []string{python}, dwarf: lib}
+	if _, ok := cpython.DebugOffsetsLayouts[minor]; ok {
+		ref.debugOffsets = func(t *testing.T) map[string]int64 { return layoutLiveDebugOffsets(t, minor, python, lib) }
+	}
+	return ref
 }
 
 // layoutGDBScript evaluates every expression of $LAYOUT_EXPRS (a JSON list)
@@ -375,9 +427,9 @@ m.update(dis.opmap)
 print(json.dumps({"version": list(sys.version_info[:3]), "opmap": m}))
 `
 
-func layoutOpmap(t *testing.T, python string) (version []int, opmap map[string]int) {
+func layoutOpmap(t *testing.T, python []string) (version []int, opmap map[string]int) {
 	t.Helper()
-	out, err := exec.CommandContext(t.Context(), python, "-c", layoutOpmapScript).Output()
+	out, err := exec.CommandContext(t.Context(), python[0], append(python[1:], "-c", layoutOpmapScript)...).Output()
 	require.NoError(t, err)
 	var r struct {
 		Version []int          `json:"version"`
@@ -447,13 +499,37 @@ sys.stdin.read()
 	return out
 }
 
+// layoutFileDebugOffsets reads _Py_DebugOffsets from the initialized
+// .PyRuntime section of an executable or libpython (3.13+), where it sits
+// at the section's start.
+func layoutFileDebugOffsets(t *testing.T, minor int, path string) map[string]int64 {
+	t.Helper()
+	blocks, ok := cpython.DebugOffsetsLayouts[minor]
+	require.True(t, ok, "the fields of 3.%d's _Py_DebugOffsets are not known (cpython/debugoffsets.go)", minor)
+	f, err := elf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	sec := f.Section(".PyRuntime")
+	require.NotNil(t, sec, "%s has no .PyRuntime section", path)
+	pos, size := cpython.DebugOffsetsPositions(blocks)
+	buf := make([]byte, size)
+	_, err = sec.ReadAt(buf, 0)
+	require.NoError(t, err)
+	require.Equal(t, cpython.DebugOffsetsCookie, string(buf[:8]), "_Py_DebugOffsets cookie at the start of %s's .PyRuntime", path)
+	out := map[string]int64{}
+	for field, off := range pos {
+		out[field] = int64(binary.LittleEndian.Uint64(buf[off:]))
+	}
+	return out
+}
+
 var gdbNoSymbol = regexp.MustCompile(`^No symbol "(\w+)" in current context\.$`)
 
 // generateLayoutFixture builds testdata/layouts/3.minor.txt from the newest
 // pyenv build of 3.minor.
 func generateLayoutFixture(t *testing.T, minor int) []byte {
 	t.Helper()
-	version, python, lib := layoutPyenvBuild(t, minor)
+	ref := layoutReference(t, minor)
 	sources := layoutSources(minor)
 	fields := reflect.VisibleFields(reflect.TypeFor[cpython.Layout]())
 	require.Len(t, sources, len(fields), "layoutSources(%d) must name every Layout field once", minor)
@@ -466,12 +542,12 @@ func generateLayoutFixture(t *testing.T, minor int) []byte {
 			exprs = append(exprs, src.dwarf)
 		}
 	}
-	gdb := layoutGDB(t, lib, exprs)
-	pyVersion, opmap := layoutOpmap(t, python)
-	require.Equal(t, version, fmt.Sprintf("%d.%d.%d", pyVersion[0], pyVersion[1], pyVersion[2]), "%s runs another version", python)
+	gdb := layoutGDB(t, ref.dwarf, exprs)
+	pyVersion, opmap := layoutOpmap(t, ref.python)
+	require.Equal(t, ref.version, fmt.Sprintf("%d.%d.%d", pyVersion[0], pyVersion[1], pyVersion[2]), "%s runs another version", ref.python)
 	var debugOffsets map[string]int64
-	if _, ok := cpython.DebugOffsetsLayouts[minor]; ok {
-		debugOffsets = layoutLiveDebugOffsets(t, minor, python, lib)
+	if ref.debugOffsets != nil {
+		debugOffsets = ref.debugOffsets(t)
 	}
 
 	frameArg, oldFrames := 0, false
@@ -485,7 +561,7 @@ func generateLayoutFixture(t *testing.T, minor int) []byte {
 
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# CPython 3.%d layout: every field of cpython.Layout, its value and where the value comes from.\n", minor)
-	fmt.Fprintf(&buf, "# Generated by `make update-layouts` from pyenv %s (%s); do not edit.\n", version, filepath.Base(lib))
+	fmt.Fprintf(&buf, "# Generated by `make update-layouts` from %s; do not edit.\n", ref.desc)
 	fmt.Fprintf(&buf, "# TestLayoutsMatchFixtures checks cpython/layout.go against this file.\n")
 	tw := tabwriter.NewWriter(&buf, 0, 8, 1, ' ', 0)
 	for _, f := range fields {

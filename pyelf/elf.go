@@ -54,6 +54,9 @@ type Binary struct {
 	// section on 3.11+).
 	Runtime  uint64
 	CellType uint64 // vaddr of PyCell_Type (exported in .dynsym)
+	// LongType is the vaddr of PyLong_Type: the type of the small ints that
+	// 3.14+ frames store tagged in a _PyStackRef, with no object to read.
+	LongType uint64
 	NoneType uint64 // vaddr of _PyNone_Type, 0 if not found
 	TState   TState // where the current thread's PyThreadState lives
 	// FirstLoad is p_vaddr of the first PT_LOAD, for load-bias computation.
@@ -147,6 +150,11 @@ func Analyze(path string) (*Binary, error) {
 		b.CellType = s.Value
 	} else {
 		return nil, fmt.Errorf("analyze %s (CPython %s): find PyCell_Type: symbol not exported", path, v)
+	}
+	if s, ok := img.symbol("PyLong_Type"); ok {
+		b.LongType = s.Value
+	} else {
+		return nil, fmt.Errorf("analyze %s (CPython %s): find PyLong_Type: symbol not exported", path, v)
 	}
 	if s, ok := img.symbol("_PyNone_Type"); ok {
 		b.NoneType = s.Value

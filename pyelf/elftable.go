@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // dispatchTableMinInside is how many of the 256 entries of a dispatch-table
-// candidate must point into [_PyEval_EvalFrameDefault, +size). PGO builds
-// move rarely used handlers into .text.unlikely (the .cold part of the
-// function), so "all 256" finds nothing on 3.11 and 3.12: Debian's 3.11.2
-// has 175/256 inside, pyenv 3.11.7 255/256.
+// candidate must point into _PyEval_EvalFrameDefault. PGO builds move rarely
+// used handlers into .text.unlikely (the .cold part of the function):
+// Debian's 3.11.2 has 175/256 inside the symbol's range, pyenv 3.11.7
+// 255/256, and GCC 16's 3.14 none at all, every handler being in the split-off
+// part, which is why "inside" counts the parts evalParts finds.
 const dispatchTableMinInside = 128
 
 // elfSHTRELR is SHT_RELR (packed relative relocations), which debug/elf does
@@ -42,7 +45,7 @@ func (p *codePointers) at(a uint64) (uint64, bool) {
 type dispatchTable struct {
 	addr     uint64
 	handlers [256]uint64
-	inside   int    // entries pointing into [EvalFrame.Addr, +Size)
+	inside   int    // entries pointing into the eval function or its split-off parts
 	how      string // how it was found, for messages
 	ptrs     *codePointers
 }
@@ -156,14 +159,25 @@ func elfDecodeRELR(data []byte) []uint64 {
 // findDispatchTable locates opcode_targets: by its local symbol when .symtab
 // has one, and always by scanning the code pointers for a window of 256
 // consecutive entries of which at least dispatchTableMinInside point into
-// the eval function. Exactly one scan candidate must exist, and it must
-// agree with the symbol.
+// the eval function, split-off parts included (evalParts). Exactly one scan
+// candidate must exist, and it must agree with the symbol.
 func (img *elfImage) findDispatchTable(evalAddr, evalSize uint64) (*dispatchTable, error) {
 	ptrs, err := img.codePointers()
 	if err != nil {
 		return nil, fmt.Errorf("find dispatch table: %w", err)
 	}
-	inside := func(v uint64) bool { return v >= evalAddr && v < evalAddr+evalSize }
+	parts, err := img.evalParts(evalAddr, evalSize)
+	if err != nil {
+		return nil, fmt.Errorf("find dispatch table: %w", err)
+	}
+	inside := func(v uint64) bool {
+		for _, p := range parts {
+			if p.contains(v) {
+				return true
+			}
+		}
+		return false
+	}
 
 	var symAddrs []uint64
 	var symNames []string
@@ -176,13 +190,19 @@ func (img *elfImage) findDispatchTable(evalAddr, evalSize uint64) (*dispatchTabl
 	}
 
 	cands, best := scanDispatchTables(ptrs, inside)
+	if len(cands) > 1 {
+		cands, err = img.referencedTables(parts, ptrs, cands)
+		if err != nil {
+			return nil, fmt.Errorf("find dispatch table in %s: %w", img.path, err)
+		}
+	}
 	var scanErr error
 	switch len(cands) {
 	case 1:
 	case 0:
 		scanErr = fmt.Errorf("no window of 256 code pointers with at least %d into _PyEval_EvalFrameDefault (best: %d); the interpreter may be built without computed gotos", dispatchTableMinInside, best)
 	default:
-		scanErr = fmt.Errorf("%d candidate tables at %#x: cannot tell which one is opcode_targets", len(cands), cands)
+		scanErr = fmt.Errorf("%d candidate tables at %#x, each used by the eval loop's code and with as many distinct handlers: cannot tell which one is opcode_targets", len(cands), cands)
 	}
 
 	t := &dispatchTable{ptrs: ptrs}
@@ -217,6 +237,77 @@ func (img *elfImage) findDispatchTable(evalAddr, evalSize uint64) (*dispatchTabl
 		return nil, fmt.Errorf("find dispatch table in %s: only %d of 256 entries of the table at %#x (%s) point into _PyEval_EvalFrameDefault", img.path, t.inside, t.addr, t.how)
 	}
 	return t, nil
+}
+
+// referencedTables narrows several dispatch-table candidates to those the
+// eval loop's code names (a RIP-relative or absolute memory operand, or an
+// immediate, equal to the candidate's address), and among them to those
+// with the most distinct entries. Debian's 3.15 (built with the JIT) keeps
+// two tables back to back: opcode_targets_table and, right before it,
+// opcode_tracing_targets_table, whose entries all lead to the JIT's trace
+// recorder (2 distinct targets against 235). Every window of the 512
+// consecutive code pointers then points into the eval loop; only the two
+// table starts are named by its code, and only the real table has a
+// handler per opcode.
+func (img *elfImage) referencedTables(parts []codeRange, ptrs *codePointers, cands []uint64) ([]uint64, error) {
+	want := map[uint64]bool{}
+	for _, c := range cands {
+		want[c] = true
+	}
+	named := map[uint64]bool{}
+	for _, part := range parts {
+		code, err := img.readVA(part.lo, int(part.hi-part.lo))
+		if err != nil {
+			return nil, fmt.Errorf("read the eval loop at %#x: %w", part.lo, err)
+		}
+		for pc := uint64(0); pc < uint64(len(code)); {
+			in, err := decodeInsn(code[pc:], part.lo+pc)
+			if err != nil {
+				pc++
+				continue
+			}
+			for _, a := range in.in.Args {
+				var v uint64
+				switch a := a.(type) {
+				case x86asm.Mem:
+					switch a.Base {
+					case x86asm.RIP:
+						v = in.next() + uint64(a.Disp)
+					case 0:
+						v = uint64(a.Disp)
+					}
+				case x86asm.Imm:
+					v = uint64(a)
+				}
+				if want[v] {
+					named[v] = true
+				}
+			}
+			pc += uint64(in.in.Len)
+		}
+	}
+	var out []uint64
+	most := 0
+	for _, c := range cands {
+		if !named[c] {
+			continue
+		}
+		distinct := map[uint64]bool{}
+		for op := range 256 {
+			v, _ := ptrs.at(c + uint64(op)*8)
+			distinct[v] = true
+		}
+		switch {
+		case len(distinct) > most:
+			most, out = len(distinct), []uint64{c}
+		case len(distinct) == most:
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%d candidate tables at %#x and the eval loop's code names none of them", len(cands), cands)
+	}
+	return out, nil
 }
 
 // scanDispatchTables returns the start of the best window in every run of

@@ -88,7 +88,7 @@ func layoutDWARFFields(l cpython.Layout) []layoutDWARFField {
 			layoutDWARFField{"Frame_instr", off(frame, instr), l.Frame_instr},
 			layoutDWARFField{"Frame_owner", off(frame, "owner"), l.Frame_owner},
 			layoutDWARFField{"PyThreadState_frame", off("PyThreadState", "current_frame"), l.PyThreadState_frame},
-			layoutDWARFField{"FrameOwnedByCStack", "FRAME_OWNED_BY_CSTACK", l.FrameOwnedByCStack},
+			layoutDWARFField{"FirstShimOwner", "FRAME_OWNED_BY_CSTACK", l.FirstShimOwner}, // the pyenv builds end at 3.13
 		)
 	}
 	// 3.10 has a tstate->cframe too, but without current_frame: Layout

@@ -22,7 +22,7 @@ func pyConfig(b *pyelf.Binary, bias uint64) (*bpf.PyConfig, error) {
 		FrOwner:           int32(l.Frame_owner),
 		FrGlobals:         int32(l.Frame_globals),
 		FrFuncobj:         int32(l.Frame_funcobj),
-		OwnerCstack:       int32(l.FrameOwnedByCStack),
+		FirstShimOwner:    int32(l.FirstShimOwner),
 		CoArgcount:        int32(l.PyCodeObject_co_argcount),
 		CoPosonlyargcount: int32(l.PyCodeObject_co_posonlyargcount),
 		CoKwonlyargcount:  int32(l.PyCodeObject_co_kwonlyargcount),
@@ -67,6 +67,8 @@ func pyConfig(b *pyelf.Binary, bias uint64) (*bpf.PyConfig, error) {
 	if !l.OldFrames && b.CellType != 0 {
 		c.CellType = b.CellType + bias
 	}
+	c.StackrefTags = l.StackRefTagBits
+	c.LongType = b.LongType + bias
 	c.CoNlocalsplus = int32(l.PyCodeObject_co_nlocalsplus)
 	c.CoConsts = int32(l.PyCodeObject_co_consts)
 	c.FrStacktop = int32(l.Frame_stacktop)

@@ -77,7 +77,7 @@ struct py_config {
 	__s32 fr_owner;
 	__s32 fr_globals;
 	__s32 fr_funcobj; /* -1 on 3.8-3.10 */
-	__s32 owner_cstack;
+	__s32 first_shim_owner; /* frames whose owner is this or above are not Python calls (3.12+), else -1 */
 	__u32 resume_ops; /* up to 4 RESUME-family opcode bytes, low byte first; 0 = unused */
 	__s32 co_argcount;
 	__s32 co_posonlyargcount;
@@ -118,10 +118,11 @@ struct py_config {
 	__s32 fn_code;       /* PyFunctionObject.func_code */
 	__s32 fn_defaults;   /* PyFunctionObject.func_defaults: a tuple, or NULL */
 	__s32 fn_kwdefaults; /* PyFunctionObject.func_kwdefaults: a dict, or NULL */
-	__s32 _pad_fn;
+	__u32 stackref_tags; /* tag bits of a _PyStackRef frame slot (3.14+), else 0 */
 	__u64 interp_head; /* address of _PyRuntime.interpreters.head */
 	__u64 interp;      /* the main interpreter, filled in by BPF once it exists */
 	__u64 cell_type; /* runtime address of PyCell_Type (3.11+): arguments captured by closures sit in cells */
+	__u64 long_type; /* runtime address of PyLong_Type: the type of a small int tagged into a _PyStackRef */
 	__u64 container_types[CT_COUNT]; /* runtime addresses of PyList_Type ... PyFrozenSet_Type; 0 = not sampled */
 };
 

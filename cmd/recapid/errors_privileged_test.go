@@ -53,7 +53,7 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, sleeper.Process.Signal(syscall.Signal(0)), "the non-Python target is untouched")
 }
 
-// readyThenSleep is a Python program (2.7 to 3.14) that says "ready" and
+// readyThenSleep is a Python program (2.7 to 3.15) that says "ready" and
 // then waits to be killed.
 const readyThenSleep = "import sys, time\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\nwhile True: time.sleep(0.01)"
 
@@ -63,13 +63,13 @@ func TestUnsupportedVersion(t *testing.T) {
 	testutil.RequireBPF(t)
 	old := testutil.UnsupportedInterpreters(t)
 	if len(old) == 0 {
-		t.Skip("no unsupported CPython on this machine (pyenv 2.7/3.6/3.7, sid's 3.14)")
+		t.Skip("no unsupported CPython on this machine (pyenv 2.7/3.6/3.7)")
 	}
 	for _, py := range old {
 		t.Run(py.Name, func(t *testing.T) {
 			r := runRecapid(t, append([]string{"--"}, py.Command("-c", "print('must not run')")...)...)
 			assert.Equal(t, 1, r.code)
-			assert.Contains(t, r.stderr, "is not supported: recapid traces CPython 3.8 to 3.13")
+			assert.Contains(t, r.stderr, "is not supported: recapid traces CPython 3.8 to 3.15")
 			assert.NotContains(t, r.stdout, "must not run", "a refused command never runs")
 
 			// Attach once the interpreter runs Python code (it says so),

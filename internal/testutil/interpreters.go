@@ -91,6 +91,7 @@ func rootInterpreters(t testing.TB, lo, hi int) []Interpreter {
 	roots := []Interpreter{
 		{Name: "trixie-3.13", Path: "/usr/bin/python3.13", Minor: 13, Root: filepath.Join(TestRoots, "trixie")},
 		{Name: "sid-3.14", Path: "/usr/bin/python3.14", Minor: 14, Root: filepath.Join(TestRoots, "sid")},
+		{Name: "sid-3.15", Path: "/usr/bin/python3.15", Minor: 15, Root: filepath.Join(TestRoots, "sid")},
 	}
 	var out []Interpreter
 	for _, r := range roots {
@@ -147,7 +148,8 @@ func pyenvBuilds(lo, hi int) []Interpreter {
 }
 
 // Interpreters returns every supported CPython present: Debian's (required
-// in privileged runs) and the pyenv builds 3.8-3.13.
+// in privileged runs), the pyenv builds 3.8-3.13, and the test roots'
+// Debian builds: trixie's 3.13, sid's 3.14 and 3.15.
 func Interpreters(t testing.TB) []Interpreter {
 	t.Helper()
 	var out []Interpreter
@@ -157,13 +159,13 @@ func Interpreters(t testing.TB) []Interpreter {
 		t.Fatalf("%s is required: run scripts/install-deps.sh", DebianPython)
 	}
 	out = append(out, pyenvBuilds(8, 13)...)
-	return append(out, rootInterpreters(t, 8, 13)...)
+	return append(out, rootInterpreters(t, 8, 15)...)
 }
 
 // UnsupportedInterpreters returns the interpreters recapid must refuse:
-// pyenv builds older than 3.8 (2.7, 3.6, 3.7) and sid's 3.14.
+// pyenv builds older than 3.8 (2.7, 3.6, 3.7).
 func UnsupportedInterpreters(t testing.TB) []Interpreter {
-	return append(pyenvBuilds(-1, 7), rootInterpreters(t, 14, 14)...)
+	return pyenvBuilds(-1, 7)
 }
 
 // RepoRoot is the repository root, found from the test's working directory.
