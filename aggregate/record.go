@@ -112,6 +112,10 @@ type Interpreter struct {
 	Python  string   `json:"python"` // full version "3.11.2"
 	Path    string   `json:"path"`   // interpreter ELF traced
 	Command []string `json:"command,omitempty"`
+	// Unrecorded says what recapid could not see of this process, "" when
+	// it saw every call: a JIT-enabled 3.13+ runs hot code as machine code
+	// that no probe sees.
+	Unrecorded string `json:"unrecorded,omitempty"`
 }
 
 // Header is the first line of a snapshot.

@@ -56,6 +56,21 @@ func Cmdline(pid int) []string {
 	return strings.Split(string(b), "\x00")
 }
 
+// Getenv is the value of name in the environment process pid started with
+// (/proc/PID/environ), or "" when it is not set or cannot be read.
+func Getenv(pid int, name string) string {
+	b, err := os.ReadFile(dir(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := bytes.Cut(kv, []byte{'='}); ok && string(k) == name {
+			return string(v)
+		}
+	}
+	return ""
+}
+
 // Comm is the command name of process pid (at most 15 bytes), or "".
 func Comm(pid int) string {
 	b, err := os.ReadFile(dir(pid) + "/comm")

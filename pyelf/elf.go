@@ -59,6 +59,9 @@ type Binary struct {
 	LongType uint64
 	NoneType uint64 // vaddr of _PyNone_Type, 0 if not found
 	TState   TState // where the current thread's PyThreadState lives
+	// JIT is true when the interpreter has CPython's experimental JIT built
+	// in (3.13+): see JITOn.
+	JIT bool
 	// FirstLoad is p_vaddr of the first PT_LOAD, for load-bias computation.
 	FirstLoad uint64
 
@@ -178,6 +181,7 @@ func Analyze(path string) (*Binary, error) {
 		return nil, fmt.Errorf("analyze CPython %s (build ID %s): %w", v, orNone(b.BuildID), err)
 	}
 	b.TState = img.threadState(b.Runtime, layout)
+	b.JIT = img.hasJIT()
 	return b, nil
 }
 

@@ -131,6 +131,14 @@ func newTarget(p *pyelf.Process, command []string, objs *bpf.Objects, log *slog.
 	if len(tg.info.Command) == 0 {
 		tg.info.Command = proc.Cmdline(p.PID)
 	}
+	if jit := proc.Getenv(p.PID, "PYTHON_JIT"); b.JITOn(jit) {
+		// Traces the JIT compiled run calls as machine code, past every
+		// handler probe: measured on sid's 3.14, 4,096 of a hot loop's
+		// 200,000 calls were seen, on 3.15 one.
+		tg.info.Unrecorded = "calls made inside JIT-compiled code (PYTHON_JIT=" + jit + ")"
+		log.Warn("the JIT is on: calls made inside JIT-compiled code are not recorded, and a hot loop's calls may be missed almost entirely; run the program with PYTHON_JIT=0 to record every call",
+			"pid", p.PID, "python", b.Version.String(), "PYTHON_JIT", jit)
+	}
 	// The process's own argv: a launched wrapper (env, chroot) has exec'd it.
 	tg.mainPy = mainScript(p.PID, proc.Cmdline(p.PID))
 	tg.started = proc.StartTime(p.PID)

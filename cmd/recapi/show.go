@@ -133,6 +133,11 @@ func writeHeader(w io.Writer, s *aggregate.Snapshot) error {
 		}
 		b.WriteByte('\n')
 	}
+	for _, in := range h.Interpreters {
+		if in.Unrecorded != "" {
+			fmt.Fprintf(&b, "# warning: pid %d (CPython %s): not recorded: %s\n", in.PID, in.Python, in.Unrecorded)
+		}
+	}
 	for _, l := range lossStats {
 		if n := h.Stats[l.key]; n > 0 {
 			fmt.Fprintf(&b, "# warning: %d %s\n", n, l.what)
