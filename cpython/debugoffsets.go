@@ -201,7 +201,7 @@ func CheckDebugOffsets(mem io.ReaderAt, runtimeAddr uint64, l Layout) error {
 		return fmt.Errorf("check _Py_DebugOffsets at %#x: version is %s, the layout is for 3.%d", runtimeAddr, v, l.Minor)
 	}
 	if ft := u64(16); ft != 0 {
-		return fmt.Errorf("check _Py_DebugOffsets at %#x: CPython %s is a free-threaded build (free_threaded=%d), which recapid does not support", runtimeAddr, v, ft)
+		return fmt.Errorf("check _Py_DebugOffsets at %#x: CPython %s is a free-threaded build (free_threaded=%d, python3.%dt or --disable-gil), which recapid does not support: its objects and frames have another layout; run the program on the default build with the GIL (python3.%d)", runtimeAddr, v, ft, v.Minor, v.Minor)
 	}
 	var bad []string
 	for _, c := range debugOffsetsChecks(l) {

@@ -78,7 +78,7 @@ func TestCheckDebugOffsets(t *testing.T) {
 		{
 			name:    "free-threaded build",
 			edit:    func(buf []byte, _ map[string]int) { binary.LittleEndian.PutUint64(buf[16:], 1) },
-			wantErr: []string{"free-threaded"},
+			wantErr: []string{"free-threaded build", "python3.13t", "run the program on the default build with the GIL (python3.13)"},
 		},
 		{
 			name:    "bad version word",

@@ -32,6 +32,10 @@ type elfTestBinary struct {
 	name    string
 	path    string // the ELF file with the eval loop
 	python  string // the interpreter to run
+	// root is the test root (scripts/make-testroots.sh) a Debian build
+	// lives in: path and python are inside it, and it runs under chroot.
+	root    string
+	jit     bool // has CPython's JIT built in
 	buildID string
 	version cpython.Version
 	shared  bool
@@ -65,6 +69,7 @@ func elfTestBinaries() []elfTestBinary {
 	lib311, py311 := pyenv("3.11.7", "3.11")
 	lib312, py312 := pyenv("3.12.1", "3.12")
 	lib313, py313 := pyenv("3.13.0", "3.13")
+	sid := "/var/cache/recapi/testroots/sid"
 	return []elfTestBinary{
 		{
 			name: "debian-3.11.2", path: "/usr/bin/python3.11", python: "/usr/bin/python3.11",
@@ -116,6 +121,25 @@ func elfTestBinaries() []elfTestBinary {
 			// RESUME stays: +8 is the target of RESUME_CHECK's deopt jump.
 			probes: []elfTestProbe{{149, 0x90a49, 0, RegRBP, false}, {207, 0x90a87, 27, RegRBP, true}, {236, 0x8f2bf, 29, RegRBP, true}},
 		},
+		{
+			// GCC 16: the symbol is a 1,184-byte entry; every handler is in
+			// a split-off part (evalParts).
+			name: "sid-3.14.10", path: filepath.Join(sid, "usr/bin/python3.14"), python: filepath.Join(sid, "usr/bin/python3.14"), root: sid,
+			buildID: "cccda113240f3ba4c016991793a62dc0cfe01613", version: cpython.Version{Major: 3, Minor: 14, Patch: 10}, strip: true, jit: true,
+			eval: 0x598b80, table: 0x9825c0, runtime: 0xba07c0,
+			tstate: TState{Kind: TStateTLSLocalExec, Offset: -24},
+			// RESUME stays: +19 is the target of RESUME_CHECK's deopt jump.
+			probes: []elfTestProbe{{128, 0x443d9c, 0, RegRBX, false}, {196, 0x443c81, 38, RegRBX, true}, {245, 0x44e352, 25, RegRBX, true}},
+		},
+		{
+			// As 3.14, and the JIT's tracing table sits right before
+			// opcode_targets (referencedTables).
+			name: "sid-3.15.2", path: filepath.Join(sid, "usr/bin/python3.15"), python: filepath.Join(sid, "usr/bin/python3.15"), root: sid,
+			buildID: "d41ac9e28ff414f10df5da23fb051683a7b4adcf", version: cpython.Version{Major: 3, Minor: 15, Patch: 2}, strip: true, jit: true,
+			eval: 0x5c6d90, table: 0xc12140, runtime: 0xc408a0,
+			tstate: TState{Kind: TStateTLSLocalExec, Offset: -32},
+			probes: []elfTestProbe{{128, 0x4451f1, 0, RegRBX, false}, {200, 0x4457ca, 31, RegRBX, true}, {244, 0x44d111, 18, RegRBX, true}},
+		},
 	}
 }
 
@@ -153,6 +177,8 @@ func TestAnalyze(t *testing.T) {
 			assert.Equal(t, tt.strip, b.Stripped)
 			assert.NotZero(t, b.CellType)
 			assert.NotZero(t, b.NoneType)
+			assert.NotZero(t, b.LongType)
+			assert.Equal(t, tt.jit, b.JIT, "JIT built in")
 			assert.Len(t, b.BuildID, 40)
 			if b.Layout.OldFrames {
 				assert.Zero(t, b.Table)

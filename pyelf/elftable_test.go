@@ -23,12 +23,10 @@ func TestDispatchTableScanAgreesWithSymbol(t *testing.T) {
 			eval, ok := img.funcSymbol("_PyEval_EvalFrameDefault")
 			require.True(t, ok)
 
+			// findDispatchTable fails unless the scan found exactly one
+			// table, and, with a symbol, the symbol's.
 			tab, err := img.findDispatchTable(eval.Value, eval.Size)
 			require.NoError(t, err)
-			inside := func(v uint64) bool { return v >= eval.Value && v < eval.Value+eval.Size }
-			cands, _ := scanDispatchTables(tab.ptrs, inside)
-			require.Len(t, cands, 1, "scan candidates")
-			assert.Equal(t, tab.addr, cands[0])
 
 			if img.hasSymtab {
 				assert.True(t, strings.HasPrefix(tab.how, "symbol opcode_targets") && strings.HasSuffix(tab.how, "and scan"), tab.how)

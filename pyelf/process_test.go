@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/recapi/recapi/cpython"
+	"github.com/recapi/recapi/internal/testutil"
 	"github.com/recapi/recapi/proc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -65,14 +67,30 @@ func TestFindInterpreter(t *testing.T) {
 	for _, tt := range elfTestBinaries() {
 		t.Run(tt.name, func(t *testing.T) {
 			elfTestRequire(t, tt.path)
-			pid := procTestStartPython(t, tt.python)
+			var pid int
+			if tt.root != "" {
+				// A test root's interpreter runs under chroot. In recapid's
+				// mount namespace the kernel names its files by their host
+				// paths, and recapid opens them through map_files.
+				testutil.RequireRoot(t, "chroot into "+tt.root)
+				pid = procTestStart(t, "/usr/sbin/chroot", tt.root, strings.TrimPrefix(tt.python, tt.root), "-c", procTestReadyScript)
+			} else {
+				pid = procTestStartPython(t, tt.python)
+			}
 
 			p, err := FindInterpreter(pid)
 			require.NoError(t, err)
 			assert.Equal(t, pid, p.PID)
 			assert.Equal(t, tt.python, p.Exe)
 			assert.Equal(t, tt.path, p.ELFPath)
-			assert.Equal(t, filepath.Join("/proc", strconv.Itoa(pid), "root", tt.path), p.OpenPath)
+			if tt.root == "" {
+				assert.Equal(t, filepath.Join("/proc", strconv.Itoa(pid), "root", tt.path), p.OpenPath)
+			}
+			opened, err := os.Stat(p.OpenPath)
+			require.NoError(t, err)
+			file, err := os.Stat(tt.path)
+			require.NoError(t, err)
+			assert.True(t, os.SameFile(file, opened), "%s opens %s", p.OpenPath, tt.path)
 			assert.Equal(t, p.OpenPath, p.Binary.Path)
 			assert.Equal(t, tt.version.Short(), p.Binary.Version.Short())
 			if tt.shared {
