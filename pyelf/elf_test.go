@@ -29,9 +29,9 @@ type elfTestProbe struct {
 // elfTestBinary is an interpreter on this machine, with the facts the spike
 // measured on that exact build (identified by its build ID).
 type elfTestBinary struct {
-	name    string
-	path    string // the ELF file with the eval loop
-	python  string // the interpreter to run
+	name   string
+	path   string // the ELF file with the eval loop
+	python string // the interpreter to run
 	// root is the test root (scripts/make-testroots.sh) a Debian build
 	// lives in: path and python are inside it, and it runs under chroot.
 	root    string
