@@ -11,7 +11,7 @@ GOTESTFLAGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-deps: ## install what the build and tests need: Debian packages, test roots with Debian's 3.13 and 3.14 (root)
+deps: ## install what the build and tests need: Debian packages, test roots with Debian's 3.13, 3.14 and 3.15 (root)
 	$(SUDO) scripts/install-deps.sh
 	$(SUDO) scripts/make-testroots.sh
 

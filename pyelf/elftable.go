@@ -200,7 +200,7 @@ func (img *elfImage) findDispatchTable(evalAddr, evalSize uint64) (*dispatchTabl
 	switch len(cands) {
 	case 1:
 	case 0:
-		scanErr = fmt.Errorf("no window of 256 code pointers with at least %d into _PyEval_EvalFrameDefault (best: %d); the interpreter may be built without computed gotos", dispatchTableMinInside, best)
+		scanErr = fmt.Errorf("no window of 256 code pointers with at least %d into _PyEval_EvalFrameDefault (best: %d): the interpreter may be built without computed gotos, or (3.14+) with the tail-calling interpreter (configure --with-tail-call-interp, as uv's python-build-standalone builds are), which recapid does not trace yet; run the program on a build without it, such as a distribution's python3", dispatchTableMinInside, best)
 	default:
 		scanErr = fmt.Errorf("%d candidate tables at %#x, each used by the eval loop's code and with as many distinct handlers: cannot tell which one is opcode_targets", len(cands), cands)
 	}
